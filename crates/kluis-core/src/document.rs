@@ -1,0 +1,417 @@
+//! The vault document's shape: `/profile` (OpenID Connect standard claims), `/preferences`
+//! (how the owner wants to be served) and `/custom` (free fields), with the rules for each.
+//!
+//! Validation works on a value *at a pointer*, so a write of one field is checked without
+//! loading the rest of the document.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::pointer::Pointer;
+
+/// Top-level sections of the document.
+pub const SECTIONS: [&str; 3] = ["profile", "preferences", "custom"];
+
+/// Contact channels a customer can name in `/preferences/channels`.
+pub const CHANNELS: [&str; 6] = ["email", "phone", "sms", "post", "app", "none"];
+
+/// How often a customer is willing to hear from a business, in `/preferences/frequency`.
+pub const FREQUENCIES: [&str; 7] = [
+    "never",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "yearly",
+    "on_change",
+];
+
+const PROFILE_CLAIMS: [(&str, Kind); 20] = [
+    ("name", Kind::Text),
+    ("given_name", Kind::Text),
+    ("family_name", Kind::Text),
+    ("middle_name", Kind::Text),
+    ("nickname", Kind::Text),
+    ("preferred_username", Kind::Text),
+    ("profile", Kind::Url),
+    ("picture", Kind::Url),
+    ("website", Kind::Url),
+    ("email", Kind::Email),
+    ("email_verified", Kind::Bool),
+    ("gender", Kind::Text),
+    ("birthdate", Kind::Birthdate),
+    ("zoneinfo", Kind::Text),
+    ("locale", Kind::LanguageTag),
+    ("phone_number", Kind::Phone),
+    ("phone_number_verified", Kind::Bool),
+    ("updated_at", Kind::Timestamp),
+    ("address", Kind::Address),
+    ("addresses", Kind::ListOf(&Kind::Address)),
+];
+
+const ADDRESS_FIELDS: [&str; 7] = [
+    "formatted",
+    "street_address",
+    "locality",
+    "region",
+    "postal_code",
+    "country",
+    "label",
+];
+
+const PREFERENCES: [(&str, Kind); 6] = [
+    ("channels", Kind::ListOf(&Kind::OneOf(&CHANNELS))),
+    ("topics", Kind::ListOf(&Kind::Text)),
+    ("frequency", Kind::OneOf(&FREQUENCIES)),
+    ("language", Kind::LanguageTag),
+    ("anonymous", Kind::Bool),
+    ("do_not_contact", Kind::Bool),
+];
+
+/// What a place in the document may hold.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Root,
+    Profile,
+    Preferences,
+    Address,
+    Anything,
+    Text,
+    Url,
+    Email,
+    Bool,
+    Birthdate,
+    LanguageTag,
+    Phone,
+    Timestamp,
+    OneOf(&'static [&'static str]),
+    ListOf(&'static Kind),
+}
+
+impl Kind {
+    fn describe(self) -> String {
+        match self {
+            Kind::Root | Kind::Profile | Kind::Preferences | Kind::Address => "an object".into(),
+            Kind::Anything => "any JSON value".into(),
+            Kind::Text => "a non-empty string".into(),
+            Kind::Url => "an http(s) URL".into(),
+            Kind::Email => "an e-mail address like name@example.org".into(),
+            Kind::Bool => "true or false".into(),
+            Kind::Birthdate => "a date as YYYY-MM-DD (or YYYY, or 0000-MM-DD)".into(),
+            Kind::LanguageTag => "a language tag like nl-NL or en".into(),
+            Kind::Phone => "a phone number like +31 20 123 4567".into(),
+            Kind::Timestamp => "seconds since 1970 as a number".into(),
+            Kind::OneOf(options) => format!("one of {}", options.join(", ")),
+            Kind::ListOf(inner) => format!("a list of {}", inner.describe()),
+        }
+    }
+
+    /// The kind one level down, at `token`; `at` names the child for messages.
+    fn child(self, token: &str, at: &Pointer) -> Result<Kind> {
+        let found = match self {
+            Kind::Root => match token {
+                "profile" => Some(Kind::Profile),
+                "preferences" => Some(Kind::Preferences),
+                "custom" => Some(Kind::Anything),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "{at} is not a section of the vault; use /profile, /preferences or /custom"
+                    )));
+                }
+            },
+            Kind::Profile => lookup(&PROFILE_CLAIMS, token),
+            Kind::Preferences => lookup(&PREFERENCES, token),
+            Kind::Address => ADDRESS_FIELDS.contains(&token).then_some(Kind::Text),
+            Kind::Anything => Some(Kind::Anything),
+            Kind::ListOf(inner) => {
+                let is_index = token == "-"
+                    || (!token.is_empty()
+                        && token.bytes().all(|b| b.is_ascii_digit())
+                        && (token == "0" || !token.starts_with('0')));
+                if !is_index {
+                    return Err(Error::invalid(format!(
+                        "{at}: {token:?} is not an index into a list"
+                    )));
+                }
+                Some(*inner)
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{at} cannot exist: its parent holds {}, which has no fields",
+                    self.describe()
+                )));
+            }
+        };
+        found.ok_or_else(|| match self {
+            Kind::Profile => Error::invalid(format!(
+                "{at} is not an OpenID Connect profile claim; known claims are {}; \
+                 put other fields under /custom",
+                PROFILE_CLAIMS.map(|(n, _)| n).join(", ")
+            )),
+            Kind::Preferences => Error::invalid(format!(
+                "{at} is not a known preference; known preferences are {}; \
+                 put other fields under /custom",
+                PREFERENCES.map(|(n, _)| n).join(", ")
+            )),
+            _ => Error::invalid(format!(
+                "{at} is not an address field; address fields are {}",
+                ADDRESS_FIELDS.join(", ")
+            )),
+        })
+    }
+
+    fn check(self, value: &Value, at: &Pointer) -> Result<()> {
+        let ok = match (self, value) {
+            (Kind::Anything, _) => true,
+            (Kind::Root | Kind::Profile | Kind::Preferences | Kind::Address, Value::Object(m)) => {
+                for (key, child) in m {
+                    let child_at = at.child(key.clone());
+                    self.child(key, &child_at)?.check(child, &child_at)?;
+                }
+                true
+            }
+            (Kind::ListOf(inner), Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    inner.check(item, &at.child(i.to_string()))?;
+                }
+                true
+            }
+            (Kind::Text, Value::String(s)) => !s.trim().is_empty(),
+            (Kind::Url, Value::String(s)) => is_url(s),
+            (Kind::Email, Value::String(s)) => is_email(s),
+            (Kind::Bool, Value::Bool(_)) => true,
+            (Kind::Birthdate, Value::String(s)) => is_birthdate(s),
+            (Kind::LanguageTag, Value::String(s)) => is_language_tag(s),
+            (Kind::Phone, Value::String(s)) => is_phone(s),
+            (Kind::Timestamp, Value::Number(n)) => n.as_u64().is_some(),
+            (Kind::OneOf(options), Value::String(s)) => options.contains(&s.as_str()),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "{} must be {}, not {}",
+                if at.is_root() { "the document".into() } else { at.to_string() },
+                self.describe(),
+                shown(value)
+            )))
+        }
+    }
+}
+
+fn lookup(table: &[(&str, Kind)], token: &str) -> Option<Kind> {
+    table.iter().find(|(n, _)| *n == token).map(|(_, k)| *k)
+}
+
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(60).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// Checks that `value`, placed at `at`, fits the vault's shape.
+pub fn validate_at(at: &Pointer, value: &Value) -> Result<()> {
+    let mut kind = Kind::Root;
+    for depth in 0..at.depth() {
+        kind = kind.child(&at.tokens()[depth], &at.prefix(depth + 1))?;
+    }
+    kind.check(value, at)
+}
+
+/// Checks a whole document.
+pub fn validate(document: &Value) -> Result<()> {
+    validate_at(&Pointer::root(), document)
+}
+
+/// Checks that a pointer names a place that may exist in a vault (used for grants and queries).
+pub fn validate_pointer(at: &Pointer) -> Result<()> {
+    let mut kind = Kind::Root;
+    for depth in 0..at.depth() {
+        kind = kind.child(&at.tokens()[depth], &at.prefix(depth + 1))?;
+    }
+    Ok(())
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    s.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !local.contains('@')
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+}
+
+fn is_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+fn is_phone(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let allowed = s
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || " -().".contains(c) || (c == '+' && i == 0));
+    allowed && (6..=15).contains(&digits)
+}
+
+fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split(['-', '_']);
+    let primary = parts.next().unwrap_or("");
+    (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// OpenID Connect birthdate: `YYYY-MM-DD`, `YYYY` alone, or `0000-MM-DD` when the year is withheld.
+fn is_birthdate(s: &str) -> bool {
+    if s.len() == 4 {
+        return s.bytes().all(|b| b.is_ascii_digit()) && s != "0000";
+    }
+    let Some([y, m, d]) = s
+        .split('-')
+        .map(|p| p.parse::<u16>().ok().filter(|_| p.bytes().all(|b| b.is_ascii_digit())))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| <[u16; 3]>::try_from(v).ok())
+    else {
+        return false;
+    };
+    if s.len() != 10 || !(1..=12).contains(&m) {
+        return false;
+    }
+    let leap = y == 0 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    (1..=days).contains(&d)
+}
+
+/// A small, valid sample document for demos and tests.
+pub fn sample() -> Value {
+    serde_json::json!({
+        "profile": {
+            "name": "Anna de Vries",
+            "given_name": "Anna",
+            "family_name": "de Vries",
+            "email": "anna@example.nl",
+            "email_verified": true,
+            "phone_number": "+31 20 123 4567",
+            "birthdate": "1984-03-12",
+            "locale": "nl-NL",
+            "address": {
+                "street_address": "Prinsengracht 263",
+                "locality": "Amsterdam",
+                "postal_code": "1016 GV",
+                "country": "NL"
+            }
+        },
+        "preferences": {
+            "channels": ["email", "post"],
+            "topics": ["orders", "new products"],
+            "frequency": "monthly",
+            "language": "nl",
+            "anonymous": false
+        },
+        "custom": {
+            "shoe_size": 39,
+            "loyalty/ids": {"bakery~corner": "B-1"}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(p: &str) -> Pointer {
+        Pointer::parse(p).unwrap()
+    }
+
+    #[test]
+    fn the_sample_is_valid() {
+        validate(&sample()).unwrap();
+    }
+
+    #[test]
+    fn known_claims_are_checked() {
+        let bad = [
+            ("/profile/email", json!("not-an-email")),
+            ("/profile/email", json!("a@b")),
+            ("/profile/email", json!(42)),
+            ("/profile/birthdate", json!("1984-02-30")),
+            ("/profile/birthdate", json!("12-03-1984")),
+            ("/profile/phone_number", json!("call me")),
+            ("/profile/email_verified", json!("yes")),
+            ("/profile/locale", json!("Dutch language")),
+            ("/profile/address", json!("Main street 1")),
+            ("/profile/address/locality", json!("")),
+            ("/preferences/frequency", json!("hourly")),
+            ("/preferences/channels", json!(["email", "pigeon"])),
+            ("/preferences/channels/0", json!("pigeon")),
+        ];
+        for (pointer, value) in bad {
+            assert!(
+                validate_at(&at(pointer), &value).is_err(),
+                "{pointer} = {value} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn good_values_pass() {
+        let good = [
+            ("/profile/birthdate", json!("2000-02-29")),
+            ("/profile/birthdate", json!("0000-07-14")),
+            ("/profile/birthdate", json!("1970")),
+            ("/profile/email", json!("j.jansen+shop@mail.example.nl")),
+            ("/preferences/channels/-", json!("sms")),
+            ("/custom/anything/goes", json!({"x": [1, null]})),
+            ("/profile/address", json!({"locality": "Utrecht", "country": "NL"})),
+        ];
+        for (pointer, value) in good {
+            validate_at(&at(pointer), &value)
+                .unwrap_or_else(|e| panic!("{pointer} = {value}: {e}"));
+        }
+    }
+
+    #[test]
+    fn errors_name_the_place_and_the_rule() {
+        let err = validate_at(&at("/profile/email"), &json!("nope")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/profile/email") && text.contains("e-mail"), "{text}");
+        let err = validate_at(&at("/profile/emial"), &json!("a@b.nl")).unwrap_err();
+        assert!(err.to_string().contains("/custom"), "{err}");
+    }
+
+    #[test]
+    fn unknown_sections_and_fields_under_scalars_are_refused() {
+        assert!(validate_at(&at("/secrets"), &json!(1)).is_err());
+        assert!(validate_at(&at("/profile/name/first"), &json!("A")).is_err());
+        assert!(validate(&json!([1, 2])).is_err());
+        assert!(validate_pointer(&at("/profile/address/locality")).is_ok());
+        assert!(validate_pointer(&at("/profile/nope")).is_err());
+    }
+}

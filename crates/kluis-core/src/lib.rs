@@ -1,0 +1,10 @@
+//! Kluis domain rules: the vault document and its JSON Pointers, grants and their signed tokens.
+//! No I/O lives here: storage, HTTP and the CLI build on these types.
+
+pub mod document;
+pub mod error;
+pub mod pointer;
+pub mod token;
+
+pub use error::{Error, Result};
+pub use pointer::Pointer;
