@@ -1,14 +1,12 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The Kluis vault on disk: one SQLite file (WAL) where every name is a keyed hash and every value
+//! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod crypto;
+pub mod error;
+mod fields;
+pub mod schema;
+mod vault;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use crypto::{KdfParams, Keys, Passphrase};
+pub use error::{Result, StoreError};
+pub use vault::{DB_FILE, Unlocked, Vault};

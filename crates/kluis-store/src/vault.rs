@@ -1,0 +1,236 @@
+//! Creating, unlocking and re-keying a vault file; one [`Vault`] is one SQLite connection.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::crypto::{self, KdfParams, Keys, Passphrase, Secret32};
+use crate::error::{Result, StoreError};
+use crate::schema;
+
+/// The database file inside a vault directory.
+pub const DB_FILE: &str = "vault.db";
+
+/// An unlocked vault's identity and keys, shareable between connections (threads, tasks).
+#[derive(Clone)]
+pub struct Unlocked {
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) id: [u8; 16],
+}
+
+impl Unlocked {
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The vault's random identifier, as hex (not secret; used as a token issuer suffix).
+    pub fn id_hex(&self) -> String {
+        crypto::hex(&self.id)
+    }
+}
+
+/// An open, unlocked vault.
+pub struct Vault {
+    pub(crate) conn: Connection,
+    pub(crate) unlocked: Unlocked,
+    path: PathBuf,
+}
+
+impl Vault {
+    /// Creates a new vault in `dir` (made if missing) under `passphrase`.
+    pub fn create(dir: &Path, passphrase: &Passphrase, params: KdfParams) -> Result<Self> {
+        if passphrase.is_empty() {
+            return Err(kluis_core::Error::invalid("the passphrase must not be empty").into());
+        }
+        let params = params.check()?;
+        create_private_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path));
+        }
+        let mut conn = Connection::open(&path)?;
+        restrict_file(&path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+
+        let mut id = [0u8; 16];
+        crypto::fill_random(&mut id)?;
+        let mut salt = [0u8; 16];
+        crypto::fill_random(&mut salt)?;
+        let data_key = Secret32::random()?;
+        let kdf = params.to_json(&salt);
+        let kek = crypto::derive_kek(passphrase, &salt, params)?;
+        let wrapped = crypto::wrap(&kek, &key_binding(&id, &kdf), &data_key)?;
+
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let insert = "INSERT INTO meta (name, value) VALUES (?1, ?2)";
+        tx.execute(insert, ("vault_id", &id[..]))?;
+        tx.execute(insert, ("kdf", kdf.as_bytes()))?;
+        tx.execute(insert, ("wrapped_key", &wrapped))?;
+        tx.commit()?;
+
+        let unlocked = Unlocked {
+            keys: Arc::new(Keys::from_data_key(&data_key)),
+            id,
+        };
+        Ok(Self {
+            conn,
+            unlocked,
+            path,
+        })
+    }
+
+    /// Unlocks the vault in `dir`. A wrong passphrase changes nothing on disk.
+    pub fn open(dir: &Path, passphrase: &Passphrase) -> Result<Self> {
+        let (mut conn, path) = connect_existing(dir)?;
+        let (id, kdf, wrapped) = read_key_record(&conn)?;
+        let (params, salt) = KdfParams::from_json(&kdf)?;
+        let kek = crypto::derive_kek(passphrase, &salt, params)?;
+        let data_key = crypto::unwrap(&kek, &key_binding(&id, &kdf), &wrapped)?;
+        schema::migrate(&mut conn)?;
+        let unlocked = Unlocked {
+            keys: Arc::new(Keys::from_data_key(&data_key)),
+            id,
+        };
+        Ok(Self {
+            conn,
+            unlocked,
+            path,
+        })
+    }
+
+    /// Another connection to an already unlocked vault, without running the KDF again.
+    pub fn connect(dir: &Path, unlocked: &Unlocked) -> Result<Self> {
+        let (conn, path) = connect_existing(dir)?;
+        let (id, _, _) = read_key_record(&conn)?;
+        if id != unlocked.id {
+            return Err(StoreError::Conflict(
+                "these keys belong to another vault".into(),
+            ));
+        }
+        Ok(Self {
+            conn,
+            unlocked: unlocked.clone(),
+            path,
+        })
+    }
+
+    pub fn unlocked(&self) -> &Unlocked {
+        &self.unlocked
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Re-wraps the data key under a new passphrase; stored data is not re-encrypted.
+    pub fn change_passphrase(&mut self, new: &Passphrase, params: KdfParams) -> Result<()> {
+        if new.is_empty() {
+            return Err(kluis_core::Error::invalid("the passphrase must not be empty").into());
+        }
+        let params = params.check()?;
+        let mut salt = [0u8; 16];
+        crypto::fill_random(&mut salt)?;
+        let kdf = params.to_json(&salt);
+        let kek = crypto::derive_kek(new, &salt, params)?;
+        let data_key = Secret32::from_bytes(*self.unlocked.keys.data_key_bytes());
+        let wrapped = crypto::wrap(&kek, &key_binding(&self.unlocked.id, &kdf), &data_key)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let update = "UPDATE meta SET value = ?2 WHERE name = ?1";
+        tx.execute(update, ("kdf", kdf.as_bytes()))?;
+        tx.execute(update, ("wrapped_key", &wrapped))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts a write transaction that takes the write lock at once, so a concurrent writer
+    /// waits (busy_timeout) instead of failing half-way.
+    pub(crate) fn immediate(&self) -> Result<Transaction<'_>> {
+        Ok(Transaction::new_unchecked(
+            &self.conn,
+            TransactionBehavior::Immediate,
+        )?)
+    }
+
+    /// The place a sealed value is bound to: table, vault and row key.
+    pub(crate) fn place(&self, table: &str, key: &[u8]) -> Vec<u8> {
+        let mut place = Vec::with_capacity(table.len() + 1 + 16 + key.len());
+        place.extend_from_slice(table.as_bytes());
+        place.push(0);
+        place.extend_from_slice(&self.unlocked.id);
+        place.extend_from_slice(key);
+        place
+    }
+}
+
+/// What the wrapped data key is bound to: the vault id and the exact KDF record, so a record
+/// with lowered parameters or from another vault does not unwrap.
+fn key_binding(id: &[u8; 16], kdf: &str) -> Vec<u8> {
+    let mut binding = b"kluis/data-key/v1\0".to_vec();
+    binding.extend_from_slice(id);
+    binding.extend_from_slice(kdf.as_bytes());
+    binding
+}
+
+fn connect_existing(dir: &Path) -> Result<(Connection, PathBuf)> {
+    let path = dir.join(DB_FILE);
+    if !path.is_file() {
+        return Err(StoreError::NoVault(dir.to_path_buf()));
+    }
+    let conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > schema::LATEST {
+        return Err(StoreError::TooNew {
+            found,
+            supported: schema::LATEST,
+        });
+    }
+    schema::configure(&conn)?;
+    Ok((conn, path))
+}
+
+fn read_key_record(conn: &Connection) -> Result<([u8; 16], String, Vec<u8>)> {
+    let get = |name: &str| -> Result<Vec<u8>> {
+        conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::Tampered(format!("the vault's {name} record is missing")))
+    };
+    let id: [u8; 16] = get("vault_id")?
+        .try_into()
+        .map_err(|_| StoreError::Tampered("the vault id is malformed".into()))?;
+    let kdf = String::from_utf8(get("kdf")?)
+        .map_err(|_| StoreError::Tampered("the key record is unreadable".into()))?;
+    Ok((id, kdf, get("wrapped_key")?))
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+fn restrict_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
