@@ -192,7 +192,11 @@ impl Kind {
         } else {
             Err(Error::invalid(format!(
                 "{} must be {}, not {}",
-                if at.is_root() { "the document".into() } else { at.to_string() },
+                if at.is_root() {
+                    "the document".into()
+                } else {
+                    at.to_string()
+                },
                 self.describe(),
                 shown(value)
             )))
@@ -289,7 +293,11 @@ fn is_birthdate(s: &str) -> bool {
     }
     let Some([y, m, d]) = s
         .split('-')
-        .map(|p| p.parse::<u16>().ok().filter(|_| p.bytes().all(|b| b.is_ascii_digit())))
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|_| p.bytes().all(|b| b.is_ascii_digit()))
+        })
         .collect::<Option<Vec<_>>>()
         .and_then(|v| <[u16; 3]>::try_from(v).ok())
     else {
@@ -389,7 +397,10 @@ mod tests {
             ("/profile/email", json!("j.jansen+shop@mail.example.nl")),
             ("/preferences/channels/-", json!("sms")),
             ("/custom/anything/goes", json!({"x": [1, null]})),
-            ("/profile/address", json!({"locality": "Utrecht", "country": "NL"})),
+            (
+                "/profile/address",
+                json!({"locality": "Utrecht", "country": "NL"}),
+            ),
         ];
         for (pointer, value) in good {
             validate_at(&at(pointer), &value)
@@ -401,7 +412,10 @@ mod tests {
     fn errors_name_the_place_and_the_rule() {
         let err = validate_at(&at("/profile/email"), &json!("nope")).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("/profile/email") && text.contains("e-mail"), "{text}");
+        assert!(
+            text.contains("/profile/email") && text.contains("e-mail"),
+            "{text}"
+        );
         let err = validate_at(&at("/profile/emial"), &json!("a@b.nl")).unwrap_err();
         assert!(err.to_string().contains("/custom"), "{err}");
     }

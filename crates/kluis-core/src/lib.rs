@@ -3,6 +3,7 @@
 
 pub mod document;
 pub mod error;
+pub mod jose;
 pub mod pointer;
 pub mod token;
 

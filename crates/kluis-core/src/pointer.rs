@@ -216,7 +216,11 @@ fn array_index(token: &str, len: usize, allow_append: bool) -> Option<usize> {
         return None;
     }
     let index: usize = token.parse().ok()?;
-    let limit = if allow_append { len } else { len.saturating_sub(1) };
+    let limit = if allow_append {
+        len
+    } else {
+        len.saturating_sub(1)
+    };
     (index <= limit && (allow_append || len > 0)).then_some(index)
 }
 
@@ -353,14 +357,23 @@ mod tests {
             .unwrap()
             .set(&mut doc, json!("Utrecht"))
             .unwrap();
-        assert_eq!(doc, json!({"profile": {"address": {"locality": "Utrecht"}}}));
+        assert_eq!(
+            doc,
+            json!({"profile": {"address": {"locality": "Utrecht"}}})
+        );
     }
 
     #[test]
     fn set_appends_and_replaces_in_arrays() {
         let mut doc = json!({"t": ["a"]});
-        Pointer::parse("/t/-").unwrap().set(&mut doc, json!("b")).unwrap();
-        Pointer::parse("/t/0").unwrap().set(&mut doc, json!("z")).unwrap();
+        Pointer::parse("/t/-")
+            .unwrap()
+            .set(&mut doc, json!("b"))
+            .unwrap();
+        Pointer::parse("/t/0")
+            .unwrap()
+            .set(&mut doc, json!("z"))
+            .unwrap();
         assert_eq!(doc, json!({"t": ["z", "b"]}));
         let err = Pointer::parse("/t/5").unwrap().set(&mut doc, json!(1));
         assert!(err.is_err());
@@ -383,7 +396,10 @@ mod tests {
         let mut doc = json!({"a": {"b": 1, "c": [1, 2]}});
         let p = Pointer::parse("/a/c/0").unwrap();
         assert_eq!(p.remove(&mut doc), Some(json!(1)));
-        assert_eq!(Pointer::parse("/a/b").unwrap().remove(&mut doc), Some(json!(1)));
+        assert_eq!(
+            Pointer::parse("/a/b").unwrap().remove(&mut doc),
+            Some(json!(1))
+        );
         assert_eq!(Pointer::parse("/a/zz").unwrap().remove(&mut doc), None);
         assert_eq!(Pointer::parse("/x/y").unwrap().remove(&mut doc), None);
         assert_eq!(doc, json!({"a": {"c": [2]}}));
@@ -392,8 +408,16 @@ mod tests {
     #[test]
     fn starts_with_is_token_wise() {
         let a = Pointer::parse("/profile/address").unwrap();
-        assert!(Pointer::parse("/profile/address/locality").unwrap().starts_with(&a));
-        assert!(!Pointer::parse("/profile/addressbook").unwrap().starts_with(&a));
+        assert!(
+            Pointer::parse("/profile/address/locality")
+                .unwrap()
+                .starts_with(&a)
+        );
+        assert!(
+            !Pointer::parse("/profile/addressbook")
+                .unwrap()
+                .starts_with(&a)
+        );
     }
 
     #[test]

@@ -224,11 +224,7 @@ fn seal_with(cipher: &XChaCha20Poly1305, aad: &[u8], plaintext: &[u8]) -> Result
     Ok(out)
 }
 
-fn open_with(
-    cipher: &XChaCha20Poly1305,
-    aad: &[u8],
-    sealed: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
+fn open_with(cipher: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(StoreError::Tampered("a stored value is truncated".into()));
     }

@@ -96,7 +96,9 @@ impl Vault {
     /// Replaces the whole document, atomically, after validating it.
     pub fn replace_document(&mut self, doc: Value) -> Result<()> {
         if !doc.is_object() {
-            return Err(kluis_core::Error::invalid("a vault document must be a JSON object").into());
+            return Err(
+                kluis_core::Error::invalid("a vault document must be a JSON object").into(),
+            );
         }
         self.set_many(vec![(Pointer::root(), doc)])
     }
@@ -221,9 +223,10 @@ impl Vault {
 
     fn put_leaf(&self, conn: &Connection, at: &Pointer, value: &Value) -> Result<()> {
         let key = self.key(at);
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(&(at, value)).map_err(|_| {
-            StoreError::Crypto("a value could not be encoded")
-        })?);
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&(at, value))
+                .map_err(|_| StoreError::Crypto("a value could not be encoded"))?,
+        );
         let sealed = self.unlocked.keys.seal(&self.place(TABLE, &key), &plain)?;
         conn.prepare_cached(
             "INSERT INTO fields (key, sealed) VALUES (?1, ?2)

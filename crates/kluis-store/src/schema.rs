@@ -91,7 +91,8 @@ mod tests {
     #[test]
     fn a_newer_database_is_refused_untouched() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", LATEST + 1).unwrap();
+        conn.pragma_update(None, "user_version", LATEST + 1)
+            .unwrap();
         let err = migrate(&mut conn).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
         assert!(schema(&conn).is_empty());

@@ -14,7 +14,12 @@ fn p(text: &str) -> Pointer {
 }
 
 fn new_vault(dir: &Path) -> Vault {
-    Vault::create(dir, &Passphrase::new("hunter2 but longer"), KdfParams::OWASP_MINIMUM).unwrap()
+    Vault::create(
+        dir,
+        &Passphrase::new("hunter2 but longer"),
+        KdfParams::OWASP_MINIMUM,
+    )
+    .unwrap()
 }
 
 fn reopen(dir: &Path) -> Vault {
@@ -38,10 +43,18 @@ fn a_document_survives_closing_and_reopening() {
     let mut expected = sample();
     expected["profile"]["address"]["locality"] = json!("Utrecht");
     assert_eq!(vault.document().unwrap(), expected);
-    assert_eq!(vault.get(&p("/profile/address")).unwrap(), expected["profile"]["address"]);
-    assert_eq!(vault.get(&p("/preferences/channels/1")).unwrap(), json!("post"));
     assert_eq!(
-        vault.get(&p("/custom/loyalty~1ids/bakery~0corner")).unwrap(),
+        vault.get(&p("/profile/address")).unwrap(),
+        expected["profile"]["address"]
+    );
+    assert_eq!(
+        vault.get(&p("/preferences/channels/1")).unwrap(),
+        json!("post")
+    );
+    assert_eq!(
+        vault
+            .get(&p("/custom/loyalty~1ids/bakery~0corner"))
+            .unwrap(),
         json!("B-1")
     );
 }
@@ -52,16 +65,25 @@ fn set_and_unset_follow_pointer_rules() {
     let mut vault = new_vault(dir.path());
     // Missing parents are created.
     vault.set(&p("/custom/a/b/c"), json!(1)).unwrap();
-    assert_eq!(vault.get(&p("/custom")).unwrap(), json!({"a": {"b": {"c": 1}}}));
+    assert_eq!(
+        vault.get(&p("/custom")).unwrap(),
+        json!({"a": {"b": {"c": 1}}})
+    );
     // A subtree replaces what was there.
     vault.set(&p("/custom/a"), json!({"x": true})).unwrap();
     assert_eq!(vault.get(&p("/custom")).unwrap(), json!({"a": {"x": true}}));
-    assert!(matches!(vault.get(&p("/custom/a/b")), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        vault.get(&p("/custom/a/b")),
+        Err(StoreError::NotFound(_))
+    ));
     // Arrays: append, replace, remove by index.
     vault.set(&p("/preferences/topics"), json!(["a"])).unwrap();
     vault.set(&p("/preferences/topics/-"), json!("b")).unwrap();
     vault.set(&p("/preferences/topics/0"), json!("z")).unwrap();
-    assert_eq!(vault.unset(&p("/preferences/topics/0")).unwrap(), json!("z"));
+    assert_eq!(
+        vault.unset(&p("/preferences/topics/0")).unwrap(),
+        json!("z")
+    );
     assert_eq!(vault.get(&p("/preferences/topics")).unwrap(), json!(["b"]));
     // Under a scalar: an error that changes nothing.
     vault.set(&p("/custom/s"), json!("text")).unwrap();
@@ -71,7 +93,10 @@ fn set_and_unset_follow_pointer_rules() {
     assert_eq!(vault.document().unwrap(), before);
     // Unset of a subtree returns it; unset of nothing is NotFound.
     assert_eq!(vault.unset(&p("/custom/a")).unwrap(), json!({"x": true}));
-    assert!(matches!(vault.unset(&p("/custom/a")), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        vault.unset(&p("/custom/a")),
+        Err(StoreError::NotFound(_))
+    ));
     // Empty objects are kept and can gain children.
     vault.set(&p("/custom/empty"), json!({})).unwrap();
     assert_eq!(vault.get(&p("/custom/empty")).unwrap(), json!({}));
@@ -99,12 +124,14 @@ fn invalid_values_change_nothing() {
     bad["profile"]["email"] = json!("nope");
     assert!(vault.replace_document(bad).is_err());
     // A batch with one bad write leaves the good ones out too.
-    assert!(vault
-        .set_many(vec![
-            (p("/custom/ok"), json!(1)),
-            (p("/profile/phone_number"), json!("call me")),
-        ])
-        .is_err());
+    assert!(
+        vault
+            .set_many(vec![
+                (p("/custom/ok"), json!(1)),
+                (p("/profile/phone_number"), json!("call me")),
+            ])
+            .is_err()
+    );
     assert_eq!(vault.document().unwrap(), sample());
     assert_eq!(vault.generation().unwrap(), generation);
 }
@@ -138,12 +165,18 @@ fn changing_the_passphrase_keeps_the_data_and_retires_the_old_one() {
     ));
     let vault = Vault::open(dir.path(), &Passphrase::new("a new one")).unwrap();
     assert_eq!(vault.document().unwrap(), sample());
-    assert_eq!(sealed_values(dir.path()), sealed_before, "data was not re-encrypted");
+    assert_eq!(
+        sealed_values(dir.path()),
+        sealed_before,
+        "data was not re-encrypted"
+    );
 }
 
 fn sealed_values(dir: &Path) -> Vec<Vec<u8>> {
     let conn = raw(dir);
-    let mut stmt = conn.prepare("SELECT sealed FROM fields ORDER BY key").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT sealed FROM fields ORDER BY key")
+        .unwrap();
     stmt.query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
@@ -155,7 +188,9 @@ fn swapped_or_altered_rows_are_detected() {
     let dir = tempfile::tempdir().unwrap();
     let mut vault = new_vault(dir.path());
     vault.set(&p("/profile/given_name"), json!("Anna")).unwrap();
-    vault.set(&p("/profile/family_name"), json!("Jansen")).unwrap();
+    vault
+        .set(&p("/profile/family_name"), json!("Jansen"))
+        .unwrap();
     drop(vault);
     let conn = raw(dir.path());
     let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
@@ -167,10 +202,16 @@ fn swapped_or_altered_rows_are_detected() {
         .unwrap();
     assert_eq!(rows.len(), 2);
     // Swap the two ciphertexts: each is authentic, but not in this place.
-    conn.execute("UPDATE fields SET sealed = ?2 WHERE key = ?1", (&rows[0].0, &rows[1].1))
-        .unwrap();
-    conn.execute("UPDATE fields SET sealed = ?2 WHERE key = ?1", (&rows[1].0, &rows[0].1))
-        .unwrap();
+    conn.execute(
+        "UPDATE fields SET sealed = ?2 WHERE key = ?1",
+        (&rows[0].0, &rows[1].1),
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE fields SET sealed = ?2 WHERE key = ?1",
+        (&rows[1].0, &rows[0].1),
+    )
+    .unwrap();
     let vault = reopen(dir.path());
     let err = vault.get(&p("/profile/given_name")).unwrap_err();
     assert!(matches!(err, StoreError::Tampered(_)), "{err}");
@@ -180,10 +221,16 @@ fn swapped_or_altered_rows_are_detected() {
     let mut altered = rows[0].1.clone();
     let last = altered.len() - 1;
     altered[last] ^= 0x01;
-    conn.execute("UPDATE fields SET sealed = ?2 WHERE key = ?1", (&rows[0].0, &rows[1].1))
-        .unwrap();
-    conn.execute("UPDATE fields SET sealed = ?2 WHERE key = ?1", (&rows[1].0, &altered))
-        .unwrap();
+    conn.execute(
+        "UPDATE fields SET sealed = ?2 WHERE key = ?1",
+        (&rows[0].0, &rows[1].1),
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE fields SET sealed = ?2 WHERE key = ?1",
+        (&rows[1].0, &altered),
+    )
+    .unwrap();
     let err = vault.document().unwrap_err();
     assert!(err.to_string().contains("tampered"), "{err}");
 }
@@ -194,11 +241,18 @@ fn a_lowered_kdf_record_is_refused() {
     drop(new_vault(dir.path()));
     let conn = raw(dir.path());
     let kdf: Vec<u8> = conn
-        .query_row("SELECT value FROM meta WHERE name = 'kdf'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE name = 'kdf'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
-    let lowered = String::from_utf8(kdf).unwrap().replace("\"t\":2", "\"t\":3");
-    conn.execute("UPDATE meta SET value = ?1 WHERE name = 'kdf'", [lowered.as_bytes()])
-        .unwrap();
+    let lowered = String::from_utf8(kdf)
+        .unwrap()
+        .replace("\"t\":2", "\"t\":3");
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'kdf'",
+        [lowered.as_bytes()],
+    )
+    .unwrap();
     // The record is bound to the wrapped key: even a stronger-looking edit does not unwrap.
     assert!(Vault::open(dir.path(), &Passphrase::new("hunter2 but longer")).is_err());
 }
@@ -213,7 +267,10 @@ fn a_newer_schema_is_refused() {
     let err = Vault::open(dir.path(), &Passphrase::new("hunter2 but longer"))
         .err()
         .unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::TooNew { found: 999, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -243,7 +300,10 @@ fn no_value_or_field_name_reaches_the_disk_in_plaintext() {
             }
         }
     };
-    assert!(dir.path().join(format!("{DB_FILE}-wal")).exists(), "the WAL is in use");
+    assert!(
+        dir.path().join(format!("{DB_FILE}-wal")).exists(),
+        "the WAL is in use"
+    );
     scan("open");
     drop(vault);
     scan("closed");

@@ -1,0 +1,114 @@
+//! Commands on the vault document: init, set, get, unset, show/export, import, passwd, demo.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use kluis_core::{Pointer, document};
+use kluis_store::{KdfParams, Passphrase, Vault};
+use serde_json::{Value, json};
+
+use crate::args::{DemoArgs, Global};
+use crate::{open, secret, vault_dir};
+
+pub fn init(global: &Global, json: bool) -> Result<()> {
+    let dir = vault_dir(global)?;
+    let passphrase = secret::new(global.passphrase_file.as_deref(), "KLUIS_PASSPHRASE")?;
+    let vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
+    if json {
+        print_json(&json!({"vault": dir, "id": vault.unlocked().id_hex()}));
+    } else {
+        println!("created a new vault in {}", dir.display());
+    }
+    Ok(())
+}
+
+pub fn set(global: &Global, pointer: &str, value: &str, as_string: bool) -> Result<()> {
+    let at = parse_pointer(pointer)?;
+    let value = if as_string {
+        Value::String(value.to_owned())
+    } else {
+        serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()))
+    };
+    open(global)?.set(&at, value)?;
+    Ok(())
+}
+
+pub fn get(global: &Global, pointer: &str, raw: bool) -> Result<()> {
+    let at = parse_pointer(pointer)?;
+    match open(global)?.get(&at)? {
+        Value::String(text) if raw => println!("{text}"),
+        value => print_json(&value),
+    }
+    Ok(())
+}
+
+pub fn unset(global: &Global, pointer: &str) -> Result<()> {
+    let at = parse_pointer(pointer)?;
+    open(global)?.unset(&at)?;
+    Ok(())
+}
+
+pub fn show(global: &Global) -> Result<()> {
+    print_json(&open(global)?.document()?);
+    Ok(())
+}
+
+pub fn import(global: &Global, file: &Path) -> Result<()> {
+    let mut text = String::new();
+    if file == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+        kluis_store::StoreError::Invalid(kluis_core::Error::invalid(format!(
+            "{} is not valid JSON: {e}",
+            file.display()
+        )))
+    })?;
+    document::validate(&doc)?;
+    open(global)?.replace_document(doc)?;
+    Ok(())
+}
+
+pub fn passwd(global: &Global, new_file: Option<&Path>) -> Result<()> {
+    let mut vault = open(global)?;
+    let new = secret::new(new_file, "KLUIS_NEW_PASSPHRASE")?;
+    vault.change_passphrase(&new, KdfParams::OWASP_MINIMUM)?;
+    eprintln!("the passphrase is changed");
+    Ok(())
+}
+
+pub fn demo(args: DemoArgs) -> Result<()> {
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("kluis-demo-{}", std::process::id())),
+    };
+    let passphrase = Passphrase::new("demo passphrase");
+    let mut vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
+    vault.replace_document(document::sample())?;
+    println!(
+        "A demo vault is in {} (passphrase: \"demo passphrase\").",
+        dir.display()
+    );
+    println!("Its document, decrypted:");
+    print_json(&vault.document()?);
+    println!(
+        "Try: KLUIS_VAULT={} KLUIS_PASSPHRASE='demo passphrase' kluis get /profile/address",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn parse_pointer(text: &str) -> Result<Pointer> {
+    Ok(Pointer::parse(text).map_err(kluis_store::StoreError::Invalid)?)
+}
+
+pub fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a Value always serializes")
+    );
+}

@@ -1,0 +1,77 @@
+//! The `kluis` command: the owner's tool for their vault.
+
+mod args;
+mod document;
+mod secret;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use kluis_store::{StoreError, Vault};
+
+use args::{Cli, Command, Global};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kluis: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Init { json } => document::init(&global, json),
+        Command::Set {
+            pointer,
+            value,
+            string,
+        } => document::set(&global, &pointer, &value, string),
+        Command::Get { pointer, raw } => document::get(&global, &pointer, raw),
+        Command::Unset { pointer } => document::unset(&global, &pointer),
+        Command::Show | Command::Export => document::show(&global),
+        Command::Passwd {
+            new_passphrase_file,
+        } => document::passwd(&global, new_passphrase_file.as_deref()),
+        Command::Import { file } => document::import(&global, &file),
+        Command::Demo(args) => document::demo(args),
+    }
+}
+
+/// The vault directory: `--vault`, `KLUIS_VAULT`, or the user's data directory.
+pub fn vault_dir(global: &Global) -> Result<PathBuf> {
+    match &global.vault {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(dirs::data_dir()
+            .context("no data directory is known for this user; pass --vault DIR")?
+            .join("kluis")),
+    }
+}
+
+/// Unlocks the vault named by the global options.
+pub fn open(global: &Global) -> Result<Vault> {
+    let dir = vault_dir(global)?;
+    let passphrase = secret::current(global.passphrase_file.as_deref())?;
+    Ok(Vault::open(&dir, &passphrase)?)
+}
+
+/// Exit codes a script can tell apart (documented in README.md).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<kluis_core::Error>().is_some() {
+        return 5;
+    }
+    match err.downcast_ref::<StoreError>() {
+        Some(StoreError::WrongPassphrase) => 3,
+        Some(StoreError::NotFound(_) | StoreError::NoVault(_)) => 4,
+        Some(StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::AlreadyExists(_)) => 5,
+        Some(StoreError::Tampered(_)) => 6,
+        Some(StoreError::TooNew { .. }) => 7,
+        _ => 1,
+    }
+}
