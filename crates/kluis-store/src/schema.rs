@@ -46,6 +46,8 @@ pub fn configure(conn: &Connection) -> Result<()> {
     // the fsync cost per transaction, not per field.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 32 MiB of page cache per connection: holds the field index of a large vault in memory.
+    conn.pragma_update(None, "cache_size", -32768)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
