@@ -15,10 +15,14 @@ fn field(i: usize) -> Pointer {
 }
 
 fn vault_with(dir: &std::path::Path, n: usize) -> Vault {
-    let mut vault = Vault::create(dir, &Passphrase::new("bench"), KdfParams::OWASP_MINIMUM).unwrap();
+    let mut vault =
+        Vault::create(dir, &Passphrase::new("bench"), KdfParams::OWASP_MINIMUM).unwrap();
     let mut batch = Vec::with_capacity(1000);
     for i in 0..n {
-        batch.push((field(i), json!(format!("value number {i}, about forty bytes long"))));
+        batch.push((
+            field(i),
+            json!(format!("value number {i}, about forty bytes long")),
+        ));
         if batch.len() == 1000 {
             vault.set_many(std::mem::take(&mut batch)).unwrap();
         }
@@ -54,7 +58,12 @@ fn write_fields(c: &mut Criterion) {
             b.iter(|| {
                 round += 1;
                 let writes = (0..batch)
-                    .map(|i| (field((round * 31 + i) % 20_000), json!(format!("new value {round}"))))
+                    .map(|i| {
+                        (
+                            field((round * 31 + i) % 20_000),
+                            json!(format!("new value {round}")),
+                        )
+                    })
                     .collect();
                 vault.set_many(writes).unwrap();
             })

@@ -4,9 +4,14 @@
 pub mod crypto;
 pub mod error;
 mod fields;
+mod grants;
+mod keys;
+mod log;
 pub mod schema;
 mod vault;
 
 pub use crypto::{KdfParams, Keys, Passphrase};
 pub use error::{Result, StoreError};
-pub use vault::{DB_FILE, Unlocked, Vault};
+pub use grants::GrantState;
+pub use log::{LogCheck, LogEntry};
+pub use vault::{DB_FILE, Unlocked, Vault, unix_now};

@@ -16,6 +16,30 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (ancestor, key)
      ) WITHOUT ROWID;
      CREATE INDEX field_ancestors_by_key ON field_ancestors(key);",
+    // 2: grants, the vault's signing keys and the access log. Grant ids, key ids and the times
+    // a grant runs are in the clear (the server checks them on every call); who a grant is for,
+    // which fields and why are sealed.
+    "CREATE TABLE signing_keys (
+         kid TEXT PRIMARY KEY,
+         public_jwk TEXT NOT NULL,
+         sealed BLOB NOT NULL,
+         created_at INTEGER NOT NULL,
+         retired_at INTEGER
+     );
+     CREATE TABLE grants (
+         id TEXT PRIMARY KEY,
+         kid TEXT NOT NULL REFERENCES signing_keys(kid),
+         issued_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         revoked_at INTEGER,
+         sealed BLOB NOT NULL
+     );
+     CREATE INDEX grants_by_kid ON grants(kid, expires_at);
+     CREATE TABLE access_log (
+         seq INTEGER PRIMARY KEY,
+         sealed BLOB NOT NULL,
+         mac BLOB NOT NULL
+     );",
 ];
 
 /// The newest schema this build understands.

@@ -25,9 +25,20 @@ impl Unlocked {
         &self.keys
     }
 
-    /// The vault's random identifier, as hex (not secret; used as a token issuer suffix).
+    /// The vault's random identifier, as hex (not secret; part of the token issuer).
     pub fn id_hex(&self) -> String {
         crypto::hex(&self.id)
+    }
+
+    /// The `iss` of this vault's tokens.
+    pub fn issuer(&self) -> String {
+        format!("urn:kluis:vault:{}", self.id_hex())
+    }
+
+    /// The owner's pseudonym for one business: stable for that business, unlinkable across
+    /// businesses without the vault's key.
+    pub fn pairwise_subject(&self, audience: &str) -> String {
+        crypto::hex(&self.keys.lookup("pairwise-subject", audience)[..16])
     }
 }
 
@@ -75,11 +86,13 @@ impl Vault {
             keys: Arc::new(Keys::from_data_key(&data_key)),
             id,
         };
-        Ok(Self {
+        let vault = Self {
             conn,
             unlocked,
             path,
-        })
+        };
+        vault.ensure_signing_key(unix_now())?;
+        Ok(vault)
     }
 
     /// Unlocks the vault in `dir`. A wrong passphrase changes nothing on disk.
@@ -94,11 +107,13 @@ impl Vault {
             keys: Arc::new(Keys::from_data_key(&data_key)),
             id,
         };
-        Ok(Self {
+        let vault = Self {
             conn,
             unlocked,
             path,
-        })
+        };
+        vault.ensure_signing_key(unix_now())?;
+        Ok(vault)
     }
 
     /// Another connection to an already unlocked vault, without running the KDF again.
@@ -147,6 +162,14 @@ impl Vault {
         Ok(())
     }
 
+    /// Runs `work` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back if not.
+    pub fn in_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        let tx = self.immediate()?;
+        let out = work(self)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Starts a write transaction that takes the write lock at once, so a concurrent writer
     /// waits (busy_timeout) instead of failing half-way.
     pub(crate) fn immediate(&self) -> Result<Transaction<'_>> {
@@ -174,6 +197,14 @@ fn key_binding(id: &[u8; 16], kdf: &str) -> Vec<u8> {
     binding.extend_from_slice(id);
     binding.extend_from_slice(kdf.as_bytes());
     binding
+}
+
+/// Seconds since 1970 by the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn connect_existing(dir: &Path) -> Result<(Connection, PathBuf)> {

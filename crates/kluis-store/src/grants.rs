@@ -1,0 +1,160 @@
+//! Grants at rest: created with a signed token, listed, revoked. Who, what and why are sealed;
+//! the id, key id and times stay in the clear so every API call can check them cheaply.
+
+use rusqlite::OptionalExtension;
+
+use kluis_core::grant::{Grant, GrantId, GrantRequest};
+use kluis_core::token::encode_grant;
+
+use crate::crypto;
+use crate::error::{Result, StoreError};
+use crate::vault::Vault;
+
+const TABLE: &str = "grants";
+
+/// The facts about a grant the grant API checks on every call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantState {
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl Vault {
+    /// The token issuer of this vault (`iss`).
+    pub fn issuer(&self) -> String {
+        self.unlocked.issuer()
+    }
+
+    /// Records a new grant and returns it with its signed token.
+    pub fn create_grant(&self, request: GrantRequest, now: i64) -> Result<(Grant, String)> {
+        let request = request.validated()?;
+        let mut random = [0u8; 16];
+        crypto::fill_random(&mut random)?;
+        let (kid, key) = self.signing_key()?;
+        let grant = Grant {
+            id: GrantId::from_random(random),
+            subject: self.unlocked.pairwise_subject(request.audience.as_str()),
+            audience: request.audience,
+            fields: request.fields,
+            purpose: request.purpose,
+            purpose_category: request.purpose_category,
+            issued_at: now,
+            expires_at: now + request.lifetime_secs,
+            revoked_at: None,
+            key_thumbprint: request.key_thumbprint,
+            kid,
+        };
+        let tx = self.immediate()?;
+        tx.execute(
+            "INSERT INTO grants (id, kid, issued_at, expires_at, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (
+                grant.id.as_str(),
+                &grant.kid,
+                grant.issued_at,
+                grant.expires_at,
+                self.seal_grant(&grant)?,
+            ),
+        )?;
+        tx.commit()?;
+        let token = encode_grant(&grant.claims(&self.issuer()), &key, &grant.kid);
+        Ok((grant, token))
+    }
+
+    /// One grant, by id.
+    pub fn grant(&self, id: &GrantId) -> Result<Grant> {
+        let row: Option<(Option<i64>, i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT revoked_at, expires_at, sealed FROM grants WHERE id = ?1")?
+            .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let (revoked_at, expires_at, sealed) =
+            row.ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
+        self.open_grant(id.as_str(), revoked_at, expires_at, &sealed)
+    }
+
+    /// All grants, newest first.
+    pub fn grants(&self) -> Result<Vec<Grant>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, revoked_at, expires_at, sealed FROM grants ORDER BY issued_at DESC, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, revoked, expires, sealed)| self.open_grant(&id, revoked, expires, &sealed))
+            .collect()
+    }
+
+    /// Revokes a grant from `now` on. Returns the grant and whether this call revoked it (false
+    /// if it already was).
+    pub fn revoke_grant(&self, id: &GrantId, now: i64) -> Result<(Grant, bool)> {
+        let tx = self.immediate()?;
+        let mut grant = self.grant(id)?;
+        if grant.revoked_at.is_some() {
+            return Ok((grant, false));
+        }
+        grant.revoked_at = Some(now);
+        tx.execute(
+            "UPDATE grants SET revoked_at = ?2, sealed = ?3 WHERE id = ?1",
+            (id.as_str(), now, self.seal_grant(&grant)?),
+        )?;
+        tx.commit()?;
+        Ok((grant, true))
+    }
+
+    /// Expiry and revocation of a grant, read fresh from the database; `None` if unknown.
+    pub fn grant_state(&self, id: &str) -> Result<Option<GrantState>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT expires_at, revoked_at FROM grants WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok(GrantState {
+                    expires_at: r.get(0)?,
+                    revoked_at: r.get(1)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn seal_grant(&self, grant: &Grant) -> Result<Vec<u8>> {
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(grant)
+                .map_err(|_| StoreError::Crypto("a grant could not be encoded"))?,
+        );
+        self.unlocked
+            .keys
+            .seal(&self.place(TABLE, grant.id.as_str().as_bytes()), &plain)
+    }
+
+    fn open_grant(
+        &self,
+        id: &str,
+        revoked_at: Option<i64>,
+        expires_at: i64,
+        sealed: &[u8],
+    ) -> Result<Grant> {
+        let plain = self
+            .unlocked
+            .keys
+            .open(&self.place(TABLE, id.as_bytes()), sealed)?;
+        let grant: Grant = serde_json::from_slice(&plain)
+            .map_err(|_| StoreError::Tampered("a stored grant is unreadable".into()))?;
+        // The clear columns drive the hot path; they must agree with the sealed record.
+        if grant.id.as_str() != id
+            || grant.expires_at != expires_at
+            || grant.revoked_at != revoked_at
+        {
+            return Err(StoreError::Tampered(format!(
+                "grant {id}'s status columns disagree with its sealed record"
+            )));
+        }
+        Ok(grant)
+    }
+}

@@ -1,0 +1,214 @@
+//! Grants, signing keys and the access log on a real vault file.
+
+use std::path::Path;
+
+use kluis_core::Pointer;
+use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::grant::{BusinessId, GrantRequest, Status};
+use kluis_core::token::{Expectations, verify_grant};
+use kluis_store::{DB_FILE, KdfParams, Passphrase, StoreError, Vault};
+use rusqlite::Connection;
+
+const NOW: i64 = 1_800_000_000;
+
+fn vault(dir: &Path) -> Vault {
+    Vault::create(
+        dir,
+        &Passphrase::new("pass phrase"),
+        KdfParams::OWASP_MINIMUM,
+    )
+    .unwrap()
+}
+
+fn request(to: &str) -> GrantRequest {
+    GrantRequest {
+        audience: BusinessId::parse(to).unwrap(),
+        fields: vec![Pointer::parse("/profile/email").unwrap()],
+        purpose: "newsletter".into(),
+        purpose_category: None,
+        lifetime_secs: 3600,
+        key_thumbprint: None,
+    }
+}
+
+fn record(n: i64) -> AccessRecord {
+    AccessRecord {
+        at_ms: NOW * 1000 + n,
+        endpoint: "GET /v1/data".into(),
+        grant: None,
+        business: None,
+        purpose: None,
+        fields: vec![],
+        outcome: Outcome::Refused,
+        reason: Some(format!("test {n}")),
+    }
+}
+
+#[test]
+fn a_grant_token_verifies_against_the_published_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let (grant, token) = v.create_grant(request("shop.example"), NOW).unwrap();
+    let jwks = v.jwks(NOW).unwrap();
+    let claims = verify_grant(
+        &token,
+        |kid| jwks.find(kid),
+        &Expectations {
+            issuer: &v.issuer(),
+            audience: Some("shop.example"),
+            now: NOW + 1,
+            leeway: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(claims.jti, grant.id.as_str());
+    assert_eq!(claims.sub, grant.subject);
+    assert_eq!(claims.fields(), ["/profile/email"]);
+    assert_eq!(v.grant(&grant.id).unwrap().status(NOW), Status::Active);
+}
+
+#[test]
+fn subjects_are_pairwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let (a1, _) = v.create_grant(request("a.example"), NOW).unwrap();
+    let (a2, _) = v.create_grant(request("a.example"), NOW).unwrap();
+    let (b, _) = v.create_grant(request("b.example"), NOW).unwrap();
+    assert_eq!(a1.subject, a2.subject);
+    assert_ne!(a1.subject, b.subject);
+}
+
+#[test]
+fn revocation_is_seen_by_another_connection_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let other = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    let (grant, _) = v.create_grant(request("shop.example"), NOW).unwrap();
+    assert_eq!(
+        other
+            .grant_state(grant.id.as_str())
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    let (_, changed) = v.revoke_grant(&grant.id, NOW + 5).unwrap();
+    assert!(changed);
+    assert_eq!(
+        other
+            .grant_state(grant.id.as_str())
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(NOW + 5)
+    );
+    assert!(!v.revoke_grant(&grant.id, NOW + 9).unwrap().1);
+    assert_eq!(
+        other.grant(&grant.id).unwrap().status(NOW + 6),
+        Status::Revoked
+    );
+}
+
+#[test]
+fn un_revoking_by_editing_the_file_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let (grant, _) = v.create_grant(request("shop.example"), NOW).unwrap();
+    v.revoke_grant(&grant.id, NOW + 1).unwrap();
+    Connection::open(dir.path().join(DB_FILE))
+        .unwrap()
+        .execute("UPDATE grants SET revoked_at = NULL", [])
+        .unwrap();
+    assert!(matches!(v.grant(&grant.id), Err(StoreError::Tampered(_))));
+}
+
+#[test]
+fn rotated_keys_stay_published_while_their_grants_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let (grant, old_token) = v.create_grant(request("shop.example"), NOW).unwrap();
+    let new_kid = v.rotate_signing_key(NOW + 10).unwrap();
+    let jwks = v.jwks(NOW + 10).unwrap();
+    assert_eq!(jwks.keys.len(), 2);
+    assert_eq!(jwks.keys[0].kid.as_deref(), Some(new_kid.as_str()));
+    assert!(jwks.find(&grant.kid).is_some());
+    let (_, new_token) = v.create_grant(request("shop.example"), NOW + 10).unwrap();
+    assert_ne!(
+        old_token.split('.').next(),
+        new_token.split('.').next(),
+        "new kid in the header"
+    );
+    // Once the old grant has expired, its key leaves the set.
+    assert_eq!(v.jwks(grant.expires_at + 1).unwrap().keys.len(), 1);
+    assert!(
+        v.verifying_key(&grant.kid).unwrap().is_some(),
+        "still known for checking"
+    );
+}
+
+#[test]
+fn the_log_chain_verifies_and_names_the_first_broken_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    for batch in 0..3 {
+        v.in_transaction(|v| v.append_log(&[record(batch * 2), record(batch * 2 + 1)]))
+            .unwrap();
+    }
+    let check = v.verify_log().unwrap();
+    assert_eq!((check.entries, check.first_broken.clone()), (6, None));
+    assert_eq!(v.log_entries().unwrap()[3].record, record(3));
+
+    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    // Swap the sealed bytes of entries 3 and 4.
+    let sealed: Vec<Vec<u8>> = raw
+        .prepare("SELECT sealed FROM access_log WHERE seq IN (3, 4) ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    raw.execute(
+        "UPDATE access_log SET sealed = ?1 WHERE seq = 3",
+        [&sealed[1]],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE access_log SET sealed = ?1 WHERE seq = 4",
+        [&sealed[0]],
+    )
+    .unwrap();
+    assert_eq!(v.verify_log().unwrap().first_broken.unwrap().0, 3);
+    raw.execute(
+        "UPDATE access_log SET sealed = ?1 WHERE seq = 3",
+        [&sealed[0]],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE access_log SET sealed = ?1 WHERE seq = 4",
+        [&sealed[1]],
+    )
+    .unwrap();
+    assert_eq!(v.verify_log().unwrap().first_broken, None);
+
+    // Truncation: the head still says 6.
+    raw.execute("DELETE FROM access_log WHERE seq = 6", [])
+        .unwrap();
+    assert_eq!(v.verify_log().unwrap().first_broken.unwrap().0, 6);
+    // A hole in the middle.
+    raw.execute("DELETE FROM access_log WHERE seq = 2", [])
+        .unwrap();
+    assert_eq!(v.verify_log().unwrap().first_broken.unwrap().0, 2);
+}
+
+#[test]
+fn a_refused_batch_leaves_no_log_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let out: Result<(), StoreError> = v.in_transaction(|v| {
+        v.append_log(&[record(1)])?;
+        Err(StoreError::Conflict("give up".into()))
+    });
+    assert!(out.is_err());
+    assert!(v.log_entries().unwrap().is_empty());
+    assert_eq!(v.verify_log().unwrap().first_broken, None);
+}
