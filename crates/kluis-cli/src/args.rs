@@ -65,6 +65,18 @@ pub enum Command {
     Import { file: PathBuf },
     /// Create a sample vault and show it (no set-up needed)
     Demo(DemoArgs),
+    /// Give a business signed access to some fields; list, show and revoke grants
+    Grant {
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
+    /// Show the access log (every call a business made), or check it with `kluis log verify`
+    Log(LogArgs),
+    /// The vault's token-signing key
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -72,4 +84,94 @@ pub struct DemoArgs {
     /// Where to put the demo vault [default: a fresh temporary directory]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Give a business read access to fields; prints only the token to hand over
+    Create(GrantCreateArgs),
+    /// List grants: the active ones, or all with --all
+    List {
+        /// Include revoked and expired grants
+        #[arg(long)]
+        all: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one grant in full
+    Show {
+        /// The grant's id (g_…)
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a grant from now on (succeeds if it already was revoked)
+    Revoke {
+        /// The grant's id (g_…)
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GrantCreateArgs {
+    /// The business that may read, by its id (e.g. webshop.example)
+    #[arg(long, value_name = "BUSINESS")]
+    pub to: String,
+    /// The fields it may read: JSON Pointers, comma-separated or the flag repeated
+    #[arg(long, value_name = "POINTERS", value_delimiter = ',', required = true)]
+    pub fields: Vec<String>,
+    /// Why the business may read them, in words (1-200 characters)
+    #[arg(long)]
+    pub purpose: String,
+    /// A category for the purpose, e.g. contract or consent
+    #[arg(long)]
+    pub category: Option<String>,
+    /// How long the grant runs: a number with s, m, h, d or w, at most a year [default: 30d]
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Print the grant and its token as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kluis log` lists; `kluis log verify` checks the chain. Filters belong to listing only.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    pub command: Option<LogCommand>,
+    /// Only calls by this business
+    #[arg(long, value_name = "BUSINESS")]
+    pub business: Option<String>,
+    /// Only calls made with this grant
+    #[arg(long, value_name = "ID")]
+    pub grant: Option<String>,
+    /// Print the entries as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Check that no entry was altered, removed or reordered (exit code 6 if one was)
+    Verify {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new signing key current; tokens signed by the old one keep working until they end
+    Rotate {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }

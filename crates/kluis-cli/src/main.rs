@@ -2,6 +2,8 @@
 
 mod args;
 mod document;
+mod grants;
+mod log;
 mod secret;
 
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ fn run(cli: Cli) -> Result<()> {
         } => document::passwd(&global, new_passphrase_file.as_deref()),
         Command::Import { file } => document::import(&global, &file),
         Command::Demo(args) => document::demo(args),
+        Command::Grant { command } => grants::run(&global, command),
+        Command::Log(args) => log::run(&global, args),
+        Command::Key { command } => grants::key(&global, command),
     }
 }
 

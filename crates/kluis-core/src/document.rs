@@ -231,6 +231,21 @@ pub fn validate(document: &Value) -> Result<()> {
     validate_at(&Pointer::root(), document)
 }
 
+/// The depth of the first list the pointer goes *into* (e.g. 2 for `/preferences/channels/0`):
+/// a write there needs the list to exist already, since missing parents are made as objects.
+pub fn list_depth(at: &Pointer) -> Option<usize> {
+    let mut kind = Kind::Root;
+    for depth in 0..at.depth() {
+        if matches!(kind, Kind::ListOf(_)) {
+            return Some(depth);
+        }
+        kind = kind
+            .child(&at.tokens()[depth], &at.prefix(depth + 1))
+            .ok()?;
+    }
+    None
+}
+
 /// Checks that a pointer names a place that may exist in a vault (used for grants and queries).
 pub fn validate_pointer(at: &Pointer) -> Result<()> {
     let mut kind = Kind::Root;
@@ -290,6 +305,17 @@ fn is_language_tag(s: &str) -> bool {
 fn is_birthdate(s: &str) -> bool {
     if s.len() == 4 {
         return s.bytes().all(|b| b.is_ascii_digit()) && s != "0000";
+    }
+    let shape_ok = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape_ok {
+        return false;
     }
     let Some([y, m, d]) = s
         .split('-')
@@ -418,6 +444,27 @@ mod tests {
         );
         let err = validate_at(&at("/profile/emial"), &json!("a@b.nl")).unwrap_err();
         assert!(err.to_string().contains("/custom"), "{err}");
+    }
+
+    #[test]
+    fn birthdates_need_their_exact_shape() {
+        for bad in [
+            "19840-3-12",
+            "1984-003-1",
+            "1984-3-12",
+            "1984/03/12",
+            "0000",
+        ] {
+            assert!(!is_birthdate(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_depth_finds_the_list_a_pointer_enters() {
+        assert_eq!(list_depth(&at("/preferences/channels/0")), Some(2));
+        assert_eq!(list_depth(&at("/profile/addresses/1/locality")), Some(2));
+        assert_eq!(list_depth(&at("/preferences/channels")), None);
+        assert_eq!(list_depth(&at("/custom/x/0")), None);
     }
 
     #[test]

@@ -25,6 +25,7 @@ const USE_SIG: &str = "sig";
 ///
 /// Keys Kluis publishes always carry `kid`, `alg` and `use`; they are optional here so that a
 /// bare key (as a client puts in a DPoP proof's `jwk` header) parses too.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
@@ -78,6 +79,7 @@ impl Jwk {
 }
 
 /// A JWK Set (RFC 7517 §5), as served at the issuer's `jwks_uri`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,

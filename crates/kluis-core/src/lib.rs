@@ -8,6 +8,7 @@ pub mod grant;
 pub mod jose;
 pub mod pointer;
 pub mod token;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use pointer::Pointer;

@@ -53,6 +53,7 @@ pub enum TokenError {
 ///
 /// `fields` are RFC 6901 JSON Pointers into the customer's vault document. The purpose is kept
 /// once, at the top of the claims, rather than per detail, so it cannot disagree with itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationDetail {
     #[serde(rename = "type")]
@@ -82,6 +83,7 @@ impl AuthorizationDetail {
 
 /// Proof-of-possession confirmation (RFC 7800): the token is bound to the DPoP key whose
 /// RFC 7638 thumbprint is `jkt` (RFC 9449 §6).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
     pub jkt: String,
@@ -102,6 +104,7 @@ pub struct Confirmation {
 /// ```
 ///
 /// `nbf`, `purpose_category` and `cnf` are left out when absent. Times are Unix seconds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantClaims {
     pub iss: String,

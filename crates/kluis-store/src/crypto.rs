@@ -47,12 +47,19 @@ impl KdfParams {
         p_cost: 1,
     };
 
-    /// Refuses parameters below the OWASP minimum, so a tampered record cannot weaken the KDF.
+    /// Refuses parameters below the OWASP minimum, so a tampered record cannot weaken the KDF,
+    /// and absurdly high ones (over 1 GiB, 20 passes, 16 lanes), so it cannot hang an unlock.
     pub fn check(self) -> Result<Self> {
         let min = Self::OWASP_MINIMUM;
-        if self.m_cost < min.m_cost || self.t_cost < min.t_cost || self.p_cost < min.p_cost {
+        if self.m_cost < min.m_cost
+            || self.t_cost < min.t_cost
+            || self.p_cost < min.p_cost
+            || self.m_cost > 1024 * 1024
+            || self.t_cost > 20
+            || self.p_cost > 16
+        {
             return Err(StoreError::Tampered(
-                "the key record asks for Argon2id parameters below the allowed minimum".into(),
+                "the key record asks for Argon2id parameters outside the allowed range".into(),
             ));
         }
         Ok(self)
@@ -131,6 +138,7 @@ pub(crate) fn derive_kek(
 /// The unlocked vault's keys. Built once per process by [`crate::Vault::open`], then shared.
 #[derive(ZeroizeOnDrop)]
 pub struct Keys {
+    /// Wipes its own key copy on drop (chacha20poly1305's `zeroize` feature).
     #[zeroize(skip)]
     field: XChaCha20Poly1305,
     lookup: [u8; 32],
@@ -161,6 +169,20 @@ impl Keys {
         hasher.update(domain.as_bytes());
         hasher.update(&[0]);
         hasher.update(name.as_bytes());
+        *hasher.finalize().as_bytes()
+    }
+
+    /// A keyed MAC over `parts` in `domain`, for facts kept in the clear that must not be
+    /// edited unnoticed (a grant's expiry and revocation).
+    pub fn tag(&self, domain: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.lookup);
+        hasher.update(b"tag\0");
+        hasher.update(domain.as_bytes());
+        hasher.update(&[0]);
+        for part in parts {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
         *hasher.finalize().as_bytes()
     }
 

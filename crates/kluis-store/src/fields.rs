@@ -125,8 +125,11 @@ impl Vault {
                 }
                 Value::Array(_) => {
                     let rest = Pointer::from_tokens(at.tokens()[depth..].iter().cloned());
-                    rest.set(&mut stored, value)
-                        .map_err(|e| kluis_core::Error::invalid(format!("cannot set {at}: {e}")))?;
+                    rest.set(&mut stored, value).map_err(|_| {
+                        kluis_core::Error::invalid(format!(
+                            "cannot set {at}: the list at {above} has no such index (use - to append)"
+                        ))
+                    })?;
                     document::validate_at(&above, &stored)?;
                     return self.put_leaf(conn, &above, &stored);
                 }
@@ -138,11 +141,21 @@ impl Vault {
                 }
             }
         }
+        if let Some(depth) = document::list_depth(at) {
+            // No stored list above (the loop would have returned): parents would be made as
+            // objects where the rules want a list.
+            let list = at.prefix(depth);
+            return Err(kluis_core::Error::invalid(format!(
+                "cannot set {at}: there is no list at {list} yet; set the whole list first, e.g. {list} = [...]"
+            ))
+            .into());
+        }
         self.delete_leaf(conn, at)?;
         self.delete_subtree(conn, at)?;
         let mut leaves = Vec::new();
         pointer::leaves(at, &value, &mut leaves);
-        for (leaf_at, leaf) in leaves {
+        // The root is never a leaf: an empty document simply has no rows.
+        for (leaf_at, leaf) in leaves.into_iter().filter(|(p, _)| !p.is_root()) {
             self.put_leaf(conn, &leaf_at, &leaf)?;
         }
         Ok(())

@@ -17,6 +17,8 @@ const TABLE: &str = "grants";
 pub struct GrantState {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Keyed hash of the one token issued for the grant ([`crate::Unlocked::token_hash`]).
+    pub token_hash: [u8; 32],
 }
 
 impl Vault {
@@ -44,19 +46,23 @@ impl Vault {
             key_thumbprint: request.key_thumbprint,
             kid,
         };
+        let token = encode_grant(&grant.claims(&self.issuer()), &key, &grant.kid);
+        let token_hash = self.unlocked.token_hash(&token);
         let tx = self.immediate()?;
         tx.execute(
-            "INSERT INTO grants (id, kid, issued_at, expires_at, sealed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO grants (id, kid, issued_at, expires_at, token_hash, state_mac, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             (
                 grant.id.as_str(),
                 &grant.kid,
                 grant.issued_at,
                 grant.expires_at,
+                &token_hash[..],
+                &self.state_mac(grant.id.as_str(), grant.expires_at, None, &token_hash)[..],
                 self.seal_grant(&grant)?,
             ),
         )?;
         tx.commit()?;
-        let token = encode_grant(&grant.claims(&self.issuer()), &key, &grant.kid);
         Ok((grant, token))
     }
 
@@ -100,27 +106,66 @@ impl Vault {
         if grant.revoked_at.is_some() {
             return Ok((grant, false));
         }
+        let state = self
+            .grant_state(id.as_str())?
+            .ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
         grant.revoked_at = Some(now);
+        let mac = self.state_mac(id.as_str(), state.expires_at, Some(now), &state.token_hash);
         tx.execute(
-            "UPDATE grants SET revoked_at = ?2, sealed = ?3 WHERE id = ?1",
-            (id.as_str(), now, self.seal_grant(&grant)?),
+            "UPDATE grants SET revoked_at = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
+            (id.as_str(), now, &mac[..], self.seal_grant(&grant)?),
         )?;
         tx.commit()?;
         Ok((grant, true))
     }
 
-    /// Expiry and revocation of a grant, read fresh from the database; `None` if unknown.
+    /// Expiry and revocation of a grant, read fresh from the database and checked against
+    /// their MAC; `None` if unknown, `Tampered` if edited.
     pub fn grant_state(&self, id: &str) -> Result<Option<GrantState>> {
-        Ok(self
+        let row: Option<(GrantState, Vec<u8>)> = self
             .conn
-            .prepare_cached("SELECT expires_at, revoked_at FROM grants WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT expires_at, revoked_at, token_hash, state_mac FROM grants WHERE id = ?1",
+            )?
             .query_row([id], |r| {
-                Ok(GrantState {
-                    expires_at: r.get(0)?,
-                    revoked_at: r.get(1)?,
-                })
+                Ok((
+                    GrantState {
+                        expires_at: r.get(0)?,
+                        revoked_at: r.get(1)?,
+                        token_hash: r.get(2)?,
+                    },
+                    r.get(3)?,
+                ))
             })
-            .optional()?)
+            .optional()?;
+        let Some((state, mac)) = row else {
+            return Ok(None);
+        };
+        if mac[..] != self.state_mac(id, state.expires_at, state.revoked_at, &state.token_hash) {
+            return Err(StoreError::Tampered(format!(
+                "grant {id}'s expiry or revocation was edited"
+            )));
+        }
+        Ok(Some(state))
+    }
+
+    fn state_mac(
+        &self,
+        id: &str,
+        expires_at: i64,
+        revoked_at: Option<i64>,
+        token_hash: &[u8; 32],
+    ) -> [u8; 32] {
+        let revoked = revoked_at.map_or([0xff; 8], i64::to_be_bytes);
+        self.unlocked.keys.tag(
+            "grant-state",
+            &[
+                id.as_bytes(),
+                &expires_at.to_be_bytes(),
+                &revoked,
+                token_hash,
+            ],
+        )
     }
 
     fn seal_grant(&self, grant: &Grant) -> Result<Vec<u8>> {

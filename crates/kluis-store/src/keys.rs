@@ -81,22 +81,32 @@ impl Vault {
     }
 
     /// The public keys to publish at `now`: the current one, and retired ones while an
-    /// unexpired, unrevoked grant signed by them exists.
+    /// unexpired, unrevoked grant signed by them exists. Each is derived from its sealed
+    /// private key, so a key slipped into the table is not published.
     pub fn jwks(&self, now: i64) -> Result<Jwks> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT public_jwk FROM signing_keys k
+            "SELECT kid FROM signing_keys k
              WHERE retired_at IS NULL
                 OR EXISTS (SELECT 1 FROM grants g WHERE g.kid = k.kid
                            AND g.expires_at > ?1 AND g.revoked_at IS NULL)
              ORDER BY created_at DESC",
         )?;
-        let keys = stmt
+        let kids = stmt
             .query_map([now], |r| r.get::<_, String>(0))?
-            .map(|text| {
-                serde_json::from_str::<Jwk>(&text?)
-                    .map_err(|_| StoreError::Tampered("a published key is unreadable".into()))
-            })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut keys = Vec::with_capacity(kids.len());
+        for kid in kids {
+            let public = self
+                .verifying_key(&kid)?
+                .ok_or_else(|| StoreError::Tampered("a signing key vanished".into()))?;
+            let jwk = Jwk::from_verifying_key(&public);
+            if jwk.kid.as_deref() != Some(kid.as_str()) {
+                return Err(StoreError::Tampered(
+                    "a signing key's id does not match the key".into(),
+                ));
+            }
+            keys.push(jwk);
+        }
         Ok(Jwks { keys })
     }
 

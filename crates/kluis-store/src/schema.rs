@@ -32,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
          issued_at INTEGER NOT NULL,
          expires_at INTEGER NOT NULL,
          revoked_at INTEGER,
+         token_hash BLOB NOT NULL,
+         state_mac BLOB NOT NULL,
          sealed BLOB NOT NULL
      );
      CREATE INDEX grants_by_kid ON grants(kid, expires_at);

@@ -35,6 +35,12 @@ impl Unlocked {
         format!("urn:kluis:vault:{}", self.id_hex())
     }
 
+    /// The keyed hash under which a grant's token is remembered: the vault never stores the
+    /// bearer token itself, yet recognizes exactly the token it issued.
+    pub fn token_hash(&self, token: &str) -> [u8; 32] {
+        self.keys.lookup("grant-token", token)
+    }
+
     /// The owner's pseudonym for one business: stable for that business, unlinkable across
     /// businesses without the vault's key.
     pub fn pairwise_subject(&self, audience: &str) -> String {
@@ -56,16 +62,11 @@ impl Vault {
             return Err(kluis_core::Error::invalid("the passphrase must not be empty").into());
         }
         let params = params.check()?;
-        create_private_dir(dir)?;
         let path = dir.join(DB_FILE);
         if path.exists() {
             return Err(StoreError::AlreadyExists(path));
         }
-        let mut conn = Connection::open(&path)?;
-        restrict_file(&path)?;
-        schema::configure(&conn)?;
-        schema::migrate(&mut conn)?;
-
+        // Everything that can fail for reasons other than the disk happens before the file exists.
         let mut id = [0u8; 16];
         crypto::fill_random(&mut id)?;
         let mut salt = [0u8; 16];
@@ -75,6 +76,11 @@ impl Vault {
         let kek = crypto::derive_kek(passphrase, &salt, params)?;
         let wrapped = crypto::wrap(&kek, &key_binding(&id, &kdf), &data_key)?;
 
+        create_private_dir(dir)?;
+        let mut conn = Connection::open(&path)?;
+        restrict_file(&path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let insert = "INSERT INTO meta (name, value) VALUES (?1, ?2)";
         tx.execute(insert, ("vault_id", &id[..]))?;
@@ -214,9 +220,7 @@ fn connect_existing(dir: &Path) -> Result<(Connection, PathBuf)> {
     }
     let conn = Connection::open_with_flags(
         &path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > schema::LATEST {
@@ -245,7 +249,12 @@ fn read_key_record(conn: &Connection) -> Result<([u8; 16], String, Vec<u8>)> {
     Ok((id, kdf, get("wrapped_key")?))
 }
 
+/// Creates the vault directory readable by the owner only; an existing directory keeps its
+/// permissions (it may be the user's home).
 fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
     fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {

@@ -212,3 +212,42 @@ fn a_refused_batch_leaves_no_log_entries() {
     assert!(v.log_entries().unwrap().is_empty());
     assert_eq!(v.verify_log().unwrap().first_broken, None);
 }
+
+#[test]
+fn editing_a_grants_clear_state_is_caught_on_the_hot_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let (grant, _) = v.create_grant(request("shop.example"), NOW).unwrap();
+    v.revoke_grant(&grant.id, NOW + 1).unwrap();
+    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    raw.execute("UPDATE grants SET revoked_at = NULL", [])
+        .unwrap();
+    assert!(matches!(
+        v.grant_state(grant.id.as_str()),
+        Err(StoreError::Tampered(_))
+    ));
+    raw.execute(
+        "UPDATE grants SET revoked_at = ?1, expires_at = expires_at + 999999",
+        [NOW + 1],
+    )
+    .unwrap();
+    assert!(matches!(
+        v.grant_state(grant.id.as_str()),
+        Err(StoreError::Tampered(_))
+    ));
+}
+
+#[test]
+fn a_public_key_slipped_into_the_table_is_not_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let attacker = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let jwk = kluis_core::jose::Jwk::from_verifying_key(&attacker.verifying_key());
+    raw.execute(
+        "UPDATE signing_keys SET public_jwk = ?1",
+        [serde_json::to_string(&jwk).unwrap()],
+    )
+    .unwrap();
+    assert!(matches!(v.jwks(NOW), Err(StoreError::Tampered(_))));
+}

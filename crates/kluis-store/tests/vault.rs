@@ -325,3 +325,43 @@ fn a_second_connection_sees_committed_writes() {
     let doc: Value = reader.document().unwrap();
     assert_eq!(doc, json!({"profile": {"nickname": "An"}}));
 }
+
+#[test]
+fn an_empty_import_leaves_later_fields_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = new_vault(dir.path());
+    vault.replace_document(json!({})).unwrap();
+    vault.set(&p("/profile/name"), json!("Anna")).unwrap();
+    vault.set(&p("/custom/x"), json!(1)).unwrap();
+    assert_eq!(
+        vault.document().unwrap(),
+        json!({"profile": {"name": "Anna"}, "custom": {"x": 1}})
+    );
+}
+
+#[test]
+fn writing_into_a_missing_list_is_refused_instead_of_making_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = new_vault(dir.path());
+    let err = vault
+        .set(&p("/preferences/channels/-"), json!("sms"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no list at /preferences/channels"),
+        "{err}"
+    );
+    assert!(
+        vault
+            .set(&p("/profile/addresses/0/locality"), json!("Delft"))
+            .is_err()
+    );
+    assert_eq!(vault.document().unwrap(), json!({}));
+    vault.set(&p("/preferences/channels"), json!([])).unwrap();
+    vault
+        .set(&p("/preferences/channels/-"), json!("sms"))
+        .unwrap();
+    assert_eq!(
+        vault.get(&p("/preferences/channels")).unwrap(),
+        json!(["sms"])
+    );
+}

@@ -1,0 +1,279 @@
+//! Commands on grants and the key that signs them: grant create/list/show/revoke, key rotate.
+
+use anyhow::Result;
+use kluis_core::Pointer;
+use kluis_core::grant::{
+    BusinessId, DEFAULT_LIFETIME_SECS, Grant, GrantId, GrantRequest, Status, parse_lifetime,
+};
+use kluis_store::unix_now;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::args::{Global, GrantCommand, GrantCreateArgs, KeyCommand};
+use crate::document::print_json;
+use crate::open;
+
+pub fn run(global: &Global, command: GrantCommand) -> Result<()> {
+    match command {
+        GrantCommand::Create(args) => create(global, args),
+        GrantCommand::List { all, json } => list(global, all, json),
+        GrantCommand::Show { id, json } => show(global, &id, json),
+        GrantCommand::Revoke { id, json } => revoke(global, &id, json),
+    }
+}
+
+pub fn key(global: &Global, command: KeyCommand) -> Result<()> {
+    match command {
+        KeyCommand::Rotate { json } => {
+            let kid = open(global)?.rotate_signing_key(unix_now())?;
+            if json {
+                print_json(&json!({ "kid": kid }));
+            } else {
+                println!("{kid}");
+                eprintln!(
+                    "new grants are signed with key {kid}; tokens signed by the old key keep working until they end"
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
+    // Everything is checked before the vault is unlocked, so bad input never needs a passphrase.
+    let request = GrantRequest {
+        audience: BusinessId::parse(&args.to)?,
+        fields: args
+            .fields
+            .iter()
+            .map(|text| parse_field(text))
+            .collect::<Result<_>>()?,
+        purpose: args.purpose,
+        purpose_category: match args.category.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(kluis_core::Error::invalid("--category must not be empty").into());
+            }
+            category => category.map(str::to_owned),
+        },
+        lifetime_secs: match &args.expires {
+            Some(text) => parse_lifetime(text)?,
+            None => DEFAULT_LIFETIME_SECS,
+        },
+        key_thumbprint: None,
+    };
+    let now = unix_now();
+    let (grant, token) = open(global)?.create_grant(request, now)?;
+    if args.json {
+        let mut out = grant_json(&grant, now);
+        out["token"] = Value::String(token);
+        print_json(&out);
+    } else {
+        // The token alone on stdout, so `TOKEN=$(kluis grant create …)` works.
+        println!("{token}");
+        eprintln!(
+            "granted {} read access to {} until {} (grant {}; `kluis grant revoke {}` ends it)",
+            grant.audience,
+            fields_text(&grant.fields),
+            rfc3339(grant.expires_at),
+            grant.id,
+            grant.id
+        );
+    }
+    Ok(())
+}
+
+fn list(global: &Global, all: bool, json: bool) -> Result<()> {
+    let now = unix_now();
+    let grants: Vec<Grant> = open(global)?
+        .grants()?
+        .into_iter()
+        .filter(|g| all || g.status(now) == Status::Active)
+        .collect();
+    if json {
+        print_json(&Value::Array(
+            grants.iter().map(|g| grant_json(g, now)).collect(),
+        ));
+        return Ok(());
+    }
+    if grants.is_empty() {
+        if all {
+            eprintln!("there are no grants");
+        } else {
+            eprintln!("there are no active grants (--all shows revoked and expired ones)");
+        }
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = grants
+        .iter()
+        .map(|g| {
+            vec![
+                g.id.to_string(),
+                g.audience.to_string(),
+                status_text(g.status(now)).to_owned(),
+                rfc3339(g.expires_at),
+                fields_text(&g.fields),
+                g.purpose.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "BUSINESS", "STATUS", "EXPIRES", "FIELDS", "PURPOSE"],
+        &rows,
+    );
+    Ok(())
+}
+
+fn show(global: &Global, id: &str, json: bool) -> Result<()> {
+    let id = GrantId::parse(id)?;
+    let now = unix_now();
+    let grant = open(global)?.grant(&id)?;
+    if json {
+        print_json(&grant_json(&grant, now));
+        return Ok(());
+    }
+    let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+    let rows = [
+        ("id", grant.id.to_string()),
+        ("business", grant.audience.to_string()),
+        ("status", status_text(grant.status(now)).to_owned()),
+        ("fields", fields_text(&grant.fields)),
+        ("purpose", grant.purpose.clone()),
+        ("category", optional(grant.purpose_category.clone())),
+        ("subject", grant.subject.clone()),
+        ("issued", rfc3339(grant.issued_at)),
+        ("expires", rfc3339(grant.expires_at)),
+        ("revoked", optional(grant.revoked_at.map(rfc3339))),
+        ("signed by", grant.kid.clone()),
+        ("bound to key", optional(grant.key_thumbprint.clone())),
+    ];
+    for (name, value) in rows {
+        println!("{:<14}{}", format!("{name}:"), one_line(&value));
+    }
+    Ok(())
+}
+
+fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
+    let id = GrantId::parse(id)?;
+    let now = unix_now();
+    let (grant, revoked_now) = open(global)?.revoke_grant(&id, now)?;
+    if json {
+        let mut out = grant_json(&grant, now);
+        out["already_revoked"] = Value::Bool(!revoked_now);
+        print_json(&out);
+    } else if revoked_now {
+        println!("revoked grant {id} ({})", grant.audience);
+    } else {
+        let at = grant.revoked_at.map(rfc3339).unwrap_or_default();
+        println!(
+            "grant {id} ({}) was already revoked at {at}",
+            grant.audience
+        );
+    }
+    Ok(())
+}
+
+/// One `--fields` entry. A space after a comma belongs to the separator: a pointer starts with '/'.
+fn parse_field(text: &str) -> Result<Pointer> {
+    let text = text.trim_start();
+    if text.is_empty() {
+        return Err(kluis_core::Error::invalid("--fields has an empty entry").into());
+    }
+    Ok(Pointer::parse(text)?)
+}
+
+/// A grant as `--json` prints it: every key present, `null` when absent; times in Unix seconds.
+fn grant_json(grant: &Grant, now: i64) -> Value {
+    json!({
+        "id": grant.id,
+        "audience": grant.audience,
+        "subject": grant.subject,
+        "fields": grant.fields,
+        "purpose": grant.purpose,
+        "purpose_category": grant.purpose_category,
+        "issued_at": grant.issued_at,
+        "expires_at": grant.expires_at,
+        "revoked_at": grant.revoked_at,
+        "status": grant.status(now),
+        "kid": grant.kid,
+        "key_thumbprint": grant.key_thumbprint,
+    })
+}
+
+fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Active => "active",
+        Status::Revoked => "revoked",
+        Status::Expired => "expired",
+    }
+}
+
+pub(crate) fn fields_text(fields: &[Pointer]) -> String {
+    fields
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Unix seconds as RFC 3339 in UTC, e.g. `2025-06-01T12:00:00Z`.
+pub(crate) fn rfc3339(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Unix milliseconds as RFC 3339 in UTC with exactly three decimals, e.g.
+/// `2025-06-01T12:00:00.250Z` (the well-known format drops trailing zeros, so columns would wobble).
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+        return ms.to_string();
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Control characters (a newline in a purpose, an escape sequence) would break the layout or
+/// drive the terminal; they print as spaces.
+pub(crate) fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Prints `rows` under `header`, each column as wide as its widest cell; the last is not padded.
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let rows: Vec<Vec<String>> = std::iter::once(&header)
+        .chain(rows)
+        .map(|row| row.iter().map(|cell| one_line(cell)).collect())
+        .collect();
+    let mut widths = vec![0; header.len()];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                let pad = widths[i] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}

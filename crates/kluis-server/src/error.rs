@@ -1,0 +1,138 @@
+//! The server's one error type: every variant maps to a status and an RFC 9457 problem. The
+//! client sees a fixed message; causes go to the log only.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kluis_core::wire::{PROBLEM_JSON, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Any failed credential: missing, malformed, forged, expired, revoked. `cause` is for the log.
+    #[error("unauthorized: {cause}")]
+    Unauthorized { cause: String },
+    /// A valid grant that does not cover what was asked.
+    #[error("forbidden: {detail}")]
+    Forbidden { detail: String, fields: Vec<String> },
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("request timed out")]
+    Timeout,
+    #[error("overloaded")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn unauthorized(cause: impl std::fmt::Display) -> Self {
+        Self::Unauthorized {
+            cause: cause.to_string(),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<String>) {
+        match self {
+            Self::Unauthorized { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid-token",
+                "Invalid token",
+                Some("the access token is missing, invalid, expired or revoked".into()),
+            ),
+            Self::Forbidden { detail, .. } => (
+                StatusCode::FORBIDDEN,
+                "outside-grant",
+                "Outside the grant",
+                Some(detail.clone()),
+            ),
+            Self::BadRequest(detail) => (
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                Some(detail.clone()),
+            ),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found", None),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                None,
+            ),
+            Self::UnsupportedMediaType(detail) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                Some(detail.clone()),
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                None,
+            ),
+            Self::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "Request timed out",
+                None,
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                Some("the vault is busy or shutting down; try again".into()),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                None,
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title, detail) = self.parts();
+        match &self {
+            Self::Unauthorized { cause } => tracing::info!(%cause, "refused a credential"),
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            other if status.is_server_error() => tracing::warn!(error = %other, "server error"),
+            _ => {}
+        }
+        let fields = match self {
+            Self::Forbidden { fields, .. } => fields,
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            kind: format!("urn:kluis:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            fields,
+        };
+        let body = serde_json::to_vec(&problem).expect("a problem serializes");
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,250 @@
+//! The ledger: one thread owns the write connection. It takes grant-API calls in batches, checks
+//! each grant's revocation and expiry inside one transaction, appends the access records and
+//! commits (group commit) before any handler may answer. Handlers never touch SQLite.
+
+use std::sync::Arc;
+
+use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::grant::{self, BusinessId, GrantId, Status};
+use kluis_core::pointer::Pointer;
+use kluis_store::{Vault, unix_now};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+
+/// At most this many calls share one transaction.
+const MAX_BATCH: usize = 1024;
+/// Calls waiting for the ledger before new ones are turned away with 503.
+const QUEUE: usize = 8192;
+
+/// What a handler knows about a call once its token checked out.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub grant: GrantId,
+    pub business: BusinessId,
+    pub purpose: String,
+    pub fields: Vec<Pointer>,
+    /// The keyed hash of the presented token; it must be the one the grant was issued with.
+    pub token_hash: [u8; 32],
+}
+
+/// The ledger's answer to a read.
+#[derive(Debug)]
+pub enum Decision {
+    /// The response body (the granted subset of the document, as JSON).
+    Served(Vec<u8>),
+    /// Refused; the reason is for the owner's log and the server log, not the client.
+    Refused(&'static str),
+}
+
+enum Job {
+    Read {
+        access: Access,
+        at_ms: i64,
+        reply: oneshot::Sender<Decision>,
+    },
+    Introspect {
+        access: Access,
+        at_ms: i64,
+        reply: oneshot::Sender<bool>,
+    },
+    Record {
+        record: Box<AccessRecord>,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A handle to the ledger thread; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ledger {
+    /// Starts the ledger on its own thread with its own connection.
+    pub fn start(vault: Vault) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("kluis-ledger".into())
+            .spawn(move || run(vault, queue))?;
+        Ok(Self { jobs })
+    }
+
+    /// Checks the grant, records the read and returns the body to send.
+    pub async fn read(&self, access: Access) -> Result<Decision, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Read {
+            access,
+            at_ms: now_ms(),
+            reply,
+        })?;
+        answer.await.map_err(|_| ApiError::Unavailable)
+    }
+
+    /// Whether the grant is active now; the question is recorded too.
+    pub async fn introspect(&self, access: Access) -> Result<bool, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Introspect {
+            access,
+            at_ms: now_ms(),
+            reply,
+        })?;
+        answer.await.map_err(|_| ApiError::Unavailable)
+    }
+
+    /// Records a call that was refused before reaching a grant (bad token, bad request).
+    pub async fn record(&self, record: AccessRecord) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Record {
+            record: Box::new(record),
+            reply,
+        })?;
+        answer.await.map_err(|_| ApiError::Unavailable)
+    }
+
+    fn submit(&self, job: Job) -> Result<(), ApiError> {
+        self.jobs.try_send(job).map_err(|_| ApiError::Unavailable)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
+    let mut cache = DocCache {
+        generation: i64::MIN,
+        doc: Arc::new(Value::Null),
+    };
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let now = unix_now();
+        let decided = vault.in_transaction(|v| {
+            cache.refresh(v)?;
+            let mut records = Vec::with_capacity(batch.len());
+            let mut answers = Vec::with_capacity(batch.len());
+            for job in &batch {
+                let (record, answer) = decide(v, &cache.doc, job, now)?;
+                records.push(record);
+                answers.push(answer);
+            }
+            v.append_log(&records)?;
+            Ok(answers)
+        });
+        match decided {
+            Ok(answers) => {
+                for (job, answer) in batch.drain(..).zip(answers) {
+                    answer.send(job);
+                }
+            }
+            Err(err) => {
+                // Dropping the reply senders answers every waiting call with 503.
+                tracing::error!(error = %err, calls = batch.len(), "the ledger could not commit a batch");
+                batch.clear();
+            }
+        }
+    }
+}
+
+struct DocCache {
+    generation: i64,
+    doc: Arc<Value>,
+}
+
+impl DocCache {
+    /// Reloads the decrypted document when a write (from any process) has changed it.
+    fn refresh(&mut self, vault: &Vault) -> kluis_store::Result<()> {
+        let generation = vault.generation()?;
+        if generation != self.generation {
+            self.doc = Arc::new(vault.document()?);
+            self.generation = generation;
+        }
+        Ok(())
+    }
+}
+
+enum Answer {
+    Read(Decision),
+    Introspect(bool),
+    Recorded,
+}
+
+impl Answer {
+    fn send(self, job: Job) {
+        // A handler that gave up (client gone, timeout) no longer listens; that is fine.
+        match (job, self) {
+            (Job::Read { reply, .. }, Answer::Read(d)) => drop(reply.send(d)),
+            (Job::Introspect { reply, .. }, Answer::Introspect(a)) => drop(reply.send(a)),
+            (Job::Record { reply, .. }, Answer::Recorded) => drop(reply.send(())),
+            _ => unreachable!("answers are made in the order of their jobs"),
+        }
+    }
+}
+
+fn decide(
+    vault: &Vault,
+    doc: &Value,
+    job: &Job,
+    now: i64,
+) -> kluis_store::Result<(AccessRecord, Answer)> {
+    let (access, at_ms, endpoint) = match job {
+        Job::Record { record, .. } => return Ok(((**record).clone(), Answer::Recorded)),
+        Job::Read { access, at_ms, .. } => (access, *at_ms, "GET /v1/data"),
+        Job::Introspect { access, at_ms, .. } => (access, *at_ms, "POST /v1/introspect"),
+    };
+    let state = match vault.grant_state(access.grant.as_str()) {
+        Err(kluis_store::StoreError::Tampered(cause)) => {
+            tracing::error!(%cause, grant.id = %access.grant, "refusing a grant whose record was edited");
+            Err("the grant's record was altered")
+        }
+        other => Ok(other?),
+    };
+    let refusal = match state {
+        Err(reason) => Some(reason),
+        Ok(None) => Some("the grant does not exist"),
+        Ok(Some(state)) if state.token_hash != access.token_hash => {
+            Some("the token is not the one issued for this grant")
+        }
+        Ok(Some(state)) => match grant::status(state.revoked_at, state.expires_at, now) {
+            Status::Active => None,
+            Status::Revoked => Some("the grant was revoked"),
+            Status::Expired => Some("the grant has expired"),
+        },
+    };
+    let mut record = AccessRecord {
+        at_ms,
+        endpoint: endpoint.to_owned(),
+        grant: Some(access.grant.clone()),
+        business: Some(access.business.clone()),
+        purpose: Some(access.purpose.clone()),
+        fields: Vec::new(),
+        outcome: if refusal.is_some() {
+            Outcome::Refused
+        } else {
+            Outcome::Allowed
+        },
+        reason: refusal.map(str::to_owned),
+    };
+    let answer = match (job, refusal) {
+        (Job::Introspect { .. }, refusal) => Answer::Introspect(refusal.is_none()),
+        (_, Some(reason)) => Answer::Read(Decision::Refused(reason)),
+        (_, None) => {
+            let (shown, present) = grant::subset(doc, &access.fields);
+            record.fields = present;
+            let body = serde_json::to_vec(&shown).expect("a Value serializes");
+            Answer::Read(Decision::Served(body))
+        }
+    };
+    Ok((record, answer))
+}

@@ -1,0 +1,57 @@
+//! The OpenAPI 3.1 description, generated from the handlers' annotations and the wire types.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kluis grant API",
+        description = "Read the fields a customer shared with you, for the purpose and time they allowed. \
+                       Errors are RFC 9457 problem details.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        crate::routes::read_data,
+        crate::routes::introspect,
+        crate::routes::jwks,
+        crate::routes::healthz,
+        crate::routes::openapi,
+    ),
+    components(schemas(
+        kluis_core::wire::Problem,
+        kluis_core::wire::Introspection,
+        kluis_core::wire::Health,
+        kluis_core::jose::Jwks,
+        kluis_core::jose::Jwk,
+    )),
+    modifiers(&GrantSecurity),
+)]
+struct ApiDoc;
+
+struct GrantSecurity;
+
+impl Modify for GrantSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "grant",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A grant token issued by the vault (docs/grant-token.md)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document served at `/openapi.json` and kept in `docs/openapi.json`.
+pub fn spec() -> utoipa::openapi::OpenApi {
+    let mut spec = ApiDoc::openapi();
+    spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    spec
+}

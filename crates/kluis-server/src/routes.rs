@@ -1,0 +1,243 @@
+//! The grant API's routes: reading granted data, introspection, keys, health and the spec.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::grant;
+use kluis_core::jose::Jwks;
+use kluis_core::pointer::Pointer;
+use kluis_core::wire::{Health, Introspection, Problem};
+use kluis_store::unix_now;
+
+use crate::error::ApiError;
+use crate::ledger::{Decision, now_ms};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/data", get(read_data))
+        .route("/v1/introspect", post(introspect))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The granted fields, in the vault document's own shape.
+#[utoipa::path(
+    get, path = "/v1/data", tag = "grant API",
+    params(("fields" = Option<String>, Query,
+        description = "Comma-separated JSON Pointers (or repeated) narrowing the answer; each must lie inside the grant")),
+    security(("grant" = [])),
+    responses(
+        (status = 200, description = "The granted subset of the vault document", body = Object, content_type = "application/json"),
+        (status = 400, description = "Malformed `fields`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`fields` asks for something outside the grant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The vault is overloaded or shutting down", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn read_data(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    const ENDPOINT: &str = "GET /v1/data";
+    let token = match bearer(&headers) {
+        Ok(token) => token,
+        Err(cause) => return Err(refuse(&state, ENDPOINT, cause).await),
+    };
+    let verified = match state.verify(token).await {
+        Ok(verified) => verified,
+        Err(cause) => return Err(refuse(&state, ENDPOINT, cause.to_string()).await),
+    };
+    let mut access = verified.access.clone();
+    if let Some(asked) = asked_fields(&uri) {
+        let narrowed = asked.and_then(|asked| {
+            grant::narrow(&access.fields, Some(&asked)).map_err(|outside| ApiError::Forbidden {
+                detail: "the grant does not cover these fields".into(),
+                fields: outside.iter().map(ToString::to_string).collect(),
+            })
+        });
+        match narrowed {
+            Ok(fields) => access.fields = fields,
+            Err(err) => {
+                let record = AccessRecord {
+                    at_ms: now_ms(),
+                    endpoint: ENDPOINT.into(),
+                    grant: Some(access.grant.clone()),
+                    business: Some(access.business.clone()),
+                    purpose: Some(access.purpose.clone()),
+                    fields: Vec::new(),
+                    outcome: Outcome::Refused,
+                    reason: Some(err.to_string()),
+                };
+                state.ledger().record(record).await?;
+                return Err(err);
+            }
+        }
+    }
+    match state.ledger().read(access).await? {
+        Decision::Served(body) => Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            body,
+        )
+            .into_response()),
+        Decision::Refused(reason) => Err(ApiError::unauthorized(reason)),
+    }
+}
+
+/// RFC 7662 token introspection. The token is its own credential: whoever holds it may ask.
+#[utoipa::path(
+    post, path = "/v1/introspect", tag = "grant API",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "`token=<grant token>` (and optionally `token_type_hint`)"),
+    responses(
+        (status = 200, description = "Whether the token is active, and its claims if so", body = Introspection),
+        (status = 400, description = "No token parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than 8 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Introspection>, ApiError> {
+    const ENDPOINT: &str = "POST /v1/introspect";
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the token as application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let token = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| ApiError::BadRequest("the form has no `token` parameter".into()))?;
+    let verified = match state.verify(&token).await {
+        Ok(verified) => verified,
+        Err(cause) => {
+            refuse(&state, ENDPOINT, cause.to_string()).await;
+            return Ok(Json(Introspection::inactive()));
+        }
+    };
+    let active = state.ledger().introspect(verified.access.clone()).await?;
+    Ok(Json(if active {
+        Introspection::active(&verified.claims)
+    } else {
+        Introspection::inactive()
+    }))
+}
+
+/// The vault's public signing keys (RFC 7517), current and still-needed retired ones.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
+    responses((status = 200, description = "JWK Set", body = Jwks)))]
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let jwks = state.with_reader(|v| v.jwks(unix_now())).await?;
+    Ok((
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        )],
+        Json(jwks),
+    )
+        .into_response())
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::spec())
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, String> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or("no Authorization header")?
+        .to_str()
+        .map_err(|_| "the Authorization header is not text")?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or("the Authorization header has no scheme")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(format!("the {scheme} scheme is not accepted here"));
+    }
+    Ok(token.trim())
+}
+
+/// `?fields=` as pointers: `None` if absent, an error if malformed.
+fn asked_fields(uri: &Uri) -> Option<Result<Vec<Pointer>, ApiError>> {
+    let query = uri.query()?;
+    let mut asked = Vec::new();
+    let mut any = false;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key != "fields" {
+            continue;
+        }
+        any = true;
+        for part in value.split(',').filter(|p| !p.is_empty()) {
+            match Pointer::parse(part) {
+                Ok(pointer) => asked.push(pointer),
+                Err(err) => return Some(Err(ApiError::BadRequest(err.to_string()))),
+            }
+        }
+    }
+    if !any {
+        return None;
+    }
+    if asked.is_empty() {
+        return Some(Err(ApiError::BadRequest("`fields` names no field".into())));
+    }
+    Some(Ok(asked))
+}
+
+/// Records a call refused before any grant was identified, and returns the 401.
+async fn refuse(state: &AppState, endpoint: &str, cause: impl Into<String>) -> ApiError {
+    let cause = cause.into();
+    let record = AccessRecord {
+        at_ms: now_ms(),
+        endpoint: endpoint.into(),
+        grant: None,
+        business: None,
+        purpose: None,
+        fields: Vec::new(),
+        outcome: Outcome::Refused,
+        reason: Some(cause.clone()),
+    };
+    if let Err(err) = state.ledger().record(record).await {
+        return err;
+    }
+    ApiError::unauthorized(cause)
+}

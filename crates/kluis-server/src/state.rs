@@ -1,0 +1,177 @@
+//! Shared server state: the issuer, the ledger, a read connection for rare look-ups, and caches
+//! of the vault's public keys and of tokens whose signature has already been checked.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ed25519_dalek::VerifyingKey;
+use kluis_core::Pointer;
+use kluis_core::grant::{BusinessId, GrantId};
+use kluis_core::token::{Expectations, GrantClaims, TokenError, verify_grant};
+use kluis_store::{StoreError, Unlocked, Vault, unix_now};
+
+use crate::error::ApiError;
+use crate::ledger::{Access, Ledger};
+
+/// Tolerated clock skew for `exp`/`iat` checks, in seconds.
+const LEEWAY_SECS: i64 = 30;
+/// Verified tokens kept in memory; the cache is emptied when it is full.
+const TOKEN_CACHE: usize = 10_000;
+
+/// A token whose signature, issuer, type and times checked out.
+#[derive(Debug)]
+pub struct Verified {
+    pub claims: GrantClaims,
+    pub access: Access,
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    unlocked: Unlocked,
+    issuer: String,
+    ledger: Ledger,
+    reader: Mutex<Vault>,
+    keys: RwLock<HashMap<String, VerifyingKey>>,
+    tokens: RwLock<HashMap<String, Arc<Verified>>>,
+}
+
+impl AppState {
+    /// Opens two more connections to an unlocked vault (one for the ledger, one for reads) and
+    /// starts the ledger.
+    pub fn open(dir: &Path, unlocked: &Unlocked) -> Result<Self, StoreError> {
+        let reader = Vault::connect(dir, unlocked)?;
+        let ledger = Ledger::start(Vault::connect(dir, unlocked)?)?;
+        Ok(Self(Arc::new(Inner {
+            unlocked: unlocked.clone(),
+            issuer: unlocked.issuer(),
+            ledger,
+            reader: Mutex::new(reader),
+            keys: RwLock::default(),
+            tokens: RwLock::default(),
+        })))
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.0.ledger
+    }
+
+    /// Runs `work` with the read connection on a blocking thread.
+    pub async fn with_reader<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Vault) -> kluis_store::Result<T> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let vault = state
+                .0
+                .reader
+                .lock()
+                .map_err(|_| ApiError::internal("reader lock poisoned"))?;
+            work(&vault).map_err(ApiError::internal)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// Checks a grant token: signature against the vault's keys, type, issuer and times.
+    /// Revocation is not checked here: the ledger does that on every call.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Verified>, TokenError> {
+        let now = unix_now();
+        let cached = self
+            .0
+            .tokens
+            .read()
+            .ok()
+            .and_then(|t| t.get(token).cloned());
+        if let Some(verified) = cached {
+            if verified.claims.exp + LEEWAY_SECS <= now {
+                return Err(TokenError::Expired);
+            }
+            return Ok(verified);
+        }
+        let claims = match self.check(token, now) {
+            Err(TokenError::UnknownKey) => {
+                self.load_key(token).await;
+                self.check(token, now)?
+            }
+            other => other?,
+        };
+        let access = Access {
+            grant: GrantId::parse(&claims.jti).map_err(|_| TokenError::Malformed)?,
+            business: BusinessId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?,
+            purpose: claims.purpose.clone(),
+            fields: claims
+                .fields()
+                .iter()
+                .map(|f| Pointer::parse(f))
+                .collect::<Result<Vec<_>, _>>()
+                .ok()
+                .filter(|fields| !fields.is_empty() && fields.iter().all(|f| !f.is_root()))
+                .ok_or(TokenError::Malformed)?,
+            token_hash: self.0.unlocked.token_hash(token),
+        };
+        let verified = Arc::new(Verified { claims, access });
+        if let Ok(mut tokens) = self.0.tokens.write() {
+            if tokens.len() >= TOKEN_CACHE {
+                tokens.clear();
+            }
+            tokens.insert(token.to_owned(), verified.clone());
+        }
+        Ok(verified)
+    }
+
+    fn check(&self, token: &str, now: i64) -> Result<GrantClaims, TokenError> {
+        let keys = self.0.keys.read().map_err(|_| TokenError::UnknownKey)?;
+        verify_grant(
+            token,
+            |kid| keys.get(kid).copied(),
+            &Expectations {
+                issuer: &self.0.issuer,
+                audience: None,
+                now,
+                leeway: LEEWAY_SECS,
+            },
+        )
+    }
+
+    /// Fetches the key a token names from the vault (a key made or rotated after start-up).
+    async fn load_key(&self, token: &str) {
+        let Some(kid) = kid_of(token) else {
+            return;
+        };
+        let lookup = kid.clone();
+        if let Ok(Some(key)) = self.with_reader(move |v| v.verifying_key(&lookup)).await {
+            if let Ok(mut keys) = self.0.keys.write() {
+                keys.insert(kid, key);
+            }
+        }
+    }
+}
+
+/// The `kid` in a compact JWS header, if it is shaped like one of ours (an RFC 7638 thumbprint).
+fn kid_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    let header = token.split('.').next()?;
+    if header.len() > 1024 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let kid = value.get("kid")?.as_str()?;
+    (kid.len() == 43
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then(|| kid.to_owned())
+}

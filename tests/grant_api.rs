@@ -1,0 +1,428 @@
+//! The grant API end to end: a real server on 127.0.0.1:0 over a real vault file, driven over
+//! HTTP. Each refusal case is also checked in the owner's access log.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use kluis::core::Pointer;
+use kluis::core::access::Outcome;
+use kluis::core::document::sample;
+use kluis::core::grant::{BusinessId, GrantRequest};
+use kluis::core::jose::sign_compact;
+use kluis::core::token::{GrantClaims, encode_grant};
+use kluis::server::{AppState, serve};
+use kluis::store::{KdfParams, Passphrase, Vault, unix_now};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+struct Server {
+    base: String,
+    dir: tempfile::TempDir,
+    vault: Vault,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault =
+            Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
+        vault.replace_document(sample()).unwrap();
+        let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Server {
+            base,
+            dir,
+            vault,
+            http,
+            _stop: stop,
+        }
+    }
+
+    fn grant(&self, to: &str, fields: &[&str]) -> (kluis::core::grant::Grant, String) {
+        self.vault
+            .create_grant(
+                GrantRequest {
+                    audience: BusinessId::parse(to).unwrap(),
+                    fields: fields.iter().map(|f| Pointer::parse(f).unwrap()).collect(),
+                    purpose: "order delivery".into(),
+                    purpose_category: None,
+                    lifetime_secs: 3600,
+                    key_thumbprint: None,
+                },
+                unix_now(),
+            )
+            .unwrap()
+    }
+
+    async fn data(
+        &self,
+        token: &str,
+        query: &str,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .get(format!("{}/v1/data{query}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    fn signing_key(&self) -> (String, SigningKey) {
+        self.vault.signing_key().unwrap()
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+fn claims_of(token: &str) -> GrantClaims {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn granted_fields_are_returned_and_nothing_else() {
+    let server = Server::start().await;
+    let (grant, token) = server.grant("webshop.example", &["/profile/email", "/profile/address"]);
+    let (status, body, headers) = server.data(&token, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = sample();
+    assert_eq!(
+        body,
+        json!({"profile": {"email": doc["profile"]["email"], "address": doc["profile"]["address"]}})
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+
+    let (status, body, _) = server
+        .data(&token, "?fields=/profile/address/locality")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"profile": {"address": {"locality": "Amsterdam"}}})
+    );
+
+    let (status, body, headers) = server
+        .data(&token, "?fields=/profile/email,/profile/name")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["fields"], json!(["/profile/name"]));
+    assert!(!body.to_string().contains("Anna"), "no data in a refusal");
+
+    let (status, body, _) = server.data(&token, "?fields=profile").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["status"], 400);
+
+    // An update to the vault shows on the next read.
+    let writer = Vault::connect(&server.path(), server.vault.unlocked()).unwrap();
+    let mut writer = writer;
+    writer
+        .set(
+            &Pointer::parse("/profile/email").unwrap(),
+            json!("new@example.nl"),
+        )
+        .unwrap();
+    let (_, body, _) = server.data(&token, "?fields=/profile/email").await;
+    assert_eq!(body, json!({"profile": {"email": "new@example.nl"}}));
+
+    let log = server.vault.log_entries().unwrap();
+    let outcomes: Vec<_> = log
+        .iter()
+        .map(|e| (e.record.outcome, e.record.fields.len()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (Outcome::Allowed, 2),
+            (Outcome::Allowed, 1),
+            (Outcome::Refused, 0),
+            (Outcome::Refused, 0),
+            (Outcome::Allowed, 1)
+        ]
+    );
+    assert_eq!(log[0].record.grant.as_ref(), Some(&grant.id));
+    assert_eq!(
+        log[0].record.business.as_ref().unwrap().as_str(),
+        "webshop.example"
+    );
+    assert_eq!(log[0].record.purpose.as_deref(), Some("order delivery"));
+    assert_eq!(server.vault.verify_log().unwrap().first_broken, None);
+}
+
+#[tokio::test]
+async fn bad_tokens_are_all_refused_with_the_same_401() {
+    let server = Server::start().await;
+    let (_, token) = server.grant("webshop.example", &["/profile/email"]);
+    let (kid, key) = server.signing_key();
+    let good = claims_of(&token);
+    let now = unix_now();
+
+    let forged = encode_grant(&good, &SigningKey::from_bytes(&[7; 32]), &kid);
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut altered_claims = good.clone();
+    altered_claims.authorization_details[0].fields = vec!["/profile".into()];
+    parts[1] = B64.encode(serde_json::to_vec(&altered_claims).unwrap());
+    let altered = parts.join(".");
+    let expired = encode_grant(
+        &GrantClaims {
+            iat: now - 7200,
+            exp: now - 3600,
+            ..good.clone()
+        },
+        &key,
+        &kid,
+    );
+    let wrong_audience = encode_grant(
+        &GrantClaims {
+            aud: "other.example".into(),
+            ..good.clone()
+        },
+        &key,
+        &kid,
+    );
+    let wrong_issuer = encode_grant(
+        &GrantClaims {
+            iss: "urn:kluis:vault:someone-else".into(),
+            ..good.clone()
+        },
+        &key,
+        &kid,
+    );
+    let payload = serde_json::to_vec(&good).unwrap();
+    let alg_none = format!(
+        "{}.{}.",
+        B64.encode(br#"{"alg":"none","typ":"kluis-grant+jwt"}"#),
+        B64.encode(&payload)
+    );
+    let alg_hs256 = {
+        let signed = sign_compact(
+            &json!({"typ": "kluis-grant+jwt", "kid": kid}),
+            &payload,
+            &key,
+        );
+        let mut p: Vec<String> = signed.split('.').map(str::to_owned).collect();
+        p[0] = B64.encode(format!(
+            r#"{{"alg":"HS256","typ":"kluis-grant+jwt","kid":"{kid}"}}"#
+        ));
+        p.join(".")
+    };
+    let unknown_grant = encode_grant(
+        &GrantClaims {
+            jti: "g_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            ..good.clone()
+        },
+        &key,
+        &kid,
+    );
+
+    let cases = [
+        ("forged", forged),
+        ("altered", altered),
+        ("expired", expired),
+        ("wrong audience", wrong_audience),
+        ("wrong issuer", wrong_issuer),
+        ("alg none", alg_none),
+        ("alg HS256", alg_hs256),
+        ("unknown grant", unknown_grant),
+        ("garbage", "not.a.token".into()),
+    ];
+    for (name, bad) in &cases {
+        let (status, body, headers) = server.data(bad, "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(body["type"], "urn:kluis:problem:invalid-token", "{name}");
+        assert_eq!(
+            headers["www-authenticate"], r#"Bearer error="invalid_token""#,
+            "{name}"
+        );
+    }
+    let missing = server
+        .http
+        .get(format!("{}/v1/data", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+
+    // The good token still works, and every refusal is in the log, with nothing served.
+    assert_eq!(server.data(&token, "").await.0, StatusCode::OK);
+    let log = server.vault.log_entries().unwrap();
+    assert_eq!(log.len(), cases.len() + 2);
+    for entry in &log[..cases.len() + 1] {
+        assert_eq!(entry.record.outcome, Outcome::Refused, "{entry:?}");
+        assert!(entry.record.fields.is_empty());
+        assert!(entry.record.reason.is_some());
+    }
+    assert_eq!(log.last().unwrap().record.outcome, Outcome::Allowed);
+    // Each case was refused for its own reason (the reasons reach the owner, not the client).
+    let reasons: Vec<&str> = log[..cases.len() + 1]
+        .iter()
+        .map(|e| e.record.reason.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "the token's signature is invalid",
+            "the token's signature is invalid",
+            "the token has expired",
+            "the token is not the one issued for this grant",
+            "the token was issued by someone else",
+            "the token's signing algorithm is not accepted",
+            "the token's signing algorithm is not accepted",
+            "the grant does not exist",
+            "the token is malformed",
+            "no Authorization header",
+        ]
+    );
+    assert_eq!(server.vault.verify_log().unwrap().first_broken, None);
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_on_the_next_request() {
+    let server = Server::start().await;
+    let (grant, token) = server.grant("webshop.example", &["/profile/email"]);
+    assert_eq!(server.data(&token, "").await.0, StatusCode::OK);
+    // Revoke through a separate connection, as `kluis grant revoke` in another process does.
+    let other = Vault::open(&server.path(), &Passphrase::new("pw")).unwrap();
+    other.revoke_grant(&grant.id, unix_now()).unwrap();
+    let (status, body, _) = server.data(&token, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!body.to_string().contains("anna@"));
+    let last = server.vault.log_entries().unwrap().pop().unwrap();
+    assert_eq!(last.record.outcome, Outcome::Refused);
+    assert_eq!(last.record.reason.as_deref(), Some("the grant was revoked"));
+}
+
+#[tokio::test]
+async fn introspection_follows_rfc_7662() {
+    let server = Server::start().await;
+    let (grant, token) = server.grant("webshop.example", &["/profile/email"]);
+    let ask = |t: String| {
+        server
+            .http
+            .post(format!("{}/v1/introspect", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={t}"))
+            .send()
+    };
+    let active: Value = ask(token.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["jti"], grant.id.as_str());
+    assert_eq!(active["aud"], "webshop.example");
+    assert_eq!(active["sub"], grant.subject);
+    assert_eq!(active["token_type"], "Bearer");
+    let junk: Value = ask("junk".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(junk, json!({"active": false}));
+    server.vault.revoke_grant(&grant.id, unix_now()).unwrap();
+    let revoked: Value = ask(token).await.unwrap().json().await.unwrap();
+    assert_eq!(revoked, json!({"active": false}));
+
+    let wrong_type = server
+        .http
+        .post(format!("{}/v1/introspect", server.base))
+        .json(&json!({"token": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = server
+        .http
+        .post(format!("{}/v1/introspect", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", "a".repeat(64 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(huge.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn jwks_health_spec_and_unknown_routes() {
+    let server = Server::start().await;
+    let jwks: Value = server
+        .http
+        .get(format!("{}/.well-known/jwks.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (kid, key) = server.signing_key();
+    let published = &jwks["keys"][0];
+    assert_eq!(published["kty"], "OKP");
+    assert_eq!(published["crv"], "Ed25519");
+    assert_eq!(published["alg"], "EdDSA");
+    assert_eq!(published["kid"], kid);
+    assert_eq!(published["x"], B64.encode(key.verifying_key().as_bytes()));
+    assert!(published.get("d").is_none(), "never the private part");
+
+    let spec: Value = server
+        .http
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+
+    for (method, path, status) in [
+        ("GET", "/nope", StatusCode::NOT_FOUND),
+        ("DELETE", "/v1/data", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let response = server
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+}
+
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let generated = serde_json::to_string_pretty(&kluis::server::openapi::spec()).unwrap() + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+    if std::env::var_os("KLUIS_BLESS").is_some() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is out of date; regenerate it with KLUIS_BLESS=1 cargo test --test grant_api"
+    );
+}
