@@ -63,7 +63,13 @@ pub enum Command {
     Export,
     /// Replace the whole document with FILE (JSON; `-` for stdin), validated and atomic
     Import { file: PathBuf },
-    /// Create a sample vault and show it (no set-up needed)
+    /// Serve the grant API (and the JWKS) for this vault until Ctrl-C
+    Serve {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+    },
+    /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),
     /// Give a business signed access to some fields; list, show and revoke grants
     Grant {
@@ -84,6 +90,12 @@ pub struct DemoArgs {
     /// Where to put the demo vault [default: a fresh temporary directory]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Address to serve the demo on
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Only create and show the vault; do not start the server
+    #[arg(long)]
+    pub no_serve: bool,
 }
 
 #[derive(Debug, Subcommand)]

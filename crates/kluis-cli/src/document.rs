@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use kluis_core::{Pointer, document};
-use kluis_store::{KdfParams, Passphrase, Vault};
+use kluis_store::{KdfParams, Vault};
 use serde_json::{Value, json};
 
-use crate::args::{DemoArgs, Global};
+use crate::args::Global;
 use crate::{open, secret, vault_dir};
 
 pub fn init(global: &Global, json: bool) -> Result<()> {
@@ -78,27 +78,6 @@ pub fn passwd(global: &Global, new_file: Option<&Path>) -> Result<()> {
     let new = secret::new(new_file, "KLUIS_NEW_PASSPHRASE")?;
     vault.change_passphrase(&new, KdfParams::OWASP_MINIMUM)?;
     eprintln!("the passphrase is changed");
-    Ok(())
-}
-
-pub fn demo(args: DemoArgs) -> Result<()> {
-    let dir = match args.dir {
-        Some(dir) => dir,
-        None => std::env::temp_dir().join(format!("kluis-demo-{}", std::process::id())),
-    };
-    let passphrase = Passphrase::new("demo passphrase");
-    let mut vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
-    vault.replace_document(document::sample())?;
-    println!(
-        "A demo vault is in {} (passphrase: \"demo passphrase\").",
-        dir.display()
-    );
-    println!("Its document, decrypted:");
-    print_json(&vault.document()?);
-    println!(
-        "Try: KLUIS_VAULT={} KLUIS_PASSPHRASE='demo passphrase' kluis get /profile/address",
-        dir.display()
-    );
     Ok(())
 }
 

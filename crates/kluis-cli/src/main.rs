@@ -5,6 +5,7 @@ mod document;
 mod grants;
 mod log;
 mod secret;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,8 @@ fn run(cli: Cli) -> Result<()> {
             new_passphrase_file,
         } => document::passwd(&global, new_passphrase_file.as_deref()),
         Command::Import { file } => document::import(&global, &file),
-        Command::Demo(args) => document::demo(args),
+        Command::Serve { listen } => serve::serve(&global, &listen),
+        Command::Demo(args) => serve::demo(args),
         Command::Grant { command } => grants::run(&global, command),
         Command::Log(args) => log::run(&global, args),
         Command::Key { command } => grants::key(&global, command),

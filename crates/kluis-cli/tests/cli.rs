@@ -202,7 +202,10 @@ fn init_refuses_an_existing_vault_and_commands_refuse_a_missing_one() {
 fn the_demo_creates_and_shows_a_sample_vault() {
     let dir = tempfile::tempdir().unwrap();
     let vault = dir.path().join("demo");
-    let out = ok(dir.path(), &["demo", "--dir", vault.to_str().unwrap()]);
+    let out = ok(
+        dir.path(),
+        &["demo", "--no-serve", "--dir", vault.to_str().unwrap()],
+    );
     assert!(out.contains("Anna de Vries"), "{out}");
     let shown = Command::new(env!("CARGO_BIN_EXE_kluis"))
         .args(["get", "/profile/email", "--raw"])

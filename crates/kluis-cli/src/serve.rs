@@ -1,0 +1,147 @@
+//! `kluis serve` and `kluis demo`: the grant API for a vault, on a tokio runtime.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use kluis_core::grant::{BusinessId, GrantRequest};
+use kluis_core::{Pointer, document};
+use kluis_server::AppState;
+use kluis_store::{KdfParams, Passphrase, Unlocked, Vault, unix_now};
+
+use crate::args::{DemoArgs, Global};
+use crate::document::print_json;
+use crate::open;
+
+pub fn serve(global: &Global, listen: &str) -> Result<()> {
+    let vault = open(global)?;
+    run_server(
+        vault.path().parent().unwrap_or(Path::new(".")),
+        vault.unlocked(),
+        listen,
+        None,
+    )
+}
+
+pub fn demo(args: DemoArgs) -> Result<()> {
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => {
+            std::env::temp_dir().join(format!("kluis-demo-{}-{}", std::process::id(), unix_now()))
+        }
+    };
+    let passphrase = Passphrase::new("demo passphrase");
+    let mut vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
+    vault.replace_document(document::sample())?;
+    let (grant, token) = vault.create_grant(
+        GrantRequest {
+            audience: BusinessId::parse("webshop.example")?,
+            fields: vec![
+                Pointer::parse("/profile/email")?,
+                Pointer::parse("/profile/address")?,
+            ],
+            purpose: "order delivery".into(),
+            purpose_category: Some("contract".into()),
+            lifetime_secs: 7 * 24 * 3600,
+            key_thumbprint: None,
+        },
+        unix_now(),
+    )?;
+    println!(
+        "A demo vault is in {} (passphrase: \"demo passphrase\").",
+        dir.display()
+    );
+    println!("Its document, decrypted:");
+    print_json(&vault.document()?);
+    let env = format!(
+        "KLUIS_VAULT={} KLUIS_PASSPHRASE='demo passphrase'",
+        dir.display()
+    );
+    println!();
+    println!(
+        "webshop.example may read /profile/email and /profile/address for \"order delivery\"."
+    );
+    println!("Grant {} — its token:", grant.id);
+    println!("TOKEN={token}");
+    if args.no_serve {
+        println!("Serve it with: {env} kluis serve");
+        return Ok(());
+    }
+    let hints = DemoHints {
+        env,
+        token,
+        grant: grant.id.to_string(),
+    };
+    run_server(&dir, vault.unlocked(), &args.listen, Some(hints))
+}
+
+struct DemoHints {
+    env: String,
+    token: String,
+    grant: String,
+}
+
+fn run_server(
+    dir: &Path,
+    unlocked: &Unlocked,
+    listen: &str,
+    demo: Option<DemoHints>,
+) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "kluis_server=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let state = AppState::open(dir, unlocked)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        // The server must outlive whoever reads its stdout: write errors (a closed pipe) are
+        // ignored rather than allowed to stop it.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Serving the grant API on {url} (Ctrl-C stops).");
+        if let Some(hints) = demo {
+            let _ = writeln!(
+                out,
+                "\nTry it:\n  curl -s -H 'Authorization: Bearer {}' {url}/v1/data\n  curl -s {url}/.well-known/jwks.json\n\
+                 Revoke it from another terminal, and the next curl gets 401:\n  \
+                 {} cargo run -q -p kluis-cli -- grant revoke {}\n  {} cargo run -q -p kluis-cli -- log",
+                hints.token, hints.env, hints.grant, hints.env
+            );
+        }
+        let _ = out.flush();
+        drop(out);
+        kluis_server::serve(listener, state, shutdown_signal()).await?;
+        eprintln!("kluis: stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
