@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod document;
+pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod jose;

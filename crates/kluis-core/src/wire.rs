@@ -88,3 +88,79 @@ impl Introspection {
 pub struct Health {
     pub status: String,
 }
+
+/// Who is asking, as shown to the owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BusinessInfo {
+    /// The business's id: becomes the grant's audience (`aud`), e.g. `webshop.example`.
+    pub id: String,
+    /// Display name, e.g. "De Webwinkel B.V.".
+    pub name: String,
+    /// How the owner can reach the business (e-mail, URL, phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+/// `POST /v1/requests`: a business asks the owner for access.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessRequestBody {
+    pub business: BusinessInfo,
+    /// The business's public key; the grant will be bound to it (DPoP, RFC 9449).
+    pub jwk: crate::jose::Jwk,
+    /// JSON Pointers of the fields wanted.
+    pub fields: Vec<String>,
+    pub purpose: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose_category: Option<String>,
+    /// How long the business wants access, in seconds (the owner may shorten it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<i64>,
+    /// Where the vault POSTs the decision (an [`AccessRequestStatus`]), besides polling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// Where a request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+/// `GET /v1/requests/{id}` (and the `202` of `POST /v1/requests`, and the callback body).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessRequestStatus {
+    /// `r_` and 26 base32 characters.
+    pub id: String,
+    pub status: RequestStatus,
+    /// Where to poll: `/v1/requests/{id}`.
+    pub poll_url: String,
+    /// Fields asked for.
+    pub fields_requested: Vec<String>,
+    /// A pending request lapses at this time (Unix seconds).
+    pub request_expires_at: i64,
+    /// Fields granted (all or a subset of those asked), once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields_granted: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// The DPoP-bound grant token, once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// When the grant ends (Unix seconds), once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// The consent receipt (a compact JWS signed by the vault), once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+    /// Why the owner said no, if they said why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
