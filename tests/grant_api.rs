@@ -426,3 +426,130 @@ fn the_committed_openapi_document_is_current() {
         "docs/openapi.json is out of date; regenerate it with KLUIS_BLESS=1 cargo test --test grant_api"
     );
 }
+
+#[tokio::test]
+async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
+    use kluis::core::dpop::make_proof;
+    use kluis::core::jose::{Jwk, thumbprint};
+
+    let server = Server::start().await;
+    let business = SigningKey::from_bytes(&[42; 32]);
+    let jkt = thumbprint(&Jwk::from_verifying_key(&business.verifying_key()));
+    let (_, token) = server
+        .vault
+        .create_grant(
+            GrantRequest {
+                audience: BusinessId::parse("webshop.example").unwrap(),
+                fields: vec![Pointer::parse("/profile/email").unwrap()],
+                purpose: "order delivery".into(),
+                purpose_category: None,
+                lifetime_secs: 3600,
+                key_thumbprint: Some(jkt),
+            },
+            unix_now(),
+        )
+        .unwrap();
+    assert_eq!(claims_of(&token).cnf.unwrap().jkt.len(), 43);
+    let url = format!("{}/v1/data", server.base);
+    let send = |scheme: &'static str, proof: Option<String>| {
+        let mut request = server
+            .http
+            .get(format!("{url}?fields=/profile/email"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.send()
+    };
+    let now = unix_now();
+    let good = make_proof(&business, "GET", &url, Some(&token), "jti-1", now);
+    let ok = send("DPoP", Some(good.clone())).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.json::<Value>().await.unwrap(),
+        json!({"profile": {"email": "anna@example.nl"}})
+    );
+
+    let thief = SigningKey::from_bytes(&[13; 32]);
+    let cases = [
+        ("replayed proof", "DPoP", Some(good)),
+        ("as a bearer token", "Bearer", None),
+        ("no proof", "DPoP", None),
+        (
+            "another key",
+            "DPoP",
+            Some(make_proof(&thief, "GET", &url, Some(&token), "jti-2", now)),
+        ),
+        (
+            "another URL",
+            "DPoP",
+            Some(make_proof(
+                &business,
+                "GET",
+                &format!("{}/v1/introspect", server.base),
+                Some(&token),
+                "jti-3",
+                now,
+            )),
+        ),
+        (
+            "another method",
+            "DPoP",
+            Some(make_proof(
+                &business,
+                "POST",
+                &url,
+                Some(&token),
+                "jti-4",
+                now,
+            )),
+        ),
+        (
+            "another token",
+            "DPoP",
+            Some(make_proof(
+                &business,
+                "GET",
+                &url,
+                Some("x.y.z"),
+                "jti-5",
+                now,
+            )),
+        ),
+        (
+            "stale",
+            "DPoP",
+            Some(make_proof(
+                &business,
+                "GET",
+                &url,
+                Some(&token),
+                "jti-6",
+                now - 300,
+            )),
+        ),
+    ];
+    for (name, scheme, proof) in cases {
+        let response = send(scheme, proof).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+    }
+    let fresh = make_proof(&business, "GET", &url, Some(&token), "jti-7", now);
+    assert_eq!(
+        send("DPoP", Some(fresh)).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let reasons: Vec<String> = server
+        .vault
+        .log_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record.reason.unwrap_or_default())
+        .collect();
+    assert_eq!(reasons.len(), 10);
+    assert!(reasons[1].contains("already used"), "{reasons:?}");
+    assert!(reasons[2].contains("bearer"), "{reasons:?}");
+    assert!(reasons[3].contains("missing"), "{reasons:?}");
+    assert!(reasons[4].contains("another key"), "{reasons:?}");
+    assert!(reasons[8].contains("too old"), "{reasons:?}");
+}

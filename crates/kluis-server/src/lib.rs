@@ -4,6 +4,7 @@
 mod error;
 mod ledger;
 pub mod openapi;
+mod replay;
 mod routes;
 mod state;
 

@@ -9,14 +9,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::dpop::{self, ProofError};
 use kluis_core::grant;
 use kluis_core::jose::Jwks;
 use kluis_core::pointer::Pointer;
+use kluis_core::token::GrantClaims;
 use kluis_core::wire::{Health, Introspection, Problem};
 use kluis_store::unix_now;
 
 use crate::error::ApiError;
-use crate::ledger::{Decision, now_ms};
+use crate::ledger::{Access, Decision, now_ms};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -48,8 +50,8 @@ pub async fn read_data(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     const ENDPOINT: &str = "GET /v1/data";
-    let token = match bearer(&headers) {
-        Ok(token) => token,
+    let (scheme, token) = match authorization(&headers) {
+        Ok(found) => found,
         Err(cause) => return Err(refuse(&state, ENDPOINT, cause).await),
     };
     let verified = match state.verify(token).await {
@@ -57,6 +59,14 @@ pub async fn read_data(
         Err(cause) => return Err(refuse(&state, ENDPOINT, cause.to_string()).await),
     };
     let mut access = verified.access.clone();
+    if let Err(cause) = check_binding(&state, &verified.claims, scheme, token, &headers, &uri) {
+        let err = ApiError::unauthorized(cause);
+        state
+            .ledger()
+            .record(refusal(&access, ENDPOINT, &err))
+            .await?;
+        return Err(err);
+    }
     if let Some(asked) = asked_fields(&uri) {
         let narrowed = asked.and_then(|asked| {
             grant::narrow(&access.fields, Some(&asked)).map_err(|outside| ApiError::Forbidden {
@@ -67,17 +77,10 @@ pub async fn read_data(
         match narrowed {
             Ok(fields) => access.fields = fields,
             Err(err) => {
-                let record = AccessRecord {
-                    at_ms: now_ms(),
-                    endpoint: ENDPOINT.into(),
-                    grant: Some(access.grant.clone()),
-                    business: Some(access.business.clone()),
-                    purpose: Some(access.purpose.clone()),
-                    fields: Vec::new(),
-                    outcome: Outcome::Refused,
-                    reason: Some(err.to_string()),
-                };
-                state.ledger().record(record).await?;
+                state
+                    .ledger()
+                    .record(refusal(&access, ENDPOINT, &err))
+                    .await?;
                 return Err(err);
             }
         }
@@ -182,7 +185,14 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::spec())
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, String> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The token and its scheme from `Authorization: Bearer …` or `Authorization: DPoP …`.
+fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or("no Authorization header")?
@@ -191,10 +201,64 @@ fn bearer(headers: &HeaderMap) -> Result<&str, String> {
     let (scheme, token) = value
         .split_once(' ')
         .ok_or("the Authorization header has no scheme")?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(format!("the {scheme} scheme is not accepted here"));
+    };
+    Ok((scheme, token.trim()))
+}
+
+/// A key-bound grant (`cnf.jkt`) needs the DPoP scheme and a fresh, unused proof signed by
+/// that key for this very request and token (RFC 9449 §7.1). An unbound grant is a bearer token.
+fn check_binding(
+    state: &AppState,
+    claims: &GrantClaims,
+    scheme: Scheme,
+    token: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(), String> {
+    let Some(cnf) = &claims.cnf else {
+        return match scheme {
+            Scheme::Bearer => Ok(()),
+            Scheme::Dpop => Err("an unbound grant was presented with the DPoP scheme".into()),
+        };
+    };
+    if scheme != Scheme::Dpop {
+        return Err("a key-bound grant was presented as a bearer token".into());
     }
-    Ok(token.trim())
+    let mut proofs = headers.get_all("dpop").iter();
+    let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+        return Err(ProofError::Missing.to_string());
+    };
+    let proof = proof
+        .to_str()
+        .map_err(|_| ProofError::Invalid.to_string())?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let htu = state.request_url(host, uri.path());
+    let now = unix_now();
+    let checked = dpop::check_proof(proof, "GET", &htu, Some(token), Some(&cnf.jkt), now)
+        .map_err(|e| e.to_string())?;
+    if !state.first_use_of_proof(&checked.jkt, &checked.jti, now) {
+        return Err(ProofError::Replayed.to_string());
+    }
+    Ok(())
+}
+
+fn refusal(access: &Access, endpoint: &str, err: &ApiError) -> AccessRecord {
+    AccessRecord {
+        at_ms: now_ms(),
+        endpoint: endpoint.into(),
+        grant: Some(access.grant.clone()),
+        business: Some(access.business.clone()),
+        purpose: Some(access.purpose.clone()),
+        fields: Vec::new(),
+        outcome: Outcome::Refused,
+        reason: Some(err.to_string()),
+    }
 }
 
 /// `?fields=` as pointers: `None` if absent, an error if malformed.

@@ -13,6 +13,7 @@ use kluis_store::{StoreError, Unlocked, Vault, unix_now};
 
 use crate::error::ApiError;
 use crate::ledger::{Access, Ledger};
+use crate::replay::ReplayCache;
 
 /// Tolerated clock skew for `exp`/`iat` checks, in seconds.
 const LEEWAY_SECS: i64 = 30;
@@ -37,6 +38,8 @@ struct Inner {
     reader: Mutex<Vault>,
     keys: RwLock<HashMap<String, VerifyingKey>>,
     tokens: RwLock<HashMap<String, Arc<Verified>>>,
+    replay: ReplayCache,
+    public_url: RwLock<Option<String>>,
 }
 
 impl AppState {
@@ -52,7 +55,31 @@ impl AppState {
             reader: Mutex::new(reader),
             keys: RwLock::default(),
             tokens: RwLock::default(),
+            replay: ReplayCache::new(),
+            public_url: RwLock::default(),
         })))
+    }
+
+    /// The URL businesses use to reach this server (e.g. `https://vault.example`), against
+    /// which DPoP proofs' `htu` is checked. Without it, `http://` and the `Host` header are used.
+    pub fn set_public_url(&self, url: Option<String>) {
+        if let Ok(mut public) = self.0.public_url.write() {
+            *public = url.map(|u| u.trim_end_matches('/').to_owned());
+        }
+    }
+
+    /// The URL a request was made to, without query: what a DPoP proof's `htu` must name.
+    pub fn request_url(&self, host: Option<&str>, path: &str) -> String {
+        let public = self.0.public_url.read().ok().and_then(|p| p.clone());
+        match public {
+            Some(base) => format!("{base}{path}"),
+            None => format!("http://{}{path}", host.unwrap_or("localhost")),
+        }
+    }
+
+    /// Records a DPoP proof id; `false` if it was used before.
+    pub fn first_use_of_proof(&self, jkt: &str, jti: &str, now: i64) -> bool {
+        self.0.replay.first_use(jkt, jti, now)
     }
 
     pub fn issuer(&self) -> &str {
