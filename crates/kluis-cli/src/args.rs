@@ -76,6 +76,14 @@ pub enum Command {
         #[command(subcommand)]
         command: GrantCommand,
     },
+    /// Access requests from businesses: list the waiting ones, approve or deny them
+    Requests(RequestsArgs),
+    /// The consent receipts your approvals produced, and whether each consent still holds
+    Receipts {
+        /// Print the receipts (decoded, and as signed) as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the access log (every call a business made), or check it with `kluis log verify`
     Log(LogArgs),
     /// The vault's token-signing key
@@ -149,6 +157,50 @@ pub struct GrantCreateArgs {
     /// Print the grant and its token as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// `kluis requests` lists; `kluis requests approve|deny ID` decides. Listing flags belong to
+/// listing only.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RequestsArgs {
+    #[command(subcommand)]
+    pub command: Option<RequestsCommand>,
+    /// Include decided and lapsed requests
+    #[arg(long)]
+    pub all: bool,
+    /// Print the requests as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// Grant the business what it asked for (or part of it); prints the token it will receive
+    Approve {
+        /// The request's id (r_…)
+        id: String,
+        /// Grant only these fields (each inside one asked for): JSON Pointers, comma-separated
+        #[arg(long, value_name = "POINTERS", value_delimiter = ',')]
+        fields: Vec<String>,
+        /// How long the grant runs, e.g. 30d [default: the duration the business asked for]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        /// Print the decision, the grant and the receipt as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say no; the business learns the decision (and the reason, if given)
+    Deny {
+        /// The request's id (r_…)
+        id: String,
+        /// Why, in words the business will read
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print the decision as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `kluis log` lists; `kluis log verify` checks the chain. Filters belong to listing only.

@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::args::{Global, GrantCommand, GrantCreateArgs, KeyCommand};
 use crate::document::print_json;
+use crate::log::owner_record;
 use crate::open;
 
 pub fn run(global: &Global, command: GrantCommand) -> Result<()> {
@@ -156,7 +157,26 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
 fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
     let id = GrantId::parse(id)?;
     let now = unix_now();
-    let (grant, revoked_now) = open(global)?.revoke_grant(&id, now)?;
+    // The revocation and its log record commit together.
+    let (grant, revoked_now) = open(global)?.in_transaction(|v| {
+        let (grant, revoked_now) = v.revoke_grant(&id, now)?;
+        if revoked_now {
+            let receipts = v.receipt_ids(&grant.id)?;
+            let reason = (!receipts.is_empty()).then(|| {
+                let ids: Vec<&str> = receipts.iter().map(|r| r.as_str()).collect();
+                format!("ends the consent recorded in receipt {}", ids.join(", "))
+            });
+            v.append_log(&[owner_record(
+                "owner: revoke grant".to_owned(),
+                Some(grant.id.clone()),
+                Some(grant.audience.clone()),
+                grant.fields.clone(),
+                Some(grant.purpose.clone()),
+                reason,
+            )])?;
+        }
+        Ok((grant, revoked_now))
+    })?;
     if json {
         let mut out = grant_json(&grant, now);
         out["already_revoked"] = Value::Bool(!revoked_now);
@@ -174,7 +194,7 @@ fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
 }
 
 /// One `--fields` entry. A space after a comma belongs to the separator: a pointer starts with '/'.
-fn parse_field(text: &str) -> Result<Pointer> {
+pub(crate) fn parse_field(text: &str) -> Result<Pointer> {
     let text = text.trim_start();
     if text.is_empty() {
         return Err(kluis_core::Error::invalid("--fields has an empty entry").into());
@@ -183,7 +203,7 @@ fn parse_field(text: &str) -> Result<Pointer> {
 }
 
 /// A grant as `--json` prints it: every key present, `null` when absent; times in Unix seconds.
-fn grant_json(grant: &Grant, now: i64) -> Value {
+pub(crate) fn grant_json(grant: &Grant, now: i64) -> Value {
     json!({
         "id": grant.id,
         "audience": grant.audience,

@@ -1,6 +1,8 @@
-//! Commands on the access log: list it (with filters) and verify its hash chain.
+//! Commands on the access log: list it (with filters) and verify its hash chain; and the records
+//! of the owner's own consent decisions, which the log keeps beside the businesses' calls.
 
 use anyhow::Result;
+use kluis_core::Pointer;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_store::{LogEntry, StoreError};
@@ -127,6 +129,33 @@ fn entry_json(entry: &LogEntry) -> Value {
         "outcome": outcome,
         "reason": reason,
     })
+}
+
+/// A consent event by the owner (approve, deny, revoke) as an access-log record, so the history
+/// shows when access began and ended next to the reads it allowed. `endpoint` names the action,
+/// e.g. `owner: revoke grant`.
+pub(crate) fn owner_record(
+    endpoint: String,
+    grant: Option<GrantId>,
+    business: Option<BusinessId>,
+    fields: Vec<Pointer>,
+    purpose: Option<String>,
+    reason: Option<String>,
+) -> AccessRecord {
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    AccessRecord {
+        at_ms,
+        endpoint,
+        grant,
+        business,
+        purpose,
+        fields,
+        outcome: Outcome::Allowed,
+        reason,
+    }
 }
 
 fn outcome_text(outcome: Outcome) -> &'static str {

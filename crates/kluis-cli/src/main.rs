@@ -1,9 +1,11 @@
 //! The `kluis` command: the owner's tool for their vault.
 
 mod args;
+mod callback;
 mod document;
 mod grants;
 mod log;
+mod requests;
 mod secret;
 mod serve;
 
@@ -46,6 +48,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { listen } => serve::serve(&global, &listen),
         Command::Demo(args) => serve::demo(args),
         Command::Grant { command } => grants::run(&global, command),
+        Command::Requests(args) => requests::run(&global, args),
+        Command::Receipts { json } => requests::receipts(&global, json),
         Command::Log(args) => log::run(&global, args),
         Command::Key { command } => grants::key(&global, command),
     }
@@ -76,7 +80,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<StoreError>() {
         Some(StoreError::WrongPassphrase) => 3,
         Some(StoreError::NotFound(_) | StoreError::NoVault(_)) => 4,
-        Some(StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::AlreadyExists(_)) => 5,
+        Some(
+            StoreError::Invalid(_)
+            | StoreError::Conflict(_)
+            | StoreError::AlreadyExists(_)
+            | StoreError::TooMany(_),
+        ) => 5,
         Some(StoreError::Tampered(_)) => 6,
         Some(StoreError::TooNew { .. }) => 7,
         _ => 1,

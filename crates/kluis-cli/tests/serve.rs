@@ -136,12 +136,26 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
     assert_eq!(body["type"], "urn:kluis:problem:invalid-token");
 
     let log: Value = serde_json::from_str(&ok(kluis(d).args(["log", "--json"]))).unwrap();
-    let outcomes: Vec<&str> = log
+    let entries: Vec<(&str, &str)> = log
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["outcome"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(outcomes, ["allowed", "allowed", "refused"]);
+    // The owner's revocation is logged between the business's last read and its refused one.
+    assert_eq!(
+        entries,
+        [
+            ("GET /v1/data", "allowed"),
+            ("GET /v1/data", "allowed"),
+            ("owner: revoke grant", "allowed"),
+            ("GET /v1/data", "refused"),
+        ]
+    );
     ok(kluis(d).args(["log", "verify"]));
 }

@@ -255,7 +255,7 @@ pub fn validate_pointer(at: &Pointer) -> Result<()> {
     Ok(())
 }
 
-fn is_email(s: &str) -> bool {
+pub(crate) fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.rsplit_once('@') else {
         return false;
     };
@@ -274,7 +274,7 @@ fn is_email(s: &str) -> bool {
         })
 }
 
-fn is_url(s: &str) -> bool {
+pub(crate) fn is_url(s: &str) -> bool {
     let rest = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"));

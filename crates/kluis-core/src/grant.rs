@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::document;
 use crate::error::{Error, Result};
+use crate::id;
 use crate::pointer::Pointer;
 use crate::token::{AuthorizationDetail, Confirmation, GrantClaims};
 
@@ -28,17 +29,12 @@ pub struct GrantId(String);
 impl GrantId {
     /// Builds an id from 16 random bytes.
     pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(format!("g_{}", base32(&bytes)))
+        Self(id::random_id("g_", bytes))
     }
 
     /// Accepts text that has the shape of a grant id.
     pub fn parse(text: &str) -> Result<Self> {
-        let ok = text.len() == 28
-            && text.starts_with("g_")
-            && text[2..]
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
-        if ok {
+        if id::is_random_id(text, "g_") {
             Ok(Self(text.to_owned()))
         } else {
             Err(Error::invalid(format!("{text:?} is not a grant id")))
@@ -136,6 +132,7 @@ impl GrantRequest {
             ));
         }
         self.purpose = purpose.to_owned();
+        self.purpose_category = check_purpose_category(self.purpose_category)?;
         if !(60..=MAX_LIFETIME_SECS).contains(&self.lifetime_secs) {
             return Err(Error::invalid(
                 "a grant must run at least a minute and at most a year",
@@ -143,6 +140,27 @@ impl GrantRequest {
         }
         Ok(self)
     }
+}
+
+/// The longest purpose category, in characters.
+pub const MAX_CATEGORY_CHARS: usize = 64;
+
+/// Checks an optional purpose category (e.g. `contract`, `consent`): trimmed, and if present
+/// 1 to [`MAX_CATEGORY_CHARS`] characters without control characters.
+pub fn check_purpose_category(category: Option<String>) -> Result<Option<String>> {
+    let Some(category) = category else {
+        return Ok(None);
+    };
+    let category = category.trim();
+    if category.is_empty()
+        || category.chars().count() > MAX_CATEGORY_CHARS
+        || category.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(format!(
+            "a purpose category must be 1 to {MAX_CATEGORY_CHARS} characters without control characters"
+        )));
+    }
+    Ok(Some(category.to_owned()))
 }
 
 /// A grant as the vault keeps it (sealed at rest).
@@ -292,25 +310,6 @@ pub fn parse_lifetime(text: &str) -> Result<i64> {
     n.checked_mul(scale).filter(|s| *s > 0).ok_or_else(bad)
 }
 
-fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::new();
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +362,18 @@ mod tests {
         let mut bad = request.clone();
         bad.purpose = " ".into();
         assert!(bad.validated().is_err());
+        for category in [" ", "a\nb", &"c".repeat(MAX_CATEGORY_CHARS + 1)] {
+            let mut bad = request.clone();
+            bad.purpose_category = Some(category.to_owned());
+            let err = bad.validated().unwrap_err();
+            assert!(err.to_string().contains("purpose category"), "{err}");
+        }
+        let mut fine = request.clone();
+        fine.purpose_category = Some(" contract ".into());
+        assert_eq!(
+            fine.validated().unwrap().purpose_category.as_deref(),
+            Some("contract")
+        );
         let mut bad = request;
         bad.lifetime_secs = MAX_LIFETIME_SECS + 1;
         assert!(bad.validated().is_err());

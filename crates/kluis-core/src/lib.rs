@@ -1,4 +1,5 @@
-//! Kluis domain rules: the vault document and its JSON Pointers, grants and their signed tokens.
+//! Kluis domain rules: the vault document and its JSON Pointers, grants and their signed tokens,
+//! access requests and the consent receipts their approval yields.
 //! No I/O lives here: storage, HTTP and the CLI build on these types.
 
 pub mod access;
@@ -6,8 +7,11 @@ pub mod document;
 pub mod dpop;
 pub mod error;
 pub mod grant;
+mod id;
 pub mod jose;
 pub mod pointer;
+pub mod receipt;
+pub mod request;
 pub mod token;
 pub mod wire;
 

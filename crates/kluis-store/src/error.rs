@@ -12,6 +12,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A bound on waiting work is reached (e.g. pending access requests); try again later.
+    #[error("{0}")]
+    TooMany(String),
     #[error(transparent)]
     Invalid(#[from] kluis_core::Error),
     #[error("no vault at {0}; create one with `kluis init`")]

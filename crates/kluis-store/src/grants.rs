@@ -27,7 +27,8 @@ impl Vault {
         self.unlocked.issuer()
     }
 
-    /// Records a new grant and returns it with its signed token.
+    /// Records a new grant and returns it with its signed token. Composes with a caller's
+    /// [`Vault::in_transaction`].
     pub fn create_grant(&self, request: GrantRequest, now: i64) -> Result<(Grant, String)> {
         let request = request.validated()?;
         let mut random = [0u8; 16];
@@ -48,21 +49,24 @@ impl Vault {
         };
         let token = encode_grant(&grant.claims(&self.issuer()), &key, &grant.kid);
         let token_hash = self.unlocked.token_hash(&token);
-        let tx = self.immediate()?;
-        tx.execute(
-            "INSERT INTO grants (id, kid, issued_at, expires_at, token_hash, state_mac, sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            (
-                grant.id.as_str(),
-                &grant.kid,
-                grant.issued_at,
-                grant.expires_at,
-                &token_hash[..],
-                &self.state_mac(grant.id.as_str(), grant.expires_at, None, &token_hash)[..],
-                self.seal_grant(&grant)?,
-            ),
-        )?;
-        tx.commit()?;
+        let sealed = self.seal_grant(&grant)?;
+        // A transaction of its own, or part of the caller's (an approved access request).
+        self.in_transaction(|v| {
+            v.conn.execute(
+                "INSERT INTO grants (id, kid, issued_at, expires_at, token_hash, state_mac, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                (
+                    grant.id.as_str(),
+                    &grant.kid,
+                    grant.issued_at,
+                    grant.expires_at,
+                    &token_hash[..],
+                    &v.state_mac(grant.id.as_str(), grant.expires_at, None, &token_hash)[..],
+                    &sealed,
+                ),
+            )?;
+            Ok(())
+        })?;
         Ok((grant, token))
     }
 
@@ -99,24 +103,24 @@ impl Vault {
     }
 
     /// Revokes a grant from `now` on. Returns the grant and whether this call revoked it (false
-    /// if it already was).
+    /// if it already was). Composes with a caller's [`Vault::in_transaction`].
     pub fn revoke_grant(&self, id: &GrantId, now: i64) -> Result<(Grant, bool)> {
-        let tx = self.immediate()?;
-        let mut grant = self.grant(id)?;
-        if grant.revoked_at.is_some() {
-            return Ok((grant, false));
-        }
-        let state = self
-            .grant_state(id.as_str())?
-            .ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
-        grant.revoked_at = Some(now);
-        let mac = self.state_mac(id.as_str(), state.expires_at, Some(now), &state.token_hash);
-        tx.execute(
-            "UPDATE grants SET revoked_at = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
-            (id.as_str(), now, &mac[..], self.seal_grant(&grant)?),
-        )?;
-        tx.commit()?;
-        Ok((grant, true))
+        self.in_transaction(|v| {
+            let mut grant = v.grant(id)?;
+            if grant.revoked_at.is_some() {
+                return Ok((grant, false));
+            }
+            let state = v
+                .grant_state(id.as_str())?
+                .ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
+            grant.revoked_at = Some(now);
+            let mac = v.state_mac(id.as_str(), state.expires_at, Some(now), &state.token_hash);
+            v.conn.execute(
+                "UPDATE grants SET revoked_at = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
+                (id.as_str(), now, &mac[..], v.seal_grant(&grant)?),
+            )?;
+            Ok((grant, true))
+        })
     }
 
     /// Expiry and revocation of a grant, read fresh from the database and checked against

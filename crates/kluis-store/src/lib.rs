@@ -7,6 +7,8 @@ mod fields;
 mod grants;
 mod keys;
 mod log;
+mod receipts;
+mod requests;
 pub mod schema;
 mod vault;
 
@@ -14,4 +16,8 @@ pub use crypto::{KdfParams, Keys, Passphrase};
 pub use error::{Result, StoreError};
 pub use grants::GrantState;
 pub use log::{LogCheck, LogEntry};
+pub use receipts::StoredReceipt;
+pub use requests::{
+    Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,
+};
 pub use vault::{DB_FILE, Unlocked, Vault, unix_now};

@@ -42,6 +42,25 @@ const MIGRATIONS: &[&str] = &[
          sealed BLOB NOT NULL,
          mac BLOB NOT NULL
      );",
+    // 3: access requests from businesses and the consent receipts their approval yields. Ids,
+    // status and times are in the clear (the API answers polls from them); who asked, for what,
+    // why, and the decision's token and receipt are sealed.
+    "CREATE TABLE access_requests (
+         id TEXT PRIMARY KEY,
+         status TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         decided_at INTEGER,
+         sealed BLOB NOT NULL
+     );
+     CREATE INDEX access_requests_by_status ON access_requests(status, expires_at);
+     CREATE TABLE receipts (
+         id TEXT PRIMARY KEY,
+         grant_id TEXT NOT NULL REFERENCES grants(id),
+         created_at INTEGER NOT NULL,
+         sealed BLOB NOT NULL
+     );
+     CREATE INDEX receipts_by_grant ON receipts(grant_id);",
 ];
 
 /// The newest schema this build understands.

@@ -169,7 +169,26 @@ impl Vault {
     }
 
     /// Runs `work` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back if not.
+    ///
+    /// Inside another `in_transaction` (SQLite cannot nest BEGIN) `work` runs in a savepoint of
+    /// the outer transaction instead: its writes are undone on its own error and otherwise
+    /// commit with the outer one. So store operations built on this compose, e.g. an approval
+    /// and the log record describing it.
     pub fn in_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("SAVEPOINT nested")?;
+            return match work(self) {
+                Ok(out) => {
+                    self.conn.execute_batch("RELEASE nested")?;
+                    Ok(out)
+                }
+                Err(err) => {
+                    self.conn
+                        .execute_batch("ROLLBACK TO nested; RELEASE nested")?;
+                    Err(err)
+                }
+            };
+        }
         let tx = self.immediate()?;
         let out = work(self)?;
         tx.commit()?;

@@ -1,0 +1,326 @@
+//! Commands on access requests and consent receipts: list requests, approve or deny one (then
+//! tell the business at its callback URL), and list the receipts approvals produced.
+
+use anyhow::Result;
+use kluis_core::grant::{Status, parse_lifetime};
+use kluis_core::request::RequestId;
+use kluis_core::wire::{AccessRequestStatus, RequestStatus};
+use kluis_store::{Decision, StoredReceipt, StoredRequest, unix_now};
+use serde_json::{Value, json};
+
+use crate::args::{Global, RequestsArgs, RequestsCommand};
+use crate::callback::{self, Delivery};
+use crate::document::print_json;
+use crate::grants::{fields_text, grant_json, parse_field, print_table, rfc3339};
+use crate::log::owner_record;
+use crate::open;
+
+pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
+    match args.command {
+        None => list(global, args.all, args.json),
+        Some(RequestsCommand::Approve {
+            id,
+            fields,
+            expires,
+            json,
+        }) => approve(global, &id, &fields, expires.as_deref(), json),
+        Some(RequestsCommand::Deny { id, reason, json }) => deny(global, &id, reason, json),
+    }
+}
+
+fn list(global: &Global, all: bool, json: bool) -> Result<()> {
+    let now = unix_now();
+    let requests: Vec<StoredRequest> = open(global)?
+        .access_requests(now)?
+        .into_iter()
+        .filter(|r| all || r.status == RequestStatus::Pending)
+        .collect();
+    if json {
+        print_json(&Value::Array(requests.iter().map(request_json).collect()));
+        return Ok(());
+    }
+    if requests.is_empty() {
+        if all {
+            eprintln!("no business has asked for access");
+        } else {
+            eprintln!("no requests are waiting (--all shows decided and lapsed ones)");
+        }
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = requests
+        .iter()
+        .map(|r| {
+            let asked = &r.request;
+            vec![
+                r.id.to_string(),
+                request_status_text(r.status).to_owned(),
+                rfc3339(r.created_at),
+                format!("{} ({})", asked.business.name, asked.business.id),
+                asked.business.contact.clone().unwrap_or_else(|| "-".into()),
+                asked.key_thumbprint.clone(),
+                duration_text(asked.duration_secs),
+                fields_text(&asked.fields),
+                asked.purpose.clone(),
+                asked.purpose_category.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID", "STATUS", "CREATED", "BUSINESS", "CONTACT", "KEY", "DURATION", "FIELDS",
+            "PURPOSE", "CATEGORY",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn approve(
+    global: &Global,
+    id: &str,
+    fields: &[String],
+    expires: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    // Checked before unlocking, so bad input never needs a passphrase.
+    let id = RequestId::parse(id)?;
+    let fields = match fields {
+        [] => None,
+        some => Some(
+            some.iter()
+                .map(|f| parse_field(f))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let lifetime = expires.map(parse_lifetime).transpose()?;
+    let now = unix_now();
+    // The approval (grant, receipt, decision) and its log record commit together.
+    let (asked, status, grant) = open(global)?.in_transaction(|v| {
+        let asked = v.stored_request(id.as_str(), now)?;
+        let (status, grant) = v.approve_request(id.as_str(), fields, lifetime, now)?;
+        let receipts: Vec<String> = v
+            .receipt_ids(&grant.id)?
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        v.append_log(&[owner_record(
+            format!("owner: approve request {id}"),
+            Some(grant.id.clone()),
+            Some(grant.audience.clone()),
+            grant.fields.clone(),
+            Some(grant.purpose.clone()),
+            Some(format!("consent receipt {}", receipts.join(", "))),
+        )])?;
+        Ok((asked, status, grant))
+    })?;
+    if !json {
+        // The token alone on stdout, as `kluis grant create` prints it.
+        println!("{}", status.token.as_deref().unwrap_or_default());
+        eprintln!(
+            "approved request {id}: {} ({}) may read {} until {} (grant {}; consent receipt in `kluis receipts`)",
+            asked.request.business.name,
+            grant.audience,
+            fields_text(&grant.fields),
+            rfc3339(grant.expires_at),
+            grant.id,
+        );
+    }
+    let delivery = notify(&asked, &status);
+    if json {
+        let mut out = decision_json(&status, delivery.as_ref());
+        out["grant"] = grant_json(&grant, now);
+        print_json(&out);
+    }
+    Ok(())
+}
+
+fn deny(global: &Global, id: &str, reason: Option<String>, json: bool) -> Result<()> {
+    let id = RequestId::parse(id)?;
+    let now = unix_now();
+    let (asked, status) = open(global)?.in_transaction(|v| {
+        let asked = v.stored_request(id.as_str(), now)?;
+        let status = v.deny_request(id.as_str(), reason, now)?;
+        v.append_log(&[owner_record(
+            format!("owner: deny request {id}"),
+            None,
+            Some(asked.request.business.id.clone()),
+            Vec::new(),
+            Some(asked.request.purpose.clone()),
+            Some(match &status.reason {
+                Some(reason) => format!("denied: {reason}"),
+                None => "denied".to_owned(),
+            }),
+        )])?;
+        Ok((asked, status))
+    })?;
+    if !json {
+        println!(
+            "denied request {id} from {} ({})",
+            asked.request.business.name, asked.request.business.id
+        );
+    }
+    let delivery = notify(&asked, &status);
+    if json {
+        print_json(&decision_json(&status, delivery.as_ref()));
+    }
+    Ok(())
+}
+
+/// Delivers the decision if the business gave a callback URL.
+fn notify(asked: &StoredRequest, status: &AccessRequestStatus) -> Option<Delivery> {
+    let url = asked.request.callback_url.as_deref()?;
+    Some(callback::deliver(url, status))
+}
+
+pub fn receipts(global: &Global, json: bool) -> Result<()> {
+    let now = unix_now();
+    let receipts = open(global)?.receipts()?;
+    if json {
+        print_json(&Value::Array(
+            receipts.iter().map(|r| receipt_json(r, now)).collect(),
+        ));
+        return Ok(());
+    }
+    if receipts.is_empty() {
+        eprintln!(
+            "there are no consent receipts (approving a request with `kluis requests approve` makes one)"
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = receipts
+        .iter()
+        .map(|r| {
+            let grant = &r.grant;
+            let state = match grant.status(now) {
+                Status::Active => format!("active until {}", rfc3339(grant.expires_at)),
+                Status::Revoked => format!("revoked {}", rfc3339(grant.revoked_at.unwrap_or(0))),
+                Status::Expired => format!("expired {}", rfc3339(grant.expires_at)),
+            };
+            vec![
+                r.id.to_string(),
+                r.grant_id.to_string(),
+                format!("{} ({})", controller_name(r), grant.audience),
+                state,
+                rfc3339(r.receipt.consent_timestamp),
+                fields_text(&grant.fields),
+                grant.purpose.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "RECEIPT",
+            "GRANT",
+            "BUSINESS",
+            "STATUS",
+            "CONSENTED",
+            "FIELDS",
+            "PURPOSE",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// A request as `kluis requests --json` prints it: every key present, `null` when absent;
+/// the token and the signed receipt are left to `approve --json` and `kluis receipts`.
+fn request_json(r: &StoredRequest) -> Value {
+    let asked = &r.request;
+    let (grant_id, fields_granted, receipt_id, reason) = match &r.decision {
+        Some(Decision::Approved {
+            grant_id,
+            fields,
+            receipt_id,
+            ..
+        }) => (
+            json!(grant_id),
+            json!(fields),
+            json!(receipt_id),
+            Value::Null,
+        ),
+        Some(Decision::Denied { reason }) => (Value::Null, Value::Null, Value::Null, json!(reason)),
+        None => (Value::Null, Value::Null, Value::Null, Value::Null),
+    };
+    json!({
+        "id": r.id,
+        "status": r.status,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "decided_at": r.decided_at,
+        "business": asked.business.to_info(),
+        "key_thumbprint": asked.key_thumbprint,
+        "fields": asked.fields,
+        "purpose": asked.purpose,
+        "purpose_category": asked.purpose_category,
+        "duration_secs": asked.duration_secs,
+        "callback_url": asked.callback_url,
+        "grant_id": grant_id,
+        "fields_granted": fields_granted,
+        "receipt_id": receipt_id,
+        "reason": reason,
+    })
+}
+
+/// The decision as the business receives it, plus how the callback went (`null` without one).
+fn decision_json(status: &AccessRequestStatus, delivery: Option<&Delivery>) -> Value {
+    let mut out = serde_json::to_value(status).expect("a request status serializes");
+    out["callback"] = delivery.map_or(Value::Null, Delivery::to_json);
+    out
+}
+
+fn receipt_json(r: &StoredReceipt, now: i64) -> Value {
+    json!({
+        "id": r.id,
+        "grant_id": r.grant_id,
+        "business": { "id": r.grant.audience, "name": controller_name(r) },
+        "fields": r.grant.fields,
+        "purpose": r.grant.purpose,
+        "consent_timestamp": r.receipt.consent_timestamp,
+        "status": r.grant.status(now),
+        "expires_at": r.grant.expires_at,
+        "revoked_at": r.grant.revoked_at,
+        "receipt": r.receipt,
+        "jws": r.jws,
+    })
+}
+
+fn controller_name(r: &StoredReceipt) -> &str {
+    r.receipt
+        .pii_controllers
+        .first()
+        .map_or("-", |c| c.pii_controller.as_str())
+}
+
+fn request_status_text(status: RequestStatus) -> &'static str {
+    match status {
+        RequestStatus::Pending => "pending",
+        RequestStatus::Approved => "approved",
+        RequestStatus::Denied => "denied",
+        RequestStatus::Expired => "expired",
+    }
+}
+
+/// Seconds in the largest unit `--expires` accepts that divides them, e.g. `30d` or `90m`.
+fn duration_text(secs: i64) -> String {
+    let units = [(7 * 86_400, "w"), (86_400, "d"), (3600, "h"), (60, "m")];
+    units.iter().find(|(size, _)| secs % size == 0).map_or_else(
+        || format!("{secs}s"),
+        |(size, unit)| format!("{}{unit}", secs / size),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_as_expires_takes_them() {
+        assert_eq!(duration_text(30 * 86_400), "30d");
+        assert_eq!(duration_text(14 * 86_400), "2w");
+        assert_eq!(duration_text(5400), "90m");
+        assert_eq!(duration_text(61), "61s");
+        for secs in [60, 3600, 86_400, 30 * 86_400, 90 * 60, 61] {
+            assert_eq!(parse_lifetime(&duration_text(secs)).unwrap(), secs);
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Access requests: a business asks the owner, through the vault, for some fields (the UMA/GNAP
+//! pattern). Here live request ids and the checks that turn a request body into a
+//! [`CheckedRequest`]; storing and deciding requests is the store's job.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::document;
+use crate::error::{Error, Result};
+use crate::grant::{self, BusinessId, DEFAULT_LIFETIME_SECS, MAX_FIELDS, MAX_LIFETIME_SECS};
+use crate::id;
+use crate::jose::{self, Jwk};
+use crate::pointer::Pointer;
+use crate::wire::{AccessRequestBody, BusinessInfo};
+
+/// The longest business display name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The longest business contact (an e-mail address, URL or phone number), in characters.
+pub const MAX_CONTACT_CHARS: usize = 200;
+
+/// The longest purpose, in characters (the same bound grants have).
+pub const MAX_PURPOSE_CHARS: usize = 200;
+
+/// The longest callback URL, in bytes.
+pub const MAX_CALLBACK_URL_LEN: usize = 2048;
+
+/// A request's identifier: `r_` and 26 base32 characters of randomness.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Builds an id from 16 random bytes.
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(id::random_id("r_", bytes))
+    }
+
+    /// Accepts text that has the shape of a request id.
+    pub fn parse(text: &str) -> Result<Self> {
+        if id::is_random_id(text, "r_") {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Error::invalid(format!("{text:?} is not a request id")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Where the business polls for the decision: `/v1/requests/{id}`.
+    pub fn poll_url(&self) -> String {
+        format!("/v1/requests/{}", self.0)
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A business as it introduced itself, checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedBusiness {
+    pub id: BusinessId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+impl CheckedBusiness {
+    /// Checks the id's shape, a name of 1 to [`MAX_NAME_CHARS`] characters and a contact of at
+    /// most [`MAX_CONTACT_CHARS`] (a blank contact counts as none). Texts are trimmed; control
+    /// characters are refused, since they would reach the owner's terminal.
+    pub fn check(info: &BusinessInfo) -> Result<Self> {
+        let contact = match info.contact.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(contact) => Some(text(contact, "business.contact", MAX_CONTACT_CHARS)?),
+        };
+        Ok(Self {
+            id: BusinessId::parse(&info.id)?,
+            name: text(&info.name, "business.name", MAX_NAME_CHARS)?,
+            contact,
+        })
+    }
+
+    /// Back to the wire form.
+    pub fn to_info(&self) -> BusinessInfo {
+        BusinessInfo {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            contact: self.contact.clone(),
+        }
+    }
+}
+
+/// An access request that passed every check: what the owner is shown and decides on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedRequest {
+    pub business: CheckedBusiness,
+    /// The business's public key, reduced to its RFC 7638 members (`kty`, `crv`, `x`).
+    pub jwk: Jwk,
+    /// The key's RFC 7638 thumbprint: the grant's `cnf.jkt` once approved.
+    pub key_thumbprint: String,
+    /// Normalized: sorted, no duplicates, none inside another.
+    pub fields: Vec<Pointer>,
+    pub purpose: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose_category: Option<String>,
+    /// How long the business asked access for, in seconds.
+    pub duration_secs: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+impl CheckedRequest {
+    /// Checks a request body. Every message names the member at fault, for the business's
+    /// developer; none echoes key material.
+    pub fn check(body: &AccessRequestBody) -> Result<Self> {
+        let business = CheckedBusiness::check(&body.business)?;
+        body.jwk.verifying_key().map_err(|_| {
+            Error::invalid("jwk must be an Ed25519 public key (kty OKP, crv Ed25519, x)")
+        })?;
+        let jwk = Jwk {
+            kty: body.jwk.kty.clone(),
+            crv: body.jwk.crv.clone(),
+            x: body.jwk.x.clone(),
+            kid: None,
+            alg: None,
+            use_: None,
+        };
+        let key_thumbprint = jose::thumbprint(&jwk);
+        let purpose = text(&body.purpose, "purpose", MAX_PURPOSE_CHARS)?;
+        let purpose_category = grant::check_purpose_category(body.purpose_category.clone())?;
+        let duration_secs = body.duration_secs.unwrap_or(DEFAULT_LIFETIME_SECS);
+        if !(60..=MAX_LIFETIME_SECS).contains(&duration_secs) {
+            return Err(Error::invalid(format!(
+                "duration_secs must be between 60 and {MAX_LIFETIME_SECS} (a year)"
+            )));
+        }
+        let callback_url = body
+            .callback_url
+            .as_deref()
+            .map(check_callback)
+            .transpose()?;
+        Ok(Self {
+            business,
+            jwk,
+            key_thumbprint,
+            fields: check_fields(&body.fields)?,
+            purpose,
+            purpose_category,
+            duration_secs,
+            callback_url,
+        })
+    }
+
+    /// The requested fields as JSON Pointer strings.
+    pub fn fields_text(&self) -> Vec<String> {
+        self.fields.iter().map(ToString::to_string).collect()
+    }
+}
+
+fn check_fields(fields: &[String]) -> Result<Vec<Pointer>> {
+    if fields.is_empty() || fields.len() > MAX_FIELDS {
+        return Err(Error::invalid(format!(
+            "fields must name 1 to {MAX_FIELDS} JSON Pointers"
+        )));
+    }
+    let mut parsed = Vec::with_capacity(fields.len());
+    for field in fields {
+        let pointer = Pointer::parse(field)?;
+        if pointer.is_root() {
+            return Err(Error::invalid(
+                "fields cannot ask for the whole vault; name the fields",
+            ));
+        }
+        document::validate_pointer(&pointer)?;
+        parsed.push(pointer);
+    }
+    Ok(grant::normalize(parsed))
+}
+
+fn check_callback(url: &str) -> Result<String> {
+    if url.len() > MAX_CALLBACK_URL_LEN || !document::is_url(url) {
+        return Err(Error::invalid(format!(
+            "callback_url must be an http:// or https:// URL of at most {MAX_CALLBACK_URL_LEN} characters"
+        )));
+    }
+    Ok(url.to_owned())
+}
+
+/// Trims `value` and checks it holds 1 to `max` characters and no control characters.
+fn text(value: &str, what: &str, max: usize) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!(
+            "{what} must be 1 to {max} characters without control characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::GrantId;
+
+    // RFC 8037 Appendix A.
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    const THUMBPRINT: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+
+    fn body() -> AccessRequestBody {
+        AccessRequestBody {
+            business: BusinessInfo {
+                id: "webshop.example".into(),
+                name: " De Webwinkel B.V. ".into(),
+                contact: Some("privacy@webshop.example".into()),
+            },
+            jwk: Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: X.into(),
+                kid: Some("their-own-kid".into()),
+                alg: Some("EdDSA".into()),
+                use_: None,
+            },
+            fields: vec![
+                "/profile/email".into(),
+                "/profile/address/locality".into(),
+                "/profile/address".into(),
+            ],
+            purpose: "order delivery".into(),
+            purpose_category: Some("contract".into()),
+            duration_secs: None,
+            callback_url: Some("https://webshop.example/kluis/callback".into()),
+        }
+    }
+
+    fn refused(edit: impl FnOnce(&mut AccessRequestBody), needle: &str) {
+        let mut b = body();
+        edit(&mut b);
+        let err = CheckedRequest::check(&b).unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+
+    #[test]
+    fn request_ids_round_trip_and_reject_junk() {
+        let id = RequestId::from_random([7; 16]);
+        assert_eq!(RequestId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(id.as_str().len(), 28);
+        assert_eq!(id.poll_url(), format!("/v1/requests/{id}"));
+        let grant = GrantId::from_random([7; 16]);
+        for junk in ["", "r_", grant.as_str(), "r_../../etc/passwd/aaaaaaaaaa"] {
+            assert!(RequestId::parse(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_good_body_is_checked_and_normalized() {
+        let checked = CheckedRequest::check(&body()).unwrap();
+        assert_eq!(checked.business.name, "De Webwinkel B.V.");
+        assert_eq!(checked.business.id.as_str(), "webshop.example");
+        assert_eq!(checked.key_thumbprint, THUMBPRINT);
+        assert_eq!(
+            (checked.jwk.kid.as_ref(), checked.jwk.alg.as_ref()),
+            (None, None)
+        );
+        assert_eq!(
+            checked.fields_text(),
+            ["/profile/address", "/profile/email"]
+        );
+        assert_eq!(checked.duration_secs, DEFAULT_LIFETIME_SECS);
+        assert_eq!(checked.purpose_category.as_deref(), Some("contract"));
+        let mut b = body();
+        b.business.contact = Some("  ".into());
+        b.duration_secs = Some(60);
+        b.callback_url = None;
+        let checked = CheckedRequest::check(&b).unwrap();
+        assert_eq!(checked.business.contact, None);
+        assert_eq!(checked.duration_secs, 60);
+        assert_eq!(checked.business.to_info().contact, None);
+    }
+
+    #[test]
+    fn bad_business_info_is_refused() {
+        refused(|b| b.business.id = "web shop".into(), "business id");
+        refused(|b| b.business.name = "  ".into(), "business.name");
+        refused(|b| b.business.name = "n".repeat(101), "business.name");
+        refused(|b| b.business.name = "Evil\u{1b}[2J".into(), "control");
+        refused(
+            |b| b.business.contact = Some("c".repeat(201)),
+            "business.contact",
+        );
+        refused(
+            |b| b.business.contact = Some("a\nb".into()),
+            "business.contact",
+        );
+        // 100 characters is fine, even when they are not ASCII.
+        let mut b = body();
+        b.business.name = "é".repeat(100);
+        assert!(CheckedRequest::check(&b).is_ok());
+    }
+
+    #[test]
+    fn only_ed25519_public_keys_are_accepted() {
+        refused(|b| b.jwk.kty = "EC".into(), "Ed25519");
+        refused(|b| b.jwk.crv = "X25519".into(), "Ed25519");
+        refused(|b| b.jwk.x = "AAAA".into(), "Ed25519");
+        refused(|b| b.jwk.alg = Some("ES256".into()), "Ed25519");
+    }
+
+    #[test]
+    fn fields_must_be_vault_pointers() {
+        refused(|b| b.fields.clear(), "1 to 64");
+        refused(
+            |b| b.fields = (0..65).map(|i| format!("/custom/f{i}")).collect(),
+            "1 to 64",
+        );
+        refused(|b| b.fields = vec![String::new()], "whole vault");
+        refused(
+            |b| b.fields = vec!["profile/email".into()],
+            "start with '/'",
+        );
+        refused(|b| b.fields = vec!["/secrets/pin".into()], "not a section");
+        refused(|b| b.fields = vec!["/profile/shoe_size".into()], "/custom");
+    }
+
+    #[test]
+    fn purpose_duration_and_callback_are_bounded() {
+        refused(|b| b.purpose = " ".into(), "purpose");
+        refused(|b| b.purpose = "p".repeat(201), "purpose");
+        refused(|b| b.purpose_category = Some("c".repeat(65)), "category");
+        refused(|b| b.purpose_category = Some(String::new()), "category");
+        refused(|b| b.duration_secs = Some(59), "duration_secs");
+        refused(
+            |b| b.duration_secs = Some(MAX_LIFETIME_SECS + 1),
+            "duration_secs",
+        );
+        refused(|b| b.duration_secs = Some(-1), "duration_secs");
+        for url in [
+            "ftp://webshop.example/cb",
+            "webshop.example/cb",
+            "https://",
+            "https://web shop.example/",
+            "javascript:alert(1)",
+        ] {
+            refused(|b| b.callback_url = Some(url.into()), "callback_url");
+        }
+        let long = format!(
+            "https://webshop.example/{}",
+            "a".repeat(MAX_CALLBACK_URL_LEN)
+        );
+        refused(|b| b.callback_url = Some(long), "callback_url");
+        let mut b = body();
+        b.callback_url = Some("http://127.0.0.1:9/cb".into());
+        assert!(CheckedRequest::check(&b).is_ok());
+    }
+}
