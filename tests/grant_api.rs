@@ -553,3 +553,90 @@ async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
     assert!(reasons[4].contains("another key"), "{reasons:?}");
     assert!(reasons[8].contains("too old"), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn access_requests_are_accepted_polled_and_bounded() {
+    use kluis::core::jose::Jwk;
+
+    let server = Server::start().await;
+    let jwk = Jwk::from_verifying_key(&SigningKey::from_bytes(&[5; 32]).verifying_key());
+    let body = |purpose: &str| {
+        json!({
+            "business": {"id": "webshop.example", "name": "De Webwinkel", "contact": "privacy@webshop.example"},
+            "jwk": jwk,
+            "fields": ["/profile/email", "/profile/address"],
+            "purpose": purpose,
+            "duration_secs": 86400,
+        })
+    };
+    let post = |value: Value| {
+        server
+            .http
+            .post(format!("{}/v1/requests", server.base))
+            .json(&value)
+            .send()
+    };
+    let created = post(body("order delivery")).await.unwrap();
+    assert_eq!(created.status(), StatusCode::ACCEPTED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let status: Value = created.json().await.unwrap();
+    assert_eq!(status["status"], "pending");
+    assert_eq!(location, status["poll_url"].as_str().unwrap());
+    let polled: Value = server
+        .http
+        .get(format!("{}{location}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(polled["id"], status["id"]);
+    assert!(polled.get("token").is_none());
+
+    // Bad input: a clear 400 that changes nothing.
+    let mut bad = body("x");
+    bad["fields"] = json!(["/profile/secret_sauce"]);
+    let refused = post(bad).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/profile/secret_sauce")
+    );
+    let not_json = server
+        .http
+        .post(format!("{}/v1/requests", server.base))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    let unknown = server
+        .http
+        .get(format!(
+            "{}/v1/requests/r_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // Nobody can bury the owner in requests.
+    let mut last = StatusCode::ACCEPTED;
+    for i in 0..60 {
+        last = post(body(&format!("flood {i}"))).await.unwrap().status();
+        if last != StatusCode::ACCEPTED {
+            break;
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        server.vault.access_requests(unix_now()).unwrap().len(),
+        kluis::store::MAX_PENDING_REQUESTS
+    );
+}

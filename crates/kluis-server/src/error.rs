@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kluis_core::wire::{PROBLEM_JSON, Problem};
+use kluis_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -23,6 +24,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("too many requests: {0}")]
+    TooMany(String),
     #[error("request timed out")]
     Timeout,
     #[error("overloaded")]
@@ -81,6 +84,12 @@ impl ApiError {
                 "Payload too large",
                 None,
             ),
+            Self::TooMany(detail) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+                Some(detail.clone()),
+            ),
             Self::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
@@ -99,6 +108,18 @@ impl ApiError {
                 "Internal error",
                 None,
             ),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            // Validation messages are written for the person who sent the input.
+            StoreError::Invalid(e) => Self::BadRequest(e.to_string()),
+            StoreError::NotFound(_) => Self::NotFound,
+            StoreError::TooMany(detail) => Self::TooMany(detail),
+            other => Self::internal(other),
         }
     }
 }
@@ -131,6 +152,11 @@ impl IntoResponse for ApiError {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+            // RFC 9449 §7.1: key-bound grants use the DPoP scheme, with EdDSA proofs.
+            headers.append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"DPoP error="invalid_token", algs="EdDSA""#),
             );
         }
         response

@@ -5,6 +5,7 @@ mod error;
 mod ledger;
 pub mod openapi;
 mod replay;
+mod requests;
 mod routes;
 mod state;
 

@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         crate::routes::jwks,
         crate::routes::healthz,
         crate::routes::openapi,
+        crate::requests::create_request,
+        crate::requests::request_status,
     ),
     components(schemas(
         kluis_core::wire::Problem,
@@ -24,6 +26,10 @@ use utoipa::{Modify, OpenApi};
         kluis_core::wire::Health,
         kluis_core::jose::Jwks,
         kluis_core::jose::Jwk,
+        kluis_core::wire::AccessRequestBody,
+        kluis_core::wire::AccessRequestStatus,
+        kluis_core::wire::BusinessInfo,
+        kluis_core::wire::RequestStatus,
     )),
     modifiers(&GrantSecurity),
 )]

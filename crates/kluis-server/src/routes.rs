@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
+        .merge(crate::requests::router())
 }
 
 /// The granted fields, in the vault document's own shape.
@@ -119,22 +120,7 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Introspection>, ApiError> {
     const ENDPOINT: &str = "POST /v1/introspect";
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest("the request body could not be read".into())
-        }
-    })?;
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the token as application/x-www-form-urlencoded".into(),
-        ));
-    }
+    let body = read_body(body, &headers, "application/x-www-form-urlencoded")?;
     let token = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
@@ -146,6 +132,19 @@ pub async fn introspect(
             return Ok(Json(Introspection::inactive()));
         }
     };
+    // A stolen key-bound token tells its thief nothing without a proof from the bound key.
+    if verified.claims.cnf.is_some() {
+        let uri: Uri = "/v1/introspect".parse().expect("a valid path");
+        let proof = check_proof_for(&state, &verified.claims, &token, &headers, &uri, "POST");
+        if let Err(cause) = proof {
+            let err = ApiError::unauthorized(cause);
+            state
+                .ledger()
+                .record(refusal(&verified.access, ENDPOINT, &err))
+                .await?;
+            return Ok(Json(Introspection::inactive()));
+        }
+    }
     let active = state.ledger().introspect(verified.access.clone()).await?;
     Ok(Json(if active {
         Introspection::active(&verified.claims)
@@ -158,7 +157,7 @@ pub async fn introspect(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
     responses((status = 200, description = "JWK Set", body = Jwks)))]
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let jwks = state.with_reader(|v| v.jwks(unix_now())).await?;
+    let jwks = state.with_vault(|v| v.jwks(unix_now())).await?;
     Ok((
         [(
             header::CACHE_CONTROL,
@@ -185,6 +184,30 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::spec())
 }
 
+/// The body of a request, checked for size and media type.
+pub fn read_body(
+    body: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+    media_type: &str,
+) -> Result<Bytes, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })?;
+    let matches = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type));
+    if !matches {
+        return Err(ApiError::UnsupportedMediaType(format!("send {media_type}")));
+    }
+    Ok(body)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scheme {
     Bearer,
@@ -206,7 +229,8 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
     } else if scheme.eq_ignore_ascii_case("dpop") {
         Scheme::Dpop
     } else {
-        return Err(format!("the {scheme} scheme is not accepted here"));
+        // The scheme is the caller's text: it is not copied into the owner's log.
+        return Err("the Authorization scheme is neither Bearer nor DPoP".into());
     };
     Ok((scheme, token.trim()))
 }
@@ -221,15 +245,29 @@ fn check_binding(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<(), String> {
-    let Some(cnf) = &claims.cnf else {
+    if claims.cnf.is_none() {
         return match scheme {
             Scheme::Bearer => Ok(()),
             Scheme::Dpop => Err("an unbound grant was presented with the DPoP scheme".into()),
         };
-    };
+    }
     if scheme != Scheme::Dpop {
         return Err("a key-bound grant was presented as a bearer token".into());
     }
+    check_proof_for(state, claims, token, headers, uri, "GET")
+}
+
+/// Checks the request's one DPoP proof against the grant's key, this method and URL, and the
+/// token; then remembers it so it cannot be used again.
+fn check_proof_for(
+    state: &AppState,
+    claims: &GrantClaims,
+    token: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    method: &str,
+) -> Result<(), String> {
+    let jkt = claims.cnf.as_ref().map(|c| c.jkt.as_str());
     let mut proofs = headers.get_all("dpop").iter();
     let (Some(proof), None) = (proofs.next(), proofs.next()) else {
         return Err(ProofError::Missing.to_string());
@@ -240,8 +278,8 @@ fn check_binding(
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let htu = state.request_url(host, uri.path());
     let now = unix_now();
-    let checked = dpop::check_proof(proof, "GET", &htu, Some(token), Some(&cnf.jkt), now)
-        .map_err(|e| e.to_string())?;
+    let checked =
+        dpop::check_proof(proof, method, &htu, Some(token), jkt, now).map_err(|e| e.to_string())?;
     if !state.first_use_of_proof(&checked.jkt, &checked.jti, now) {
         return Err(ProofError::Replayed.to_string());
     }

@@ -90,8 +90,9 @@ impl AppState {
         &self.0.ledger
     }
 
-    /// Runs `work` with the read connection on a blocking thread.
-    pub async fn with_reader<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Runs `work` with the second connection on a blocking thread; store errors become API
+    /// errors (a client's mistake stays a 4xx).
+    pub async fn with_vault<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Vault) -> kluis_store::Result<T> + Send + 'static,
@@ -103,7 +104,7 @@ impl AppState {
                 .reader
                 .lock()
                 .map_err(|_| ApiError::internal("reader lock poisoned"))?;
-            work(&vault).map_err(ApiError::internal)
+            work(&vault).map_err(ApiError::from)
         })
         .await
         .map_err(ApiError::internal)?
@@ -176,7 +177,7 @@ impl AppState {
             return;
         };
         let lookup = kid.clone();
-        if let Ok(Some(key)) = self.with_reader(move |v| v.verifying_key(&lookup)).await {
+        if let Ok(Some(key)) = self.with_vault(move |v| v.verifying_key(&lookup)).await {
             if let Ok(mut keys) = self.0.keys.write() {
                 keys.insert(kid, key);
             }
