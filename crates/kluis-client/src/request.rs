@@ -1,0 +1,237 @@
+//! Asking an owner for access, and what they decided: the SDK's view of `/v1/requests`.
+
+use std::fmt;
+use std::time::Duration;
+
+use kluis_core::wire::{AccessRequestBody, AccessRequestStatus, BusinessInfo, RequestStatus};
+
+use crate::error::{Error, Result};
+use crate::key::BusinessKey;
+
+/// What a business asks an owner for. The grant that comes of it is bound to the key the
+/// request is sent with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// Who is asking: `business.id` becomes the grant's audience (`aud`).
+    pub business: BusinessInfo,
+    /// JSON Pointers of the fields wanted, e.g. `/profile/email`.
+    pub fields: Vec<String>,
+    /// Why, in words the owner understands: shown to them and written into the receipt.
+    pub purpose: String,
+    /// The purpose's category (e.g. `contract`, `marketing`), if the business names one.
+    pub category: Option<String>,
+    /// How long access is wanted; the owner may shorten it. `None` leaves it to the vault.
+    pub duration: Option<Duration>,
+    /// Where the vault POSTs the decision, besides answering polls.
+    pub callback_url: Option<String>,
+}
+
+impl AccessRequest {
+    /// A request for `fields` for `purpose`, with no category, duration or callback.
+    pub fn new<I, S>(business: BusinessInfo, fields: I, purpose: impl Into<String>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            business,
+            fields: fields.into_iter().map(Into::into).collect(),
+            purpose: purpose.into(),
+            category: None,
+            duration: None,
+            callback_url: None,
+        }
+    }
+
+    pub fn category(mut self, category: impl Into<String>) -> Self {
+        self.category = Some(category.into());
+        self
+    }
+
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    pub fn callback_url(mut self, url: impl Into<String>) -> Self {
+        self.callback_url = Some(url.into());
+        self
+    }
+
+    /// The wire body; checks what can be checked without asking the vault.
+    pub(crate) fn body(&self, key: &BusinessKey) -> Result<AccessRequestBody> {
+        if self.fields.is_empty() {
+            return Err(Error::Invalid("ask for at least one field".into()));
+        }
+        for field in &self.fields {
+            kluis_core::Pointer::parse(field)
+                .map_err(|e| Error::Invalid(format!("field {field:?}: {e}")))?;
+        }
+        let duration_secs = match self.duration {
+            None => None,
+            Some(d) => Some(
+                i64::try_from(d.as_secs())
+                    .map_err(|_| Error::Invalid("the duration is too long to send".into()))?,
+            ),
+        };
+        Ok(AccessRequestBody {
+            business: self.business.clone(),
+            jwk: key.public_jwk(),
+            fields: self.fields.clone(),
+            purpose: self.purpose.clone(),
+            purpose_category: self.category.clone(),
+            duration_secs,
+            callback_url: self.callback_url.clone(),
+        })
+    }
+}
+
+/// What the owner decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approved(Grant),
+    /// The owner said no, with their reason if they gave one.
+    Denied {
+        reason: Option<String>,
+    },
+    /// The owner did not decide before the request lapsed.
+    Expired,
+}
+
+impl Decision {
+    /// The decision a status reports, or `None` while it is still pending. Also reads the
+    /// body of a decision callback; but anyone can POST to a callback URL, so treat it as a
+    /// hint: poll [`crate::Client::request_status`] or verify the token before relying on it.
+    pub fn from_status(status: &AccessRequestStatus) -> Result<Option<Self>> {
+        Ok(Some(match status.status {
+            RequestStatus::Pending => return Ok(None),
+            RequestStatus::Denied => Decision::Denied {
+                reason: status.reason.clone(),
+            },
+            RequestStatus::Expired => Decision::Expired,
+            RequestStatus::Approved => {
+                let missing =
+                    |what: &str| Error::Decode(format!("an approved request without `{what}`"));
+                Decision::Approved(Grant {
+                    token: status.token.clone().ok_or_else(|| missing("token"))?,
+                    grant_id: status.grant_id.clone().ok_or_else(|| missing("grant_id"))?,
+                    fields: status
+                        .fields_granted
+                        .clone()
+                        .ok_or_else(|| missing("fields_granted"))?,
+                    expires_at: status.expires_at.ok_or_else(|| missing("expires_at"))?,
+                    receipt: status.receipt.clone().ok_or_else(|| missing("receipt"))?,
+                })
+            }
+        }))
+    }
+}
+
+/// An approved request: the token to read with and the owner's consent receipt.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The grant token, DPoP-bound to the key the request was made with. Keep it as secret
+    /// as the key: with the key, it reads the owner's data.
+    pub token: String,
+    /// The grant's id (the token's `jti`); the owner sees it in `kluis grant list`.
+    pub grant_id: String,
+    /// The fields granted: all that were asked for, or fewer.
+    pub fields: Vec<String>,
+    /// When the grant ends, Unix seconds.
+    pub expires_at: i64,
+    /// The consent receipt, a compact JWS signed by the vault; check it with
+    /// [`crate::Client::verify_receipt`] and keep it as evidence of consent.
+    pub receipt: String,
+}
+
+impl fmt::Debug for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Grant")
+            .field("token", &"<redacted>")
+            .field("grant_id", &self.grant_id)
+            .field("fields", &self.fields)
+            .field("expires_at", &self.expires_at)
+            .field("receipt", &self.receipt)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: RequestStatus) -> AccessRequestStatus {
+        AccessRequestStatus {
+            id: "r_abc".into(),
+            status,
+            poll_url: "/v1/requests/r_abc".into(),
+            fields_requested: vec!["/profile/email".into()],
+            request_expires_at: 1,
+            fields_granted: None,
+            grant_id: None,
+            token: None,
+            expires_at: None,
+            receipt: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn statuses_become_decisions() {
+        assert_eq!(
+            Decision::from_status(&status(RequestStatus::Pending)).unwrap(),
+            None
+        );
+        assert_eq!(
+            Decision::from_status(&status(RequestStatus::Expired)).unwrap(),
+            Some(Decision::Expired)
+        );
+        let mut denied = status(RequestStatus::Denied);
+        denied.reason = Some("no thanks".into());
+        assert_eq!(
+            Decision::from_status(&denied).unwrap(),
+            Some(Decision::Denied {
+                reason: Some("no thanks".into())
+            })
+        );
+        let mut approved = status(RequestStatus::Approved);
+        assert!(matches!(
+            Decision::from_status(&approved),
+            Err(Error::Decode(_))
+        ));
+        approved.token = Some("secret-token".into());
+        approved.grant_id = Some("g_1".into());
+        approved.fields_granted = Some(vec!["/profile/email".into()]);
+        approved.expires_at = Some(99);
+        approved.receipt = Some("r.e.c".into());
+        let Some(Decision::Approved(grant)) = Decision::from_status(&approved).unwrap() else {
+            panic!("approved");
+        };
+        assert_eq!(grant.fields, ["/profile/email"]);
+        assert!(!format!("{grant:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn bodies_are_checked_before_sending() {
+        let key = BusinessKey::from_seed(&[3; 32]);
+        let business = BusinessInfo {
+            id: "webshop.example".into(),
+            name: "De Webwinkel".into(),
+            contact: None,
+        };
+        let ok = AccessRequest::new(business.clone(), ["/profile/email"], "delivery")
+            .category("contract")
+            .duration(Duration::from_secs(3600));
+        let body = ok.body(&key).unwrap();
+        assert_eq!(body.jwk, key.public_jwk());
+        assert_eq!(body.duration_secs, Some(3600));
+        assert_eq!(body.purpose_category.as_deref(), Some("contract"));
+        let none: [&str; 0] = [];
+        for bad in [
+            AccessRequest::new(business.clone(), none, "x"),
+            AccessRequest::new(business, ["profile/email"], "x"),
+        ] {
+            assert!(matches!(bad.body(&key), Err(Error::Invalid(_))));
+        }
+    }
+}

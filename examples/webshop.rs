@@ -1,0 +1,148 @@
+//! Run with: cargo run --example webshop -- --vault-url http://127.0.0.1:8080
+//!
+//! A business on the SDK: "De Webwinkel" (`webshop.example`) asks a customer's vault for their
+//! e-mail and postal address "for order delivery", waits while the owner decides, then reads
+//! the granted fields with its DPoP-bound token and checks the signed consent receipt.
+//!
+//! Start a vault first (`kluis serve`, or `cargo run -p kluis-cli -- demo`), run this, and
+//! approve with the command it prints. The business key is kept in `--key-file` (made on the
+//! first run, mode 0600), so later runs ask as the same business key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use kluis::client::{AccessRequest, BusinessInfo, BusinessKey, Client, Decision, Error};
+
+const BUSINESS_ID: &str = "webshop.example";
+const FIELDS: [&str; 2] = ["/profile/email", "/profile/address"];
+
+/// Ask a Kluis vault for a customer's delivery details, as De Webwinkel.
+#[derive(Parser)]
+struct Args {
+    /// The vault's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    vault_url: String,
+    /// The business key (a private JWK); created if missing.
+    #[arg(long, default_value = "webshop-key.jwk")]
+    key_file: PathBuf,
+    /// How long to wait for the owner, in seconds.
+    #[arg(long, default_value_t = 600)]
+    wait_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("webshop: {err}");
+            if let Some(problem) = err.problem().and_then(|p| p.detail.as_deref()) {
+                eprintln!("  the vault said: {problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<ExitCode, Error> {
+    let key = BusinessKey::load_or_generate(&args.key_file)?;
+    println!(
+        "business key {} (thumbprint {})",
+        args.key_file.display(),
+        key.thumbprint()
+    );
+    let vault = Client::new(&args.vault_url)?;
+
+    let business = BusinessInfo {
+        id: BUSINESS_ID.into(),
+        name: "De Webwinkel".into(),
+        contact: Some("privacy@webshop.example".into()),
+    };
+    let ask = AccessRequest::new(business, FIELDS, "order delivery")
+        .category("contract")
+        .duration(Duration::from_secs(30 * 24 * 3600));
+    let pending = vault.request_access(&key, &ask).await?;
+    println!("asked for {} (request {})", FIELDS.join(", "), pending.id);
+    println!(
+        "the owner approves with:\n\n    kluis requests approve {}\n",
+        pending.id
+    );
+    println!("waiting up to {} s for the decision…", args.wait_secs);
+
+    let decision = vault
+        .wait_for_decision(
+            &pending.id,
+            Duration::from_secs(1),
+            Duration::from_secs(args.wait_secs),
+        )
+        .await?;
+    let grant = match decision {
+        Decision::Approved(grant) => grant,
+        Decision::Denied { reason } => {
+            println!(
+                "denied{}",
+                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        Decision::Expired => {
+            println!("the request lapsed before the owner decided");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    println!(
+        "approved: grant {} for {}, for {} more days",
+        grant.grant_id,
+        grant.fields.join(", "),
+        (grant.expires_at - now) / 86_400
+    );
+
+    // The token is checked against the vault's published keys before it is relied on.
+    let claims = vault
+        .verify_token_offline(&grant.token, BUSINESS_ID)
+        .await?;
+    println!(
+        "token from {} for customer {} (bound to key {})",
+        claims.iss,
+        claims.sub,
+        claims.cnf.as_ref().map_or("none", |c| c.jkt.as_str())
+    );
+
+    let data = vault.fetch_data(&key, &grant.token, None).await?;
+    println!(
+        "data, read with DPoP:\n{}",
+        serde_json::to_string_pretty(&data).unwrap_or_default()
+    );
+
+    let receipt = vault.verify_receipt(&grant.receipt).await?;
+    let covered: Vec<&str> = receipt
+        .services
+        .iter()
+        .flat_map(|s| &s.purposes)
+        .flat_map(|p| p.pii_category.iter().map(String::as_str))
+        .collect();
+    let matches = receipt.pii_principal_id == claims.sub
+        && receipt.grant_id == grant.grant_id
+        && covered.iter().all(|f| grant.fields.iter().any(|g| g == f));
+    println!(
+        "consent receipt {} (consent given at {}): signature valid, {} the grant",
+        receipt.consent_receipt_id,
+        receipt.consent_timestamp,
+        if matches { "matches" } else { "does NOT match" }
+    );
+    println!(
+        "the owner can end this at any time with: kluis grant revoke {}",
+        grant.grant_id
+    );
+    Ok(if matches {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
