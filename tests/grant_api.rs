@@ -29,11 +29,16 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    async fn start_with(public_url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut vault =
             Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
         vault.replace_document(sample()).unwrap();
         let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
+        state.set_public_url(public_url.map(str::to_owned));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -639,4 +644,53 @@ async fn access_requests_are_accepted_polled_and_bounded() {
         server.vault.access_requests(unix_now()).unwrap().len(),
         kluis::store::MAX_PENDING_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn behind_a_proxy_proofs_name_the_public_url() {
+    use kluis::core::dpop::make_proof;
+    use kluis::core::jose::{Jwk, thumbprint};
+
+    let server = Server::start_with(Some("https://vault.example/")).await;
+    let business = SigningKey::from_bytes(&[43; 32]);
+    let (_, token) = server
+        .vault
+        .create_grant(
+            GrantRequest {
+                audience: BusinessId::parse("webshop.example").unwrap(),
+                fields: vec![Pointer::parse("/profile/email").unwrap()],
+                purpose: "order delivery".into(),
+                purpose_category: None,
+                lifetime_secs: 3600,
+                key_thumbprint: Some(thumbprint(&Jwk::from_verifying_key(
+                    &business.verifying_key(),
+                ))),
+            },
+            unix_now(),
+        )
+        .unwrap();
+    let now = unix_now();
+    for (htu, jti, expected) in [
+        (
+            format!("{}/v1/data", server.base),
+            "a",
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "https://vault.example/v1/data".to_owned(),
+            "b",
+            StatusCode::OK,
+        ),
+    ] {
+        let proof = make_proof(&business, "GET", &htu, Some(&token), jti, now);
+        let response = server
+            .http
+            .get(format!("{}/v1/data", server.base))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{htu}");
+    }
 }

@@ -68,6 +68,10 @@ pub enum Command {
         /// Address to listen on
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
         listen: String,
+        /// The URL businesses reach this server at (e.g. https://vault.example behind a TLS
+        /// proxy); DPoP proofs must name it. Default: http:// and the request's Host header.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),

@@ -45,7 +45,7 @@ fn run(cli: Cli) -> Result<()> {
             new_passphrase_file,
         } => document::passwd(&global, new_passphrase_file.as_deref()),
         Command::Import { file } => document::import(&global, &file),
-        Command::Serve { listen } => serve::serve(&global, &listen),
+        Command::Serve { listen, public_url } => serve::serve(&global, &listen, public_url),
         Command::Demo(args) => serve::demo(args),
         Command::Grant { command } => grants::run(&global, command),
         Command::Requests(args) => requests::run(&global, args),

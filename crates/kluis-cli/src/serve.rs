@@ -13,12 +13,25 @@ use crate::args::{DemoArgs, Global};
 use crate::document::print_json;
 use crate::open;
 
-pub fn serve(global: &Global, listen: &str) -> Result<()> {
+pub fn serve(global: &Global, listen: &str, public_url: Option<String>) -> Result<()> {
+    if let Some(url) = &public_url {
+        let ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && !url.contains(['?', '#', ' ']);
+        if !ok {
+            return Err(
+                kluis_store::StoreError::Invalid(kluis_core::Error::invalid(format!(
+                    "--public-url {url:?} must be an http(s) URL without query or fragment"
+                )))
+                .into(),
+            );
+        }
+    }
     let vault = open(global)?;
     run_server(
         vault.path().parent().unwrap_or(Path::new(".")),
         vault.unlocked(),
         listen,
+        public_url,
         None,
     )
 }
@@ -72,7 +85,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         token,
         grant: grant.id.to_string(),
     };
-    run_server(&dir, vault.unlocked(), &args.listen, Some(hints))
+    run_server(&dir, vault.unlocked(), &args.listen, None, Some(hints))
 }
 
 struct DemoHints {
@@ -85,6 +98,7 @@ fn run_server(
     dir: &Path,
     unlocked: &Unlocked,
     listen: &str,
+    public_url: Option<String>,
     demo: Option<DemoHints>,
 ) -> Result<()> {
     tracing_subscriber::fmt()
@@ -95,6 +109,7 @@ fn run_server(
         .with_writer(std::io::stderr)
         .init();
     let state = AppState::open(dir, unlocked)?;
+    state.set_public_url(public_url);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -34,7 +34,9 @@ impl Vault {
         if records.is_empty() {
             return Ok(());
         }
-        let (mut seq, mut mac) = self.log_head()?.unwrap_or((0, GENESIS));
+        let (mut seq, mut mac) = self.log_head()?.ok_or_else(|| {
+            StoreError::Tampered("the access log's head record is missing".into())
+        })?;
         let mut insert = self
             .conn
             .prepare_cached("INSERT INTO access_log (seq, sealed, mac) VALUES (?1, ?2, ?3)")?;
@@ -51,9 +53,15 @@ impl Vault {
             mac = self.link(&mac, seq, &sealed);
             insert.execute((seq, &sealed, &mac[..]))?;
         }
+        self.write_log_head(seq, &mac)
+    }
+
+    /// Records where the chain ends. A new vault gets a head at sequence 0, so a log that was
+    /// emptied (rows and head deleted) is told apart from one that never had entries.
+    pub(crate) fn write_log_head(&self, seq: i64, mac: &[u8; 32]) -> Result<()> {
         let mut head = Vec::with_capacity(72);
         head.extend_from_slice(&seq.to_be_bytes());
-        head.extend_from_slice(&mac);
+        head.extend_from_slice(mac);
         head.extend_from_slice(&self.unlocked.keys.chain_mac(&[b"head", &head]));
         self.conn
             .prepare_cached(
@@ -62,6 +70,10 @@ impl Vault {
             )?
             .execute([&head])?;
         Ok(())
+    }
+
+    pub(crate) fn start_log(&self) -> Result<()> {
+        self.write_log_head(0, &GENESIS)
     }
 
     /// All entries in order.
@@ -117,8 +129,10 @@ impl Vault {
         }
         let last = expected_seq - 1;
         let first_broken = match self.log_head()? {
-            None if last == 0 => None,
-            None => broken(1, "the log's head record is missing"),
+            None => broken(
+                last + 1,
+                "the log's head record is missing (the log was emptied or cut)",
+            ),
             Some((seq, mac)) if seq == last && mac == prev => None,
             Some((seq, _)) if seq > last => broken(last + 1, "entries at the end were removed"),
             Some(_) => broken(last, "the log's head does not match its last entry"),

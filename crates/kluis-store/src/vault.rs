@@ -98,6 +98,7 @@ impl Vault {
             path,
         };
         vault.ensure_signing_key(unix_now())?;
+        vault.start_log()?;
         Ok(vault)
     }
 

@@ -251,3 +251,25 @@ fn a_public_key_slipped_into_the_table_is_not_published() {
     .unwrap();
     assert!(matches!(v.jwks(NOW), Err(StoreError::Tampered(_))));
 }
+
+#[test]
+fn an_emptied_log_is_not_mistaken_for_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    assert_eq!(
+        v.verify_log().unwrap().first_broken,
+        None,
+        "a new vault's log is intact"
+    );
+    v.in_transaction(|v| v.append_log(&[record(1), record(2)]))
+        .unwrap();
+    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    raw.execute_batch("DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';")
+        .unwrap();
+    let broken = v.verify_log().unwrap().first_broken.unwrap();
+    assert!(broken.1.contains("head record is missing"), "{broken:?}");
+    assert!(matches!(
+        v.in_transaction(|v| v.append_log(&[record(3)])),
+        Err(StoreError::Tampered(_))
+    ));
+}
