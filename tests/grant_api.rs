@@ -694,3 +694,42 @@ async fn behind_a_proxy_proofs_name_the_public_url() {
         assert_eq!(response.status(), expected, "{htu}");
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_junk_is_counted_without_filling_the_log() {
+    let server = Server::start().await;
+    let junk = |n: usize| {
+        server
+            .http
+            .get(format!("{}/v1/data", server.base))
+            .bearer_auth(format!("junk-{n}"))
+            .send()
+    };
+    for n in 0..200 {
+        assert_eq!(junk(n).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    junk(200).await.unwrap();
+    let log = server.vault.log_entries().unwrap();
+    let listed = log
+        .iter()
+        .filter(|e| {
+            !e.record
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("more calls")
+        })
+        .count();
+    let counted: usize = log
+        .iter()
+        .filter_map(|e| e.record.reason.as_deref()?.strip_suffix(" more calls without a valid token were refused (over 50/s, counted, not listed one by one)"))
+        .map(|n| n.parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(listed + counted, 201, "every call is accounted for");
+    assert!(
+        log.len() < 201,
+        "but not every junk call has its own entry: {}",
+        log.len()
+    );
+}

@@ -121,6 +121,7 @@ fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
         doc: Arc::new(Value::Null),
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut anonymous = AnonymousBudget::default();
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -130,13 +131,17 @@ fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
             }
         }
         let now = unix_now();
+        let summary = anonymous.next_second(now);
         let decided = vault.in_transaction(|v| {
             cache.refresh(v)?;
-            let mut records = Vec::with_capacity(batch.len());
+            let mut records = Vec::with_capacity(batch.len() + 1);
+            records.extend(summary.clone());
             let mut answers = Vec::with_capacity(batch.len());
             for job in &batch {
                 let (record, answer) = decide(v, &cache.doc, job, now)?;
-                records.push(record);
+                if record.grant.is_some() || anonymous.admit() {
+                    records.push(record);
+                }
                 answers.push(answer);
             }
             v.append_log(&records)?;
@@ -153,6 +158,54 @@ fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
                 tracing::error!(error = %err, calls = batch.len(), "the ledger could not commit a batch");
                 batch.clear();
             }
+        }
+    }
+}
+
+/// Calls refused before any grant was known (no token, garbage) cost nothing to send, so they
+/// are recorded one by one only up to a rate; beyond it they are counted and recorded as one
+/// summary entry per second, and the log cannot be used to fill the owner's disk.
+#[derive(Default)]
+struct AnonymousBudget {
+    second: i64,
+    recorded: u32,
+    suppressed: u64,
+}
+
+/// Anonymous refusals recorded one by one per second.
+const ANONYMOUS_PER_SECOND: u32 = 50;
+
+impl AnonymousBudget {
+    /// Starts a new second if `now` is one; returns the summary of the last one, if any.
+    fn next_second(&mut self, now: i64) -> Option<AccessRecord> {
+        if now == self.second {
+            return None;
+        }
+        self.second = now;
+        self.recorded = 0;
+        let suppressed = std::mem::take(&mut self.suppressed);
+        (suppressed > 0).then(|| AccessRecord {
+            at_ms: now * 1000,
+            endpoint: "grant API".into(),
+            grant: None,
+            business: None,
+            purpose: None,
+            fields: Vec::new(),
+            outcome: Outcome::Refused,
+            reason: Some(format!(
+                "{suppressed} more calls without a valid token were refused (over {ANONYMOUS_PER_SECOND}/s, counted, not listed one by one)"
+            )),
+        })
+    }
+
+    /// Whether one more anonymous refusal may be recorded on its own.
+    fn admit(&mut self) -> bool {
+        if self.recorded < ANONYMOUS_PER_SECOND {
+            self.recorded += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
         }
     }
 }
@@ -247,4 +300,27 @@ fn decide(
         }
     };
     Ok((record, answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_refusals_past_the_budget_are_counted_into_one_summary() {
+        let mut budget = AnonymousBudget::default();
+        assert!(budget.next_second(100).is_none());
+        let admitted = (0..80).filter(|_| budget.admit()).count();
+        assert_eq!(admitted, ANONYMOUS_PER_SECOND as usize);
+        assert!(
+            budget.next_second(100).is_none(),
+            "same second: nothing to flush yet"
+        );
+        let summary = budget
+            .next_second(101)
+            .expect("a summary of the last second");
+        assert!(summary.reason.unwrap().starts_with("30 more calls"));
+        assert!(budget.admit(), "a new second has a fresh budget");
+        assert!(budget.next_second(102).is_none(), "nothing was suppressed");
+    }
 }
