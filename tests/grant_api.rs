@@ -640,6 +640,8 @@ async fn access_requests_are_accepted_polled_and_bounded() {
         }
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let again = post(body("one more")).await.unwrap();
+    assert_eq!(again.headers()["retry-after"], "3600");
     assert_eq!(
         server.vault.access_requests(unix_now()).unwrap().len(),
         kluis::store::MAX_PENDING_REQUESTS

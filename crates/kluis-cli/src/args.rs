@@ -72,6 +72,10 @@ pub enum Command {
         /// proxy); DPoP proofs must name it. Default: http:// and the request's Host header.
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// Commit access-log records without waiting for fsync: they survive a crash of the
+        /// server but not a power loss; faster on slow disks (docs/performance.md)
+        #[arg(long)]
+        no_log_fsync: bool,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),

@@ -45,7 +45,11 @@ fn run(cli: Cli) -> Result<()> {
             new_passphrase_file,
         } => document::passwd(&global, new_passphrase_file.as_deref()),
         Command::Import { file } => document::import(&global, &file),
-        Command::Serve { listen, public_url } => serve::serve(&global, &listen, public_url),
+        Command::Serve {
+            listen,
+            public_url,
+            no_log_fsync,
+        } => serve::serve(&global, &listen, public_url, no_log_fsync),
         Command::Demo(args) => serve::demo(args),
         Command::Grant { command } => grants::run(&global, command),
         Command::Requests(args) => requests::run(&global, args),

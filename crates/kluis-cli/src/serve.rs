@@ -6,14 +6,19 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use kluis_core::grant::{BusinessId, GrantRequest};
 use kluis_core::{Pointer, document};
-use kluis_server::AppState;
+use kluis_server::{AppState, LogDurability};
 use kluis_store::{KdfParams, Passphrase, Unlocked, Vault, unix_now};
 
 use crate::args::{DemoArgs, Global};
 use crate::document::print_json;
 use crate::open;
 
-pub fn serve(global: &Global, listen: &str, public_url: Option<String>) -> Result<()> {
+pub fn serve(
+    global: &Global,
+    listen: &str,
+    public_url: Option<String>,
+    no_log_fsync: bool,
+) -> Result<()> {
     if let Some(url) = &public_url {
         let ok = (url.starts_with("https://") || url.starts_with("http://"))
             && !url.contains(['?', '#', ' ']);
@@ -32,6 +37,7 @@ pub fn serve(global: &Global, listen: &str, public_url: Option<String>) -> Resul
         vault.unlocked(),
         listen,
         public_url,
+        no_log_fsync,
         None,
     )
 }
@@ -85,7 +91,14 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         token,
         grant: grant.id.to_string(),
     };
-    run_server(&dir, vault.unlocked(), &args.listen, None, Some(hints))
+    run_server(
+        &dir,
+        vault.unlocked(),
+        &args.listen,
+        None,
+        false,
+        Some(hints),
+    )
 }
 
 struct DemoHints {
@@ -99,6 +112,7 @@ fn run_server(
     unlocked: &Unlocked,
     listen: &str,
     public_url: Option<String>,
+    no_log_fsync: bool,
     demo: Option<DemoHints>,
 ) -> Result<()> {
     tracing_subscriber::fmt()
@@ -108,7 +122,12 @@ fn run_server(
         )
         .with_writer(std::io::stderr)
         .init();
-    let state = AppState::open(dir, unlocked)?;
+    let durability = if no_log_fsync {
+        LogDurability::NoFsync
+    } else {
+        LogDurability::Fsync
+    };
+    let state = AppState::open_with(dir, unlocked, durability)?;
     state.set_public_url(public_url);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

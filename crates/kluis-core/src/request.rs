@@ -164,10 +164,19 @@ impl CheckedRequest {
     }
 }
 
+/// The requested pointers' total length, so the token and receipt stay small.
+pub const MAX_FIELDS_BYTES: usize = 1024;
+
 fn check_fields(fields: &[String]) -> Result<Vec<Pointer>> {
     if fields.is_empty() || fields.len() > MAX_FIELDS {
         return Err(Error::invalid(format!(
             "fields must name 1 to {MAX_FIELDS} JSON Pointers"
+        )));
+    }
+    // The fields travel in the token and the receipt, which must stay well under 8 KiB.
+    if fields.iter().map(String::len).sum::<usize>() > MAX_FIELDS_BYTES {
+        return Err(Error::invalid(format!(
+            "the fields' pointers may be at most {MAX_FIELDS_BYTES} bytes together"
         )));
     }
     let mut parsed = Vec::with_capacity(fields.len());
@@ -321,6 +330,14 @@ mod tests {
             "1 to 64",
         );
         refused(|b| b.fields = vec![String::new()], "whole vault");
+        refused(
+            |b| {
+                b.fields = (0..40)
+                    .map(|i| format!("/custom/{}{i}", "x".repeat(40)))
+                    .collect()
+            },
+            "1024 bytes",
+        );
         refused(
             |b| b.fields = vec!["profile/email".into()],
             "start with '/'",

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, LogDurability};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 8 * 1024;

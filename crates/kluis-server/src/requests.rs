@@ -40,7 +40,15 @@ pub async fn create_request(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(body, &headers, "application/json")?;
-    let request: AccessRequestBody = serde_json::from_slice(&body).map_err(|e| {
+    let raw: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not JSON: {e}")))?;
+    if raw.pointer("/jwk/d").is_some() {
+        return Err(ApiError::BadRequest(
+            "the jwk holds a private key (`d`): send only the public key, and replace this key"
+                .into(),
+        ));
+    }
+    let request: AccessRequestBody = serde_json::from_value(raw).map_err(|e| {
         ApiError::BadRequest(format!(
             "the request body is not a valid access request: {e}"
         ))

@@ -20,6 +20,17 @@ const LEEWAY_SECS: i64 = 30;
 /// Verified tokens kept in memory; the cache is emptied when it is full.
 const TOKEN_CACHE: usize = 10_000;
 
+/// How the ledger's commits (access-log records) reach the disk before a response is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogDurability {
+    /// Every batch is fsynced (`synchronous = FULL`): a record survives power loss.
+    #[default]
+    Fsync,
+    /// Every batch is written to the WAL but not fsynced (`synchronous = NORMAL`): a record
+    /// survives a crash of the server, an OS crash or power loss may drop the last batches.
+    NoFsync,
+}
+
 /// A token whose signature, issuer, type and times checked out.
 #[derive(Debug)]
 pub struct Verified {
@@ -46,8 +57,21 @@ impl AppState {
     /// Opens two more connections to an unlocked vault (one for the ledger, one for reads) and
     /// starts the ledger.
     pub fn open(dir: &Path, unlocked: &Unlocked) -> Result<Self, StoreError> {
+        Self::open_with(dir, unlocked, LogDurability::Fsync)
+    }
+
+    /// Like [`AppState::open`], choosing how the access log's commits reach the disk.
+    pub fn open_with(
+        dir: &Path,
+        unlocked: &Unlocked,
+        durability: LogDurability,
+    ) -> Result<Self, StoreError> {
         let reader = Vault::connect(dir, unlocked)?;
-        let ledger = Ledger::start(Vault::connect(dir, unlocked)?)?;
+        let ledger_vault = Vault::connect(dir, unlocked)?;
+        if durability == LogDurability::NoFsync {
+            ledger_vault.commit_without_fsync()?;
+        }
+        let ledger = Ledger::start(ledger_vault)?;
         Ok(Self(Arc::new(Inner {
             unlocked: unlocked.clone(),
             issuer: unlocked.issuer(),
