@@ -68,16 +68,8 @@ impl Vault {
             .optional()?;
         let (kid, sealed) =
             row.ok_or_else(|| StoreError::not_found("the vault has no signing key"))?;
-        let seed = self
-            .unlocked
-            .keys
-            .open(&self.place(TABLE, kid.as_bytes()), &sealed)?;
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            seed.as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Tampered("a signing key has the wrong length".into()))?,
-        );
-        Ok((kid, SigningKey::from_bytes(&seed)))
+        let key = self.unseal_signing_key(&kid, &sealed)?;
+        Ok((kid, key))
     }
 
     /// The public keys to publish at `now`: the current one, and retired ones while an
@@ -121,16 +113,7 @@ impl Vault {
         let Some((jwk, sealed)) = row else {
             return Ok(None);
         };
-        let seed = self
-            .unlocked
-            .keys
-            .open(&self.place(TABLE, kid.as_bytes()), &sealed)?;
-        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-            seed.as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Tampered("a signing key has the wrong length".into()))?,
-        );
-        let public = SigningKey::from_bytes(&seed).verifying_key();
+        let public = self.unseal_signing_key(kid, &sealed)?.verifying_key();
         let published: Jwk = serde_json::from_str(&jwk)
             .map_err(|_| StoreError::Tampered("a published key is unreadable".into()))?;
         if published.verifying_key().ok() != Some(public) {
@@ -139,5 +122,18 @@ impl Vault {
             ));
         }
         Ok(Some(public))
+    }
+
+    fn unseal_signing_key(&self, kid: &str, sealed: &[u8]) -> Result<SigningKey> {
+        let seed = self
+            .unlocked
+            .keys
+            .open(&self.place(TABLE, kid.as_bytes()), sealed)?;
+        let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+            seed.as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Tampered("a signing key has the wrong length".into()))?,
+        );
+        Ok(SigningKey::from_bytes(&seed))
     }
 }
