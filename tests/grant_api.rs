@@ -1,7 +1,8 @@
 //! The grant API end to end: a real server on 127.0.0.1:0 over a real vault file, driven over
 //! HTTP. Each refusal case is also checked in the owner's access log.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
 use base64::Engine;
@@ -12,57 +13,15 @@ use kluis::core::document::sample;
 use kluis::core::grant::{BusinessId, GrantRequest};
 use kluis::core::jose::sign_compact;
 use kluis::core::token::{GrantClaims, encode_grant};
-use kluis::server::{AppState, serve};
-use kluis::store::{KdfParams, Passphrase, Vault, unix_now};
+use kluis::store::{Passphrase, Vault, unix_now};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use common::Server;
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-struct Server {
-    base: String,
-    dir: tempfile::TempDir,
-    vault: Vault,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
 impl Server {
-    async fn start() -> Self {
-        Self::start_with(None).await
-    }
-
-    async fn start_with(public_url: Option<&str>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut vault =
-            Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
-        vault.replace_document(sample()).unwrap();
-        let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
-        state.set_public_url(public_url.map(str::to_owned));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Server {
-            base,
-            dir,
-            vault,
-            http,
-            _stop: stop,
-        }
-    }
-
     fn grant(&self, to: &str, fields: &[&str]) -> (kluis::core::grant::Grant, String) {
         self.vault
             .create_grant(
@@ -99,10 +58,6 @@ impl Server {
 
     fn signing_key(&self) -> (String, SigningKey) {
         self.vault.signing_key().unwrap()
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
     }
 }
 

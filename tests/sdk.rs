@@ -1,7 +1,8 @@
 //! The business SDK end to end: a real server on 127.0.0.1:0 over a real vault file, driven by
 //! `kluis-client` as a business would, with the owner's decisions made through the store.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
 use kluis::client::{
@@ -13,51 +14,16 @@ use kluis::core::document::sample;
 use kluis::core::dpop::make_proof;
 use kluis::core::grant::GrantId;
 use kluis::core::jose::verify_compact;
-use kluis::server::{AppState, serve};
-use kluis::store::{KdfParams, Passphrase, Vault, unix_now};
+use kluis::store::{Passphrase, Vault, unix_now};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use common::Server;
 
 const POLL: Duration = Duration::from_millis(50);
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Server {
-    base: String,
-    dir: tempfile::TempDir,
-    vault: Vault,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
 impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut vault =
-            Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
-        vault.replace_document(sample()).unwrap();
-        let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Server {
-            base,
-            dir,
-            vault,
-            _stop: stop,
-        }
-    }
-
     fn client(&self) -> Client {
         Client::new(&self.base).unwrap()
     }
@@ -88,10 +54,6 @@ impl Server {
             Decision::Approved(grant) => grant,
             other => panic!("expected approval, got {other:?}"),
         }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
     }
 }
 

@@ -1,39 +1,15 @@
 //! The `kluis` binary driven as a user or a script would: exit codes, stdout, stderr.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use serde_json::{Value, json};
+use std::process::Command;
 
-const PASS: &str = "correct horse battery staple";
+use common::{fresh_with, json_of, kluis, kluis_as, ok};
+use serde_json::json;
 
-fn kluis(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kluis"))
-        .args(args)
-        .env("KLUIS_VAULT", dir)
-        .env("KLUIS_PASSPHRASE", PASS)
-        .env_remove("KLUIS_NEW_PASSPHRASE")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = kluis(dir, args);
-    assert!(
-        out.status.success(),
-        "kluis {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
+/// A new vault made by `kluis init --json`, whose reply names it.
 fn fresh() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ok(dir.path(), &["init", "--json"]);
+    let (dir, out) = fresh_with(&["init", "--json"]);
     assert!(json_of(&out)["id"].is_string());
     dir
 }
@@ -103,12 +79,7 @@ fn a_wrong_passphrase_exits_non_zero_and_touches_nothing() {
     let dir = fresh();
     let d = dir.path();
     ok(d, &["set", "/profile/name", "Anna"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_kluis"))
-        .args(["set", "/profile/name", "Mallory"])
-        .env("KLUIS_VAULT", d)
-        .env("KLUIS_PASSPHRASE", "guess")
-        .output()
-        .unwrap();
+    let out = kluis_as(d, "guess", &["set", "/profile/name", "Mallory"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("passphrase is wrong"), "{err}");
@@ -207,12 +178,11 @@ fn the_demo_creates_and_shows_a_sample_vault() {
         &["demo", "--no-serve", "--dir", vault.to_str().unwrap()],
     );
     assert!(out.contains("Anna de Vries"), "{out}");
-    let shown = Command::new(env!("CARGO_BIN_EXE_kluis"))
-        .args(["get", "/profile/email", "--raw"])
-        .env("KLUIS_VAULT", &vault)
-        .env("KLUIS_PASSPHRASE", "demo passphrase")
-        .output()
-        .unwrap();
+    let shown = kluis_as(
+        &vault,
+        "demo passphrase",
+        &["get", "/profile/email", "--raw"],
+    );
     assert_eq!(
         String::from_utf8(shown.stdout).unwrap(),
         "anna@example.nl\n"

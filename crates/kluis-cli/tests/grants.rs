@@ -1,51 +1,19 @@
 //! `kluis grant`, `kluis log` and `kluis key` driven through the real binary; the vault is read
 //! back through the store to check tokens against the published keys and to plant log entries.
 
+mod common;
+
 use std::cell::RefCell;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use kluis_core::Pointer;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::token::{Expectations, GrantClaims, verify_grant};
-use kluis_store::{DB_FILE, Passphrase, Vault, unix_now};
+use kluis_store::{DB_FILE, unix_now};
 use serde_json::{Value, json};
 
-const PASS: &str = "correct horse battery staple";
-
-fn kluis(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kluis"))
-        .args(args)
-        .env("KLUIS_VAULT", dir)
-        .env("KLUIS_PASSPHRASE", PASS)
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = kluis(dir, args);
-    assert!(
-        out.status.success(),
-        "kluis {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn fresh() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(dir.path(), &["init"]);
-    dir
-}
-
-fn vault(dir: &Path) -> Vault {
-    Vault::open(dir, &Passphrase::new(PASS)).unwrap()
-}
+use common::{fresh, json_of, kluis, kluis_as, ok, vault};
 
 const CREATE: [&str; 8] = [
     "grant",
@@ -440,12 +408,7 @@ fn key_rotation_changes_the_kid_new_tokens_carry() {
 fn grants_need_the_right_passphrase() {
     let dir = fresh();
     let d = dir.path();
-    let out = Command::new(env!("CARGO_BIN_EXE_kluis"))
-        .args(CREATE)
-        .env("KLUIS_VAULT", d)
-        .env("KLUIS_PASSPHRASE", "guess")
-        .output()
-        .unwrap();
+    let out = kluis_as(d, "guess", &CREATE);
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
     assert_eq!(

@@ -2,10 +2,11 @@
 //! real binary. Requests are made through the store (as the server would make them); a tiny
 //! HTTP listener stands in for a business's callback URL.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,45 +14,13 @@ use kluis_core::jose::{self, Jwk};
 use kluis_core::receipt::verify_receipt;
 use kluis_core::token::{Expectations, verify_grant};
 use kluis_core::wire::{AccessRequestBody, BusinessInfo};
-use kluis_store::{Passphrase, Vault, unix_now};
+use kluis_store::unix_now;
 use serde_json::{Value, json};
 
-const PASS: &str = "correct horse battery staple";
+use common::{fresh, json_of, kluis, ok, vault};
+
 const NAME: &str = "De Webwinkel B.V.";
 const BUSINESS: &str = "webshop.example";
-
-fn kluis(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kluis"))
-        .args(args)
-        .env("KLUIS_VAULT", dir)
-        .env("KLUIS_PASSPHRASE", PASS)
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = kluis(dir, args);
-    assert!(
-        out.status.success(),
-        "kluis {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn fresh() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    ok(dir.path(), &["init"]);
-    dir
-}
-
-fn vault(dir: &Path) -> Vault {
-    Vault::open(dir, &Passphrase::new(PASS)).unwrap()
-}
 
 /// The RFC 8037 example public key, as the business's DPoP key.
 fn business_jwk() -> Jwk {

@@ -1,13 +1,14 @@
 //! `kluis serve` and `kluis demo` as real processes: the README's first command works, and a
 //! revocation by a second `kluis` process takes effect on the server's very next request.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-const PASS: &str = "correct horse battery staple";
+use common::{kluis_cmd, succeeded};
 
 /// A child process that is killed when dropped, so a failing test leaves no server behind.
 struct Running(Child);
@@ -17,22 +18,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn kluis(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kluis"));
-    cmd.env("KLUIS_VAULT", dir).env("KLUIS_PASSPHRASE", PASS);
-    cmd
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Starts `cmd`, reads its stdout until the serving line, and returns the base URL and the
@@ -95,10 +80,10 @@ fn the_demo_serves_a_vault_with_a_ready_token() {
 fn a_revocation_from_another_process_applies_to_the_next_request() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(kluis(d).arg("init"));
-    ok(kluis(d).args(["set", "/profile/email", "anna@example.nl"]));
-    ok(kluis(d).args(["set", "/profile/name", "Anna"]));
-    let created: Value = serde_json::from_str(&ok(kluis(d).args([
+    succeeded(kluis_cmd(d).arg("init"));
+    succeeded(kluis_cmd(d).args(["set", "/profile/email", "anna@example.nl"]));
+    succeeded(kluis_cmd(d).args(["set", "/profile/name", "Anna"]));
+    let created: Value = serde_json::from_str(&succeeded(kluis_cmd(d).args([
         "grant",
         "create",
         "--to",
@@ -113,7 +98,7 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
     let token = created["token"].as_str().unwrap();
     let id = created["id"].as_str().unwrap();
 
-    let mut serve = kluis(d);
+    let mut serve = kluis_cmd(d);
     serve.args(["serve", "--listen", "127.0.0.1:0"]);
     let (_server, url, _) = start(serve);
     let (status, body) = get_data(&url, token);
@@ -124,18 +109,19 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
     );
 
     // A change of address by the owner shows up at once, too.
-    ok(kluis(d).args(["set", "/profile/email", "anna@new.example"]));
+    succeeded(kluis_cmd(d).args(["set", "/profile/email", "anna@new.example"]));
     assert_eq!(
         get_data(&url, token).1["profile"]["email"],
         "anna@new.example"
     );
 
-    ok(kluis(d).args(["grant", "revoke", id]));
+    succeeded(kluis_cmd(d).args(["grant", "revoke", id]));
     let (status, body) = get_data(&url, token);
     assert_eq!(status, 401);
     assert_eq!(body["type"], "urn:kluis:problem:invalid-token");
 
-    let log: Value = serde_json::from_str(&ok(kluis(d).args(["log", "--json"]))).unwrap();
+    let log: Value =
+        serde_json::from_str(&succeeded(kluis_cmd(d).args(["log", "--json"]))).unwrap();
     let entries: Vec<(&str, &str)> = log
         .as_array()
         .unwrap()
@@ -157,5 +143,5 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
             ("GET /v1/data", "refused"),
         ]
     );
-    ok(kluis(d).args(["log", "verify"]));
+    succeeded(kluis_cmd(d).args(["log", "verify"]));
 }

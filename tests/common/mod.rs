@@ -1,0 +1,62 @@
+//! The server the end-to-end tests share: a real server on 127.0.0.1:0 over a real vault file
+//! that holds the sample document. Each test file adds its own helpers in an `impl Server`.
+//! Not every test binary uses every helper.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kluis::core::document::sample;
+use kluis::server::{AppState, serve};
+use kluis::store::{KdfParams, Passphrase, Vault};
+
+pub struct Server {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub vault: Vault,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Creates a vault holding `sample()`, serves it (with `public_url`, when given) and waits
+    /// until `/healthz` answers.
+    pub async fn start_with(public_url: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vault =
+            Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
+        vault.replace_document(sample()).unwrap();
+        let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
+        state.set_public_url(public_url.map(str::to_owned));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Server {
+            base,
+            dir,
+            vault,
+            http,
+            _stop: stop,
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
