@@ -17,8 +17,9 @@ use crate::replay::ReplayCache;
 
 /// Tolerated clock skew for `exp`/`iat` checks, in seconds.
 const LEEWAY_SECS: i64 = 30;
-/// Verified tokens kept in memory; the cache is emptied when it is full.
-const TOKEN_CACHE: usize = 10_000;
+/// Verified tokens kept in memory (about 1.5 KiB each). When full, expired entries and then
+/// half of the rest are dropped, so a working set larger than the cache still mostly hits.
+const TOKEN_CACHE: usize = 50_000;
 
 /// How the ledger's commits (access-log records) reach the disk before a response is sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -174,7 +175,15 @@ impl AppState {
         let verified = Arc::new(Verified { claims, access });
         if let Ok(mut tokens) = self.0.tokens.write() {
             if tokens.len() >= TOKEN_CACHE {
-                tokens.clear();
+                tokens.retain(|_, v| v.claims.exp + LEEWAY_SECS > now);
+                if tokens.len() >= TOKEN_CACHE / 2 {
+                    // Every other entry, in the map's (random) order.
+                    let mut keep = false;
+                    tokens.retain(|_, _| {
+                        keep = !keep;
+                        keep
+                    });
+                }
             }
             tokens.insert(token.to_owned(), verified.clone());
         }
