@@ -40,12 +40,14 @@ pub enum Decision {
 
 enum Job {
     Read {
-        access: Access,
+        access: Arc<Access>,
+        /// Narrower fields asked for with `?fields=`; `None` means all granted ones.
+        narrowed: Option<Vec<Pointer>>,
         at_ms: i64,
         reply: oneshot::Sender<Decision>,
     },
     Introspect {
-        access: Access,
+        access: Arc<Access>,
         at_ms: i64,
         reply: oneshot::Sender<bool>,
     },
@@ -72,10 +74,15 @@ impl Ledger {
     }
 
     /// Checks the grant, records the read and returns the body to send.
-    pub async fn read(&self, access: Access) -> Result<Decision, ApiError> {
+    pub async fn read(
+        &self,
+        access: Arc<Access>,
+        narrowed: Option<Vec<Pointer>>,
+    ) -> Result<Decision, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Read {
             access,
+            narrowed,
             at_ms: now_ms(),
             reply,
         })?;
@@ -83,7 +90,7 @@ impl Ledger {
     }
 
     /// Whether the grant is active now; the question is recorded too.
-    pub async fn introspect(&self, access: Access) -> Result<bool, ApiError> {
+    pub async fn introspect(&self, access: Arc<Access>) -> Result<bool, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Introspect {
             access,
@@ -293,7 +300,14 @@ fn decide(
         (Job::Introspect { .. }, refusal) => Answer::Introspect(refusal.is_none()),
         (_, Some(reason)) => Answer::Read(Decision::Refused(reason)),
         (_, None) => {
-            let (shown, present) = grant::subset(doc, &access.fields);
+            let fields = match job {
+                Job::Read {
+                    narrowed: Some(fields),
+                    ..
+                } => fields,
+                _ => &access.fields,
+            };
+            let (shown, present) = grant::subset(doc, fields);
             record.fields = present;
             let body = serde_json::to_vec(&shown).expect("a Value serializes");
             Answer::Read(Decision::Served(body))

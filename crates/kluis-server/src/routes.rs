@@ -59,15 +59,16 @@ pub async fn read_data(
         Ok(verified) => verified,
         Err(cause) => return Err(refuse(&state, ENDPOINT, cause.to_string()).await),
     };
-    let mut access = verified.access.clone();
+    let access = &verified.access;
     if let Err(cause) = check_binding(&state, &verified.claims, scheme, token, &headers, &uri) {
         let err = ApiError::unauthorized(cause);
         state
             .ledger()
-            .record(refusal(&access, ENDPOINT, &err))
+            .record(refusal(access, ENDPOINT, &err))
             .await?;
         return Err(err);
     }
+    let mut narrowed_fields = None;
     if let Some(asked) = asked_fields(&uri) {
         let narrowed = asked.and_then(|asked| {
             grant::narrow(&access.fields, Some(&asked)).map_err(|outside| ApiError::Forbidden {
@@ -76,17 +77,17 @@ pub async fn read_data(
             })
         });
         match narrowed {
-            Ok(fields) => access.fields = fields,
+            Ok(fields) => narrowed_fields = Some(fields),
             Err(err) => {
                 state
                     .ledger()
-                    .record(refusal(&access, ENDPOINT, &err))
+                    .record(refusal(access, ENDPOINT, &err))
                     .await?;
                 return Err(err);
             }
         }
     }
-    match state.ledger().read(access).await? {
+    match state.ledger().read(access.clone(), narrowed_fields).await? {
         Decision::Served(body) => Ok((
             [
                 (

@@ -36,7 +36,7 @@ pub enum LogDurability {
 #[derive(Debug)]
 pub struct Verified {
     pub claims: GrantClaims,
-    pub access: Access,
+    pub access: Arc<Access>,
 }
 
 /// Everything handlers share. Cheap to clone.
@@ -158,7 +158,7 @@ impl AppState {
             }
             other => other?,
         };
-        let access = Access {
+        let access = Arc::new(Access {
             grant: GrantId::parse(&claims.jti).map_err(|_| TokenError::Malformed)?,
             business: BusinessId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?,
             purpose: claims.purpose.clone(),
@@ -171,7 +171,7 @@ impl AppState {
                 .filter(|fields| !fields.is_empty() && fields.iter().all(|f| !f.is_root()))
                 .ok_or(TokenError::Malformed)?,
             token_hash: self.0.unlocked.token_hash(token),
-        };
+        });
         let verified = Arc::new(Verified { claims, access });
         if let Ok(mut tokens) = self.0.tokens.write() {
             if tokens.len() >= TOKEN_CACHE {
