@@ -74,19 +74,12 @@ mod tests {
     use kluis_core::wire::RequestStatus;
 
     fn status() -> AccessRequestStatus {
-        AccessRequestStatus {
-            id: "r_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
-            status: RequestStatus::Denied,
-            poll_url: "/v1/requests/r_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
-            fields_requested: vec!["/profile/email".into()],
-            request_expires_at: 0,
-            fields_granted: None,
-            grant_id: None,
-            token: None,
-            expires_at: None,
-            receipt: None,
-            reason: None,
-        }
+        AccessRequestStatus::undecided(
+            "r_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+            RequestStatus::Denied,
+            vec!["/profile/email".into()],
+            0,
+        )
     }
 
     #[test]

@@ -161,19 +161,7 @@ mod tests {
     use super::*;
 
     fn status(status: RequestStatus) -> AccessRequestStatus {
-        AccessRequestStatus {
-            id: "r_abc".into(),
-            status,
-            poll_url: "/v1/requests/r_abc".into(),
-            fields_requested: vec!["/profile/email".into()],
-            request_expires_at: 1,
-            fields_granted: None,
-            grant_id: None,
-            token: None,
-            expires_at: None,
-            receipt: None,
-            reason: None,
-        }
+        AccessRequestStatus::undecided("r_abc", status, vec!["/profile/email".into()], 1)
     }
 
     #[test]

@@ -164,3 +164,27 @@ pub struct AccessRequestStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+impl AccessRequestStatus {
+    /// A status with no decision yet attached; `poll_url` follows from the id.
+    pub fn undecided(
+        id: &str,
+        status: RequestStatus,
+        fields_requested: Vec<String>,
+        request_expires_at: i64,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            status,
+            poll_url: format!("/v1/requests/{id}"),
+            fields_requested,
+            request_expires_at,
+            fields_granted: None,
+            grant_id: None,
+            token: None,
+            expires_at: None,
+            receipt: None,
+            reason: None,
+        }
+    }
+}

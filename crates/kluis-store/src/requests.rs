@@ -96,19 +96,12 @@ fn pending() -> RequestStatus {
 impl StoredRequest {
     /// The request as the business sees it when polling.
     pub fn to_status(&self) -> AccessRequestStatus {
-        let mut status = AccessRequestStatus {
-            id: self.id.to_string(),
-            status: self.status,
-            poll_url: self.id.poll_url(),
-            fields_requested: self.request.fields_text(),
-            request_expires_at: self.expires_at,
-            fields_granted: None,
-            grant_id: None,
-            token: None,
-            expires_at: None,
-            receipt: None,
-            reason: None,
-        };
+        let mut status = AccessRequestStatus::undecided(
+            self.id.as_str(),
+            self.status,
+            self.request.fields_text(),
+            self.expires_at,
+        );
         match &self.decision {
             Some(Decision::Approved {
                 grant_id,
