@@ -326,15 +326,7 @@ async fn introspection_follows_rfc_7662() {
 #[tokio::test]
 async fn jwks_health_spec_and_unknown_routes() {
     let server = Server::start().await;
-    let jwks: Value = server
-        .http
-        .get(format!("{}/.well-known/jwks.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = server.get_json("/.well-known/jwks.json").await;
     let (kid, key) = server.signing_key();
     let published = &jwks["keys"][0];
     assert_eq!(published["kty"], "OKP");
@@ -344,15 +336,7 @@ async fn jwks_health_spec_and_unknown_routes() {
     assert_eq!(published["x"], B64.encode(key.verifying_key().as_bytes()));
     assert!(published.get("d").is_none(), "never the private part");
 
-    let spec: Value = server
-        .http
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = server.get_json("/openapi.json").await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
 
     for (method, path, status) in [

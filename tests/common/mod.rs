@@ -56,6 +56,18 @@ impl Server {
         }
     }
 
+    /// `GET path` and its body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }

@@ -142,12 +142,8 @@ pub(crate) fn owner_record(
     purpose: Option<String>,
     reason: Option<String>,
 ) -> AccessRecord {
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
     AccessRecord {
-        at_ms,
+        at_ms: kluis_store::unix_now_ms(),
         endpoint,
         grant,
         business,

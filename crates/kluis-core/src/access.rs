@@ -34,3 +34,19 @@ pub struct AccessRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+impl AccessRecord {
+    /// A call refused before any grant was identified (no token, a forged one…).
+    pub fn refused_anonymously(at_ms: i64, endpoint: impl Into<String>, reason: String) -> Self {
+        Self {
+            at_ms,
+            endpoint: endpoint.into(),
+            grant: None,
+            business: None,
+            purpose: None,
+            fields: Vec::new(),
+            outcome: Outcome::Refused,
+            reason: Some(reason),
+        }
+    }
+}

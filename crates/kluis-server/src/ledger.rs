@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::pointer::Pointer;
-use kluis_store::{Vault, unix_now};
+use kluis_store::{Vault, unix_now, unix_now_ms};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,6 +27,26 @@ pub struct Access {
     pub fields: Vec<Pointer>,
     /// The keyed hash of the presented token; it must be the one the grant was issued with.
     pub token_hash: [u8; 32],
+}
+
+impl Access {
+    /// The access-log record of a call with this grant: allowed, or refused for `reason`.
+    pub fn record(&self, at_ms: i64, endpoint: &str, reason: Option<String>) -> AccessRecord {
+        AccessRecord {
+            at_ms,
+            endpoint: endpoint.to_owned(),
+            grant: Some(self.grant.clone()),
+            business: Some(self.business.clone()),
+            purpose: Some(self.purpose.clone()),
+            fields: Vec::new(),
+            outcome: if reason.is_some() {
+                Outcome::Refused
+            } else {
+                Outcome::Allowed
+            },
+            reason,
+        }
+    }
 }
 
 /// The ledger's answer to a read.
@@ -83,7 +103,7 @@ impl Ledger {
         self.submit(Job::Read {
             access,
             narrowed,
-            at_ms: now_ms(),
+            at_ms: unix_now_ms(),
             reply,
         })?;
         answer.await.map_err(|_| ApiError::Unavailable)
@@ -94,7 +114,7 @@ impl Ledger {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Introspect {
             access,
-            at_ms: now_ms(),
+            at_ms: unix_now_ms(),
             reply,
         })?;
         answer.await.map_err(|_| ApiError::Unavailable)
@@ -113,13 +133,6 @@ impl Ledger {
     fn submit(&self, job: Job) -> Result<(), ApiError> {
         self.jobs.try_send(job).map_err(|_| ApiError::Unavailable)
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
@@ -191,17 +204,14 @@ impl AnonymousBudget {
         self.second = now;
         self.recorded = 0;
         let suppressed = std::mem::take(&mut self.suppressed);
-        (suppressed > 0).then(|| AccessRecord {
-            at_ms: now * 1000,
-            endpoint: "grant API".into(),
-            grant: None,
-            business: None,
-            purpose: None,
-            fields: Vec::new(),
-            outcome: Outcome::Refused,
-            reason: Some(format!(
-                "{suppressed} more calls without a valid token were refused (over {ANONYMOUS_PER_SECOND}/s, counted, not listed one by one)"
-            )),
+        (suppressed > 0).then(|| {
+            AccessRecord::refused_anonymously(
+                now * 1000,
+                "grant API",
+                format!(
+                    "{suppressed} more calls without a valid token were refused (over {ANONYMOUS_PER_SECOND}/s, counted, not listed one by one)"
+                ),
+            )
         })
     }
 
@@ -282,20 +292,7 @@ fn decide(
             Status::Expired => Some("the grant has expired"),
         },
     };
-    let mut record = AccessRecord {
-        at_ms,
-        endpoint: endpoint.to_owned(),
-        grant: Some(access.grant.clone()),
-        business: Some(access.business.clone()),
-        purpose: Some(access.purpose.clone()),
-        fields: Vec::new(),
-        outcome: if refusal.is_some() {
-            Outcome::Refused
-        } else {
-            Outcome::Allowed
-        },
-        reason: refusal.map(str::to_owned),
-    };
+    let mut record = access.record(at_ms, endpoint, refusal.map(str::to_owned));
     let answer = match (job, refusal) {
         (Job::Introspect { .. }, refusal) => Answer::Introspect(refusal.is_none()),
         (_, Some(reason)) => Answer::Read(Decision::Refused(reason)),

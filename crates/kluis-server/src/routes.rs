@@ -8,17 +8,17 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::access::AccessRecord;
 use kluis_core::dpop::{self, ProofError};
 use kluis_core::grant;
 use kluis_core::jose::Jwks;
 use kluis_core::pointer::Pointer;
 use kluis_core::token::GrantClaims;
 use kluis_core::wire::{Health, Introspection, Problem};
-use kluis_store::unix_now;
+use kluis_store::{unix_now, unix_now_ms};
 
 use crate::error::ApiError;
-use crate::ledger::{Access, Decision, now_ms};
+use crate::ledger::{Access, Decision};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -288,16 +288,7 @@ fn check_proof_for(
 }
 
 fn refusal(access: &Access, endpoint: &str, err: &ApiError) -> AccessRecord {
-    AccessRecord {
-        at_ms: now_ms(),
-        endpoint: endpoint.into(),
-        grant: Some(access.grant.clone()),
-        business: Some(access.business.clone()),
-        purpose: Some(access.purpose.clone()),
-        fields: Vec::new(),
-        outcome: Outcome::Refused,
-        reason: Some(err.to_string()),
-    }
+    access.record(unix_now_ms(), endpoint, Some(err.to_string()))
 }
 
 /// `?fields=` as pointers: `None` if absent, an error if malformed.
@@ -329,16 +320,7 @@ fn asked_fields(uri: &Uri) -> Option<Result<Vec<Pointer>, ApiError>> {
 /// Records a call refused before any grant was identified, and returns the 401.
 async fn refuse(state: &AppState, endpoint: &str, cause: impl Into<String>) -> ApiError {
     let cause = cause.into();
-    let record = AccessRecord {
-        at_ms: now_ms(),
-        endpoint: endpoint.into(),
-        grant: None,
-        business: None,
-        purpose: None,
-        fields: Vec::new(),
-        outcome: Outcome::Refused,
-        reason: Some(cause.clone()),
-    };
+    let record = AccessRecord::refused_anonymously(unix_now_ms(), endpoint, cause.clone());
     if let Err(err) = state.ledger().record(record).await {
         return err;
     }

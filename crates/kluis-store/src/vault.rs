@@ -98,16 +98,7 @@ impl Vault {
         tx.execute(insert, ("wrapped_key", &wrapped))?;
         tx.commit()?;
 
-        let unlocked = Unlocked {
-            keys: Arc::new(Keys::from_data_key(&data_key)),
-            id,
-        };
-        let vault = Self {
-            conn,
-            unlocked,
-            path,
-        };
-        vault.ensure_signing_key(unix_now())?;
+        let vault = Self::unlocked_with(conn, path, id, &data_key)?;
         vault.start_log()?;
         Ok(vault)
     }
@@ -120,8 +111,18 @@ impl Vault {
         let kek = crypto::derive_kek(passphrase, &salt, params)?;
         let data_key = crypto::unwrap(&kek, &key_binding(&id, &kdf), &wrapped)?;
         schema::migrate(&mut conn)?;
+        Self::unlocked_with(conn, path, id, &data_key)
+    }
+
+    /// A vault over `conn` with keys from `data_key`, with a signing key made if it has none.
+    fn unlocked_with(
+        conn: Connection,
+        path: PathBuf,
+        id: [u8; 16],
+        data_key: &Secret32,
+    ) -> Result<Self> {
         let unlocked = Unlocked {
-            keys: Arc::new(Keys::from_data_key(&data_key)),
+            keys: Arc::new(Keys::from_data_key(data_key)),
             id,
         };
         let vault = Self {
@@ -241,9 +242,14 @@ fn key_binding(id: &[u8; 16], kdf: &str) -> Vec<u8> {
 
 /// Seconds since 1970 by the system clock.
 pub fn unix_now() -> i64 {
+    unix_now_ms() / 1000
+}
+
+/// Milliseconds since 1970 by the system clock (access-log times).
+pub fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
