@@ -100,7 +100,12 @@ async fn granted_fields_are_returned_and_nothing_else() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["status"], 400);
 
-    // An update to the vault shows on the next read.
+    // An update to the vault shows on the next read, also in answers the server built before.
+    let (_, before, _) = server.data(&token, "?fields=/profile/email").await;
+    assert_eq!(
+        before,
+        json!({"profile": {"email": doc["profile"]["email"]}})
+    );
     let writer = Vault::connect(&server.path(), server.vault.unlocked()).unwrap();
     let mut writer = writer;
     writer
@@ -111,6 +116,9 @@ async fn granted_fields_are_returned_and_nothing_else() {
         .unwrap();
     let (_, body, _) = server.data(&token, "?fields=/profile/email").await;
     assert_eq!(body, json!({"profile": {"email": "new@example.nl"}}));
+    let (_, body, _) = server.data(&token, "").await;
+    assert_eq!(body["profile"]["email"], "new@example.nl");
+    assert_eq!(body["profile"]["address"], doc["profile"]["address"]);
 
     let log = server.vault.log_entries().unwrap();
     let outcomes: Vec<_> = log
@@ -124,7 +132,9 @@ async fn granted_fields_are_returned_and_nothing_else() {
             (Outcome::Allowed, 1),
             (Outcome::Refused, 0),
             (Outcome::Refused, 0),
-            (Outcome::Allowed, 1)
+            (Outcome::Allowed, 1),
+            (Outcome::Allowed, 1),
+            (Outcome::Allowed, 2)
         ]
     );
     assert_eq!(log[0].record.grant.as_ref(), Some(&grant.id));

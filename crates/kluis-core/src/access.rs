@@ -35,7 +35,39 @@ pub struct AccessRecord {
     pub reason: Option<String>,
 }
 
+/// A borrowed [`AccessRecord`] that serializes to the same JSON: the server's ledger writes one
+/// per call without copying the grant's strings.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct AccessRecordRef<'a> {
+    pub at_ms: i64,
+    pub endpoint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<&'a GrantId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business: Option<&'a BusinessId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<&'a str>,
+    pub fields: &'a [Pointer],
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
 impl AccessRecord {
+    /// The borrowed view of this record.
+    pub fn view(&self) -> AccessRecordRef<'_> {
+        AccessRecordRef {
+            at_ms: self.at_ms,
+            endpoint: &self.endpoint,
+            grant: self.grant.as_ref(),
+            business: self.business.as_ref(),
+            purpose: self.purpose.as_deref(),
+            fields: &self.fields,
+            outcome: self.outcome,
+            reason: self.reason.as_deref(),
+        }
+    }
+
     /// A call refused before any grant was identified (no token, a forged one…).
     pub fn refused_anonymously(at_ms: i64, endpoint: impl Into<String>, reason: String) -> Self {
         Self {
@@ -47,6 +79,37 @@ impl AccessRecord {
             fields: Vec::new(),
             outcome: Outcome::Refused,
             reason: Some(reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_borrowed_view_serializes_like_the_record() {
+        let allowed = AccessRecord {
+            at_ms: 1_700_000_000_123,
+            endpoint: "GET /v1/data".into(),
+            grant: Some(GrantId::from_random([7; 16])),
+            business: Some(BusinessId::parse("shop.example").unwrap()),
+            purpose: Some("order \"delivery\"".into()),
+            fields: vec![
+                Pointer::parse("/profile/email").unwrap(),
+                Pointer::parse("/custom/a~1b").unwrap(),
+            ],
+            outcome: Outcome::Allowed,
+            reason: None,
+        };
+        let refused =
+            AccessRecord::refused_anonymously(5, "POST /v1/introspect", "no token".into());
+        for record in [allowed, refused] {
+            let owned = serde_json::to_string(&record).unwrap();
+            let borrowed = serde_json::to_string(&record.view()).unwrap();
+            assert_eq!(owned, borrowed);
+            let back: AccessRecord = serde_json::from_str(&borrowed).unwrap();
+            assert_eq!(back, record);
         }
     }
 }

@@ -195,13 +195,22 @@ fn unescape(raw: &str) -> Option<String> {
 }
 
 fn escape_into(token: &str, out: &mut String) {
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
+    write_escaped(token, out).expect("writing to a String cannot fail");
+}
+
+/// Writes `token` with `~` as `~0` and `/` as `~1`, in runs between the characters to escape.
+fn write_escaped(token: &str, out: &mut impl fmt::Write) -> fmt::Result {
+    let mut rest = token;
+    while let Some(at) = rest.find(['~', '/']) {
+        out.write_str(&rest[..at])?;
+        out.write_str(if rest.as_bytes()[at] == b'~' {
+            "~0"
+        } else {
+            "~1"
+        })?;
+        rest = &rest[at + 1..];
     }
+    out.write_str(rest)
 }
 
 /// RFC 6901 array indices: `0` or digits without a leading zero; `-` only when appending.
@@ -245,12 +254,11 @@ fn step_mut<'v>(node: &'v mut Value, token: &str) -> Option<&'v mut Value> {
 
 impl fmt::Display for Pointer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = String::new();
         for token in &self.tokens {
-            out.push('/');
-            escape_into(token, &mut out);
+            f.write_str("/")?;
+            write_escaped(token, f)?;
         }
-        f.write_str(&out)
+        Ok(())
     }
 }
 
@@ -269,7 +277,14 @@ impl FromStr for Pointer {
 
 impl Serialize for Pointer {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // One string, escaped by the serializer in one pass (faster than `collect_str`'s pieces).
+        let len = self.tokens.iter().map(|t| t.len() + 1).sum();
+        let mut text = String::with_capacity(len);
+        for token in &self.tokens {
+            text.push('/');
+            escape_into(token, &mut text);
+        }
+        serializer.serialize_str(&text)
     }
 }
 

@@ -2,12 +2,14 @@
 //! each grant's revocation and expiry inside one transaction, appends the access records and
 //! commits (group commit) before any handler may answer. Handlers never touch SQLite.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use kluis_core::access::{AccessRecord, Outcome};
+use axum::body::Bytes;
+use kluis_core::access::{AccessRecord, AccessRecordRef, Outcome};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::pointer::Pointer;
-use kluis_store::{Vault, unix_now, unix_now_ms};
+use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,7 +55,7 @@ impl Access {
 #[derive(Debug)]
 pub enum Decision {
     /// The response body (the granted subset of the document, as JSON).
-    Served(Vec<u8>),
+    Served(Bytes),
     /// Refused; the reason is for the owner's log and the server log, not the client.
     Refused(&'static str),
 }
@@ -136,10 +138,7 @@ impl Ledger {
 }
 
 fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
-    let mut cache = DocCache {
-        generation: i64::MIN,
-        doc: Arc::new(Value::Null),
-    };
+    let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
     while let Some(first) = queue.blocking_recv() {
@@ -153,16 +152,18 @@ fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
         let now = unix_now();
         let summary = anonymous.next_second(now);
         let decided = vault.in_transaction(|v| {
-            cache.refresh(v)?;
+            caches.refresh(v)?;
+            let answers = batch
+                .iter()
+                .map(|job| caches.decide(v, job, now))
+                .collect::<kluis_store::Result<Vec<_>>>()?;
             let mut records = Vec::with_capacity(batch.len() + 1);
-            records.extend(summary.clone());
-            let mut answers = Vec::with_capacity(batch.len());
-            for job in &batch {
-                let (record, answer) = decide(v, &cache.doc, job, now)?;
+            records.extend(summary.as_ref().map(AccessRecord::view));
+            for (job, answer) in batch.iter().zip(&answers) {
+                let record = answer.record(job);
                 if record.grant.is_some() || anonymous.admit() {
                     records.push(record);
                 }
-                answers.push(answer);
             }
             v.append_log(&records)?;
             Ok(answers)
@@ -227,90 +228,188 @@ impl AnonymousBudget {
     }
 }
 
-struct DocCache {
-    generation: i64,
+/// Grants (and documents) known to the ledger. Everything here is dropped as soon as another
+/// connection commits anything (`PRAGMA data_version`, asked once per batch inside the batch's
+/// transaction), so a revocation by `kluis grant revoke` in another process still applies to the
+/// very next call; between such commits, a call costs no look-up and no JSON building.
+#[derive(Default)]
+struct Caches {
+    data_version: Option<i64>,
+    generation: Option<i64>,
     doc: Arc<Value>,
+    grants: HashMap<String, Known>,
 }
 
-impl DocCache {
-    /// Reloads the decrypted document when a write (from any process) has changed it.
+/// Cached grants beyond which the cache starts over.
+const MAX_KNOWN_GRANTS: usize = 100_000;
+/// `?fields=` narrowings cached per grant; more are built per call.
+const MAX_NARROWINGS: usize = 8;
+
+/// What the ledger knows about one grant, valid until the next foreign commit.
+struct Known {
+    /// Expiry, revocation and token hash, MAC-checked; `Err` if the row was edited.
+    state: Result<Option<GrantState>, &'static str>,
+    /// The answer with every granted field.
+    all: Option<Arc<Served>>,
+    narrowed: Vec<(Vec<Pointer>, Arc<Served>)>,
+}
+
+/// A response body built from the document for a grant (and narrowing).
+#[derive(Debug)]
+struct Served {
+    body: Bytes,
+    /// The fields whose values it holds, for the access record.
+    fields: Vec<Pointer>,
+}
+
+impl Caches {
+    /// Forgets grants when another connection committed something, and reloads the decrypted
+    /// document when that something was a write to it.
     fn refresh(&mut self, vault: &Vault) -> kluis_store::Result<()> {
-        let generation = vault.generation()?;
-        if generation != self.generation {
-            self.doc = Arc::new(vault.document()?);
-            self.generation = generation;
+        let version = vault.data_version()?;
+        if self.data_version == Some(version) {
+            return Ok(());
         }
+        self.grants.clear();
+        let generation = vault.generation()?;
+        if self.generation != Some(generation) {
+            self.doc = Arc::new(vault.document()?);
+            self.generation = Some(generation);
+        }
+        self.data_version = Some(version);
         Ok(())
+    }
+
+    fn known(&mut self, vault: &Vault, grant: &GrantId) -> kluis_store::Result<&mut Known> {
+        if !self.grants.contains_key(grant.as_str()) {
+            if self.grants.len() >= MAX_KNOWN_GRANTS {
+                self.grants.clear();
+            }
+            let state = match vault.grant_state(grant.as_str()) {
+                Err(kluis_store::StoreError::Tampered(cause)) => {
+                    tracing::error!(%cause, grant.id = %grant, "refusing a grant whose record was edited");
+                    Err("the grant's record was altered")
+                }
+                other => Ok(other?),
+            };
+            self.grants.insert(
+                grant.as_str().to_owned(),
+                Known {
+                    state,
+                    all: None,
+                    narrowed: Vec::new(),
+                },
+            );
+        }
+        Ok(self.grants.get_mut(grant.as_str()).expect("inserted above"))
+    }
+
+    fn decide(&mut self, vault: &Vault, job: &Job, now: i64) -> kluis_store::Result<Answer> {
+        let access = match job {
+            Job::Record { .. } => return Ok(Answer::Recorded),
+            Job::Read { access, .. } | Job::Introspect { access, .. } => access,
+        };
+        let doc = self.doc.clone();
+        let known = self.known(vault, &access.grant)?;
+        let refusal = match known.state {
+            Err(reason) => Some(reason),
+            Ok(None) => Some("the grant does not exist"),
+            Ok(Some(state)) if state.token_hash != access.token_hash => {
+                Some("the token is not the one issued for this grant")
+            }
+            Ok(Some(state)) => match grant::status(state.revoked_at, state.expires_at, now) {
+                Status::Active => None,
+                Status::Revoked => Some("the grant was revoked"),
+                Status::Expired => Some("the grant has expired"),
+            },
+        };
+        let narrowed = match job {
+            Job::Introspect { .. } => return Ok(Answer::Introspect(refusal)),
+            Job::Read { narrowed, .. } => narrowed,
+            Job::Record { .. } => unreachable!("answered above"),
+        };
+        if let Some(reason) = refusal {
+            return Ok(Answer::Read(Err(reason)));
+        }
+        let build = |fields: &[Pointer]| {
+            let (shown, present) = grant::subset(&doc, fields);
+            let body = serde_json::to_vec(&shown).expect("a Value serializes");
+            Arc::new(Served {
+                body: Bytes::from(body),
+                fields: present,
+            })
+        };
+        let served = match narrowed {
+            None => known
+                .all
+                .get_or_insert_with(|| build(&access.fields))
+                .clone(),
+            Some(fields) => match known.narrowed.iter().find(|(f, _)| f == fields) {
+                Some((_, served)) => served.clone(),
+                None => {
+                    let served = build(fields);
+                    if known.narrowed.len() < MAX_NARROWINGS {
+                        known.narrowed.push((fields.clone(), served.clone()));
+                    }
+                    served
+                }
+            },
+        };
+        Ok(Answer::Read(Ok(served)))
     }
 }
 
 enum Answer {
-    Read(Decision),
-    Introspect(bool),
+    Read(Result<Arc<Served>, &'static str>),
+    /// `None` if the grant is active, else why not.
+    Introspect(Option<&'static str>),
     Recorded,
 }
 
 impl Answer {
+    /// The access-log record of `job`, answered so.
+    fn record<'a>(&'a self, job: &'a Job) -> AccessRecordRef<'a> {
+        let (access, at_ms, endpoint) = match job {
+            Job::Record { record, .. } => return record.view(),
+            Job::Read { access, at_ms, .. } => (access, *at_ms, "GET /v1/data"),
+            Job::Introspect { access, at_ms, .. } => (access, *at_ms, "POST /v1/introspect"),
+        };
+        let (fields, reason): (&[Pointer], _) = match self {
+            Answer::Read(Ok(served)) => (&served.fields, None),
+            Answer::Read(Err(reason)) => (&[], Some(*reason)),
+            Answer::Introspect(refusal) => (&[], *refusal),
+            Answer::Recorded => (&[], None),
+        };
+        AccessRecordRef {
+            at_ms,
+            endpoint,
+            grant: Some(&access.grant),
+            business: Some(&access.business),
+            purpose: Some(&access.purpose),
+            fields,
+            outcome: if reason.is_some() {
+                Outcome::Refused
+            } else {
+                Outcome::Allowed
+            },
+            reason,
+        }
+    }
+
     fn send(self, job: Job) {
         // A handler that gave up (client gone, timeout) no longer listens; that is fine.
         match (job, self) {
-            (Job::Read { reply, .. }, Answer::Read(d)) => drop(reply.send(d)),
-            (Job::Introspect { reply, .. }, Answer::Introspect(a)) => drop(reply.send(a)),
+            (Job::Read { reply, .. }, Answer::Read(answer)) => drop(reply.send(match answer {
+                Ok(served) => Decision::Served(served.body.clone()),
+                Err(reason) => Decision::Refused(reason),
+            })),
+            (Job::Introspect { reply, .. }, Answer::Introspect(refusal)) => {
+                let _ = reply.send(refusal.is_none());
+            }
             (Job::Record { reply, .. }, Answer::Recorded) => drop(reply.send(())),
             _ => unreachable!("answers are made in the order of their jobs"),
         }
     }
-}
-
-fn decide(
-    vault: &Vault,
-    doc: &Value,
-    job: &Job,
-    now: i64,
-) -> kluis_store::Result<(AccessRecord, Answer)> {
-    let (access, at_ms, endpoint) = match job {
-        Job::Record { record, .. } => return Ok(((**record).clone(), Answer::Recorded)),
-        Job::Read { access, at_ms, .. } => (access, *at_ms, "GET /v1/data"),
-        Job::Introspect { access, at_ms, .. } => (access, *at_ms, "POST /v1/introspect"),
-    };
-    let state = match vault.grant_state(access.grant.as_str()) {
-        Err(kluis_store::StoreError::Tampered(cause)) => {
-            tracing::error!(%cause, grant.id = %access.grant, "refusing a grant whose record was edited");
-            Err("the grant's record was altered")
-        }
-        other => Ok(other?),
-    };
-    let refusal = match state {
-        Err(reason) => Some(reason),
-        Ok(None) => Some("the grant does not exist"),
-        Ok(Some(state)) if state.token_hash != access.token_hash => {
-            Some("the token is not the one issued for this grant")
-        }
-        Ok(Some(state)) => match grant::status(state.revoked_at, state.expires_at, now) {
-            Status::Active => None,
-            Status::Revoked => Some("the grant was revoked"),
-            Status::Expired => Some("the grant has expired"),
-        },
-    };
-    let mut record = access.record(at_ms, endpoint, refusal.map(str::to_owned));
-    let answer = match (job, refusal) {
-        (Job::Introspect { .. }, refusal) => Answer::Introspect(refusal.is_none()),
-        (_, Some(reason)) => Answer::Read(Decision::Refused(reason)),
-        (_, None) => {
-            let fields = match job {
-                Job::Read {
-                    narrowed: Some(fields),
-                    ..
-                } => fields,
-                _ => &access.fields,
-            };
-            let (shown, present) = grant::subset(doc, fields);
-            record.fields = present;
-            let body = serde_json::to_vec(&shown).expect("a Value serializes");
-            Answer::Read(Decision::Served(body))
-        }
-    };
-    Ok((record, answer))
 }
 
 #[cfg(test)]

@@ -103,6 +103,16 @@ impl Vault {
         self.set_many(vec![(Pointer::root(), doc)])
     }
 
+    /// SQLite's `PRAGMA data_version`: it changes whenever another connection (of this or any
+    /// other process) has committed a change since this connection last looked, and never for
+    /// this connection's own commits. Cheap (no I/O beyond the WAL index), so a cache can ask
+    /// before every use whether anything may have moved under it.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     /// A counter that changes with every committed write of the document, from any process.
     pub fn generation(&self) -> Result<i64> {
         Ok(self

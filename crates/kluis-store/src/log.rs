@@ -30,7 +30,7 @@ pub struct LogCheck {
 impl Vault {
     /// Appends records to the chain. Call inside a transaction ([`Vault::in_transaction`]) so
     /// they commit together with whatever they describe.
-    pub fn append_log(&self, records: &[AccessRecord]) -> Result<()> {
+    pub fn append_log<R: serde::Serialize>(&self, records: &[R]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
