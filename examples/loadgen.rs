@@ -91,6 +91,13 @@ struct Args {
     /// With --dpop: how many business keys (grant i is bound to key i mod N); 0 = one per grant.
     #[arg(long, default_value_t = 0)]
     dpop_keys: usize,
+    /// With --dpop: sign the proofs before the load starts, as the Community Solid Server peer
+    /// benchmark does (`../shared/peers/css/bench.sh` makes its proofs with node before running
+    /// wrk): this many proofs per second of warm-up and measurement, each used once, with the
+    /// `iat` of the moment it was made (the run must end within the server's 60 s window). A
+    /// connection that runs out signs in the loop again. 0 = always sign in the loop.
+    #[arg(long, default_value_t = 0)]
+    presign_rate: usize,
 }
 
 /// Thread names, so the CPU each part uses can be told apart in /proc (at most 15 bytes).
@@ -145,6 +152,19 @@ fn main() -> Result<ExitCode> {
     if args.dpop {
         let proofs = DpopPlan::new(server.addr, &tokens, keys);
         proofs.print_costs(&tokens);
+        if args.presign_rate > 0 {
+            let per_conn = (args.presign_rate as f64 * (args.warmup + args.duration)
+                / args.connections as f64)
+                .ceil() as usize;
+            let started = Instant::now();
+            let presigned = proofs.presign(args.connections, per_conn, tokens.len());
+            println!(
+                "presigned {} DPoP requests ({per_conn} per connection) in {:.1} s on 2 threads; each is used once",
+                per_conn * args.connections,
+                started.elapsed().as_secs_f64()
+            );
+            *plan.presigned.lock().expect("not poisoned") = presigned;
+        }
         plan.dpop = Some(Arc::new(proofs));
     }
 
@@ -171,6 +191,13 @@ fn main() -> Result<ExitCode> {
     let data = &outcome.data;
     let health = &outcome.health;
     data.print("/v1/data");
+    if args.dpop {
+        println!(
+            "          DPoP proofs of the measured calls: {} presigned, {} signed in the loop",
+            data.tally.requests() - data.tally.signed_in_loop,
+            data.tally.signed_in_loop
+        );
+    }
     health.print("/healthz");
     let ratio = data.rate() / health.rate();
     println!("ratio /v1/data to /healthz: {ratio:.2}");
@@ -420,6 +447,8 @@ struct Plan {
     health: Arc<Vec<Vec<u8>>>,
     /// With --dpop: /v1/data requests are built per call around a fresh proof.
     dpop: Option<Arc<DpopPlan>>,
+    /// With --presign-rate: per data connection, its requests with proofs signed in advance.
+    presigned: Arc<std::sync::Mutex<Vec<Vec<Vec<u8>>>>>,
 }
 
 impl Plan {
@@ -439,6 +468,7 @@ impl Plan {
             bodies: Arc::new(tokens.iter().map(|t| t.body.clone()).collect()),
             health: Arc::new(vec![request("/healthz", None)]),
             dpop: None,
+            presigned: Arc::default(),
         }
     }
 }
@@ -522,6 +552,33 @@ impl DpopPlan {
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), out);
         out.push_str("\r\n\r\n");
+    }
+
+    /// Signs `per_conn` requests for each of `conns` data connections, in the order that
+    /// connection will send them (connection c takes grants c, c+n, c+2n, … and proof ids
+    /// 0, 1, 2, …), on two threads.
+    fn presign(&self, conns: usize, per_conn: usize, grants: usize) -> Vec<Vec<Vec<u8>>> {
+        let make = |c: usize| -> Vec<Vec<u8>> {
+            let (mut out, mut claims) = (String::new(), String::new());
+            (0..per_conn)
+                .map(|k| {
+                    let grant = (c + k * conns) % grants;
+                    self.request(grant, c, k as u64, &mut out, &mut claims);
+                    out.clone().into_bytes()
+                })
+                .collect()
+        };
+        std::thread::scope(|scope| {
+            let odd = scope.spawn(|| (0..conns).filter(|c| c % 2 == 1).map(make).collect());
+            let even: Vec<_> = (0..conns).filter(|c| c % 2 == 0).map(make).collect();
+            let odd: Vec<_> = odd.join().expect("presigning thread");
+            let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
+            (0..conns)
+                .map(|c| {
+                    if c % 2 == 0 { even.next() } else { odd.next() }.expect("one per connection")
+                })
+                .collect()
+        })
     }
 
     /// The same request with a proof from the SDK's `kluis::core::dpop::make_proof`.
@@ -614,6 +671,8 @@ struct Tally {
     wrong_bodies: u64,
     /// Connections lost to I/O or protocol errors.
     broken: u64,
+    /// With --dpop: proofs signed in the loop (with --presign-rate: after the presigned ran out).
+    signed_in_loop: u64,
 }
 
 impl Tally {
@@ -624,6 +683,7 @@ impl Tally {
             statuses: BTreeMap::new(),
             wrong_bodies: 0,
             broken: 0,
+            signed_in_loop: 0,
         }
     }
 
@@ -646,6 +706,7 @@ impl Tally {
         }
         self.wrong_bodies += other.wrong_bodies;
         self.broken += other.broken;
+        self.signed_in_loop += other.signed_in_loop;
     }
 }
 
@@ -831,6 +892,8 @@ struct Conn {
     /// This connection's number and how many DPoP proofs it has made (for unique `jti`s).
     id: usize,
     proofs: u64,
+    /// Requests with proofs signed before the load (`--presign-rate`), in sending order.
+    presigned: std::vec::IntoIter<Vec<u8>>,
 }
 
 impl Conn {
@@ -843,6 +906,15 @@ impl Conn {
     ) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
+        let presigned = match target {
+            Target::Data => plan
+                .presigned
+                .lock()
+                .ok()
+                .and_then(|mut all| all.get_mut(c).map(std::mem::take))
+                .unwrap_or_default(),
+            Target::Health => Vec::new(),
+        };
         Ok(Self {
             stream,
             buf: vec![0; 16 * 1024],
@@ -851,7 +923,9 @@ impl Conn {
             next: c % plan.data.len(),
             step: n,
             id: c + n * (target == Target::Health) as usize,
-            proofs: 0,
+            // Proof ids continue after the presigned ones.
+            proofs: presigned.len() as u64,
+            presigned: presigned.into_iter(),
         })
     }
 
@@ -863,6 +937,7 @@ impl Conn {
         let mut failed = false;
         // With --dpop, the request of the moment and the proof's claims.
         let (mut out, mut claims) = (String::new(), String::new());
+        let mut held;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -871,9 +946,15 @@ impl Conn {
             let (request, body): (&[u8], _) = match (self.target, &plan.dpop) {
                 (Target::Data, None) => (&plan.data[self.next], Some(&plan.bodies[self.next])),
                 (Target::Data, Some(d)) => {
-                    d.request(self.next, self.id, self.proofs, &mut out, &mut claims);
-                    self.proofs += 1;
-                    (out.as_bytes(), Some(&plan.bodies[self.next]))
+                    if let Some(request) = self.presigned.next() {
+                        held = request;
+                        (&held[..], Some(&plan.bodies[self.next]))
+                    } else {
+                        d.request(self.next, self.id, self.proofs, &mut out, &mut claims);
+                        self.proofs += 1;
+                        tally.signed_in_loop += 1;
+                        (out.as_bytes(), Some(&plan.bodies[self.next]))
+                    }
                 }
                 (Target::Health, _) => (&plan.health[0], None),
             };

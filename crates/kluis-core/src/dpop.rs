@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -101,12 +101,25 @@ pub fn check_proof(
     expected_jkt: Option<&str>,
     now: i64,
 ) -> Result<CheckedProof, ProofError> {
-    let (header, payload) = jose::verify_compact(
-        proof,
-        |header| header.jwk.as_ref()?.verifying_key().ok(),
-        DPOP_TYP,
-    )
-    .map_err(|_| ProofError::Invalid)?;
+    let key = |jwk: &Jwk| jwk.verifying_key().ok();
+    check_proof_with(proof, htm, htu, access_token, expected_jkt, now, key)
+}
+
+/// [`check_proof`], taking the key out of the proof's `jwk` with `key` (which must refuse what
+/// [`Jwk::verifying_key`] refuses): a server that sees the same business keys again and again
+/// can keep them decoded.
+pub fn check_proof_with(
+    proof: &str,
+    htm: &str,
+    htu: &str,
+    access_token: Option<&str>,
+    expected_jkt: Option<&str>,
+    now: i64,
+    key: impl Fn(&Jwk) -> Option<VerifyingKey>,
+) -> Result<CheckedProof, ProofError> {
+    let (header, payload) =
+        jose::verify_compact(proof, |header| key(header.jwk.as_ref()?), DPOP_TYP)
+            .map_err(|_| ProofError::Invalid)?;
     let jwk = header.jwk.ok_or(ProofError::Invalid)?;
     let jkt = jose::thumbprint(&jwk);
     if expected_jkt.is_some_and(|expected| expected != jkt) {

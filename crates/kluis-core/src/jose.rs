@@ -58,6 +58,18 @@ impl Jwk {
     /// The Ed25519 key this JWK holds. Refuses other key types and curves, an `alg` other than
     /// EdDSA, a `use` other than `sig`, a malformed `x` and small-order (weak) points.
     pub fn verifying_key(&self) -> Result<VerifyingKey, TokenError> {
+        let bytes = self.ed25519_bytes()?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| TokenError::InvalidKey)?;
+        if key.is_weak() {
+            return Err(TokenError::InvalidKey);
+        }
+        Ok(key)
+    }
+
+    /// The 32 bytes of `x` of an Ed25519 signing key, with every parameter checked as by
+    /// [`Jwk::verifying_key`] except the point itself: cheap, for looking up a key already
+    /// known to be valid.
+    pub fn ed25519_bytes(&self) -> Result<[u8; 32], TokenError> {
         if self.kty != KTY_OKP || self.crv != CRV_ED25519 {
             return Err(TokenError::InvalidKey);
         }
@@ -66,15 +78,10 @@ impl Jwk {
         {
             return Err(TokenError::InvalidKey);
         }
-        let bytes: [u8; 32] = b64_decode(&self.x)
+        b64_decode(&self.x)
             .ok()
             .and_then(|raw| raw.try_into().ok())
-            .ok_or(TokenError::InvalidKey)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| TokenError::InvalidKey)?;
-        if key.is_weak() {
-            return Err(TokenError::InvalidKey);
-        }
-        Ok(key)
+            .ok_or(TokenError::InvalidKey)
     }
 }
 

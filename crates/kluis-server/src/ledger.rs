@@ -11,12 +11,18 @@ use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::pointer::Pointer;
 use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 
 /// At most this many calls share one transaction.
 const MAX_BATCH: usize = 1024;
+/// A batch smaller than this waits up to [`GATHER_WAIT`] after its first call for more.
+const GATHER_BATCH: usize = 16;
+const GATHER_WAIT: Duration = Duration::from_micros(200);
 /// Calls waiting for the ledger before new ones are turned away with 503.
 const QUEUE: usize = 8192;
 
@@ -82,13 +88,13 @@ enum Job {
 /// A handle to the ledger thread; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl Ledger {
     /// Starts the ledger on its own thread with its own connection.
     pub fn start(vault: Vault) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel(QUEUE);
+        let (jobs, queue) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("kluis-ledger".into())
             .spawn(move || run(vault, queue))?;
@@ -137,17 +143,25 @@ impl Ledger {
     }
 }
 
-fn run(vault: Vault, mut queue: mpsc::Receiver<Job>) {
+fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
-    while let Some(first) = queue.blocking_recv() {
+    while let Ok(first) = queue.recv() {
+        let arrived = Instant::now();
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        // Group commit: a small batch waits a moment for company, so that one commit (and
+        // one fsync, whose cost is mostly fixed) serves more calls.
+        while batch.len() < GATHER_BATCH {
+            let Some(left) = GATHER_WAIT.checked_sub(arrived.elapsed()) else {
+                break;
+            };
+            match queue.recv_timeout(left) {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+            batch.extend(queue.try_iter().take(MAX_BATCH - batch.len()));
         }
         let now = unix_now();
         let summary = anonymous.next_second(now);

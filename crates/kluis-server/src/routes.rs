@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use kluis_core::access::AccessRecord;
 use kluis_core::dpop::{self, ProofError};
 use kluis_core::grant;
-use kluis_core::jose::Jwks;
+use kluis_core::jose::{Jwk, Jwks};
 use kluis_core::pointer::Pointer;
 use kluis_core::token::GrantClaims;
 use kluis_core::wire::{Health, Introspection, Problem};
@@ -279,8 +279,9 @@ fn check_proof_for(
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let htu = state.request_url(host, uri.path());
     let now = unix_now();
-    let checked =
-        dpop::check_proof(proof, method, &htu, Some(token), jkt, now).map_err(|e| e.to_string())?;
+    let key = |jwk: &Jwk| state.business_key(jwk);
+    let checked = dpop::check_proof_with(proof, method, &htu, Some(token), jkt, now, key)
+        .map_err(|e| e.to_string())?;
     if !state.first_use_of_proof(&checked.jkt, &checked.jti, now) {
         return Err(ProofError::Replayed.to_string());
     }
