@@ -715,6 +715,8 @@ struct Phase {
     tally: Tally,
     elapsed: Duration,
     cpu: Ticks,
+    /// Ledger batches committed during the phase, and the calls they held.
+    batches: (u64, u64),
 }
 
 impl Phase {
@@ -723,6 +725,7 @@ impl Phase {
             tally: Tally::new(),
             elapsed: Duration::ZERO,
             cpu: Ticks::default(),
+            batches: (0, 0),
         }
     }
 
@@ -754,6 +757,13 @@ impl Phase {
             );
         }
         self.cpu.print(self.elapsed, t.requests());
+        if self.batches.0 > 0 {
+            println!(
+                "          ledger: {:.0} commits/s, {:.1} calls per commit",
+                self.batches.0 as f64 / self.elapsed.as_secs_f64(),
+                self.batches.1 as f64 / self.batches.0 as f64
+            );
+        }
     }
 }
 
@@ -800,10 +810,14 @@ async fn drive_all(args: &Args, plan: Plan) -> Result<Run> {
     for _ in 0..slices as usize {
         for (conns, phase) in &mut pools {
             let before = Ticks::now();
+            let batches_before = kluis::server::batch_stats();
             let started = Instant::now();
             let (kept, tally) = slice(&plan, std::mem::take(conns), each).await;
             phase.elapsed += started.elapsed();
             phase.cpu.add(&Ticks::now().since(&before));
+            let batches_after = kluis::server::batch_stats();
+            phase.batches.0 += batches_after.0 - batches_before.0;
+            phase.batches.1 += batches_after.1 - batches_before.1;
             phase.tally.add(&tally);
             *conns = kept;
         }

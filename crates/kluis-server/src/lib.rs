@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
 pub use error::ApiError;
+pub use ledger::batch_stats;
 pub use state::{AppState, LogDurability};
 
 /// Request bodies larger than this are refused with 413.
