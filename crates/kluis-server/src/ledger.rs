@@ -162,15 +162,16 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
-    let mut concurrent = false;
+    // A moving average of calls per batch: above one, calls overlap (a lone caller's are 1).
+    let mut overlap = 1.0f64;
     while let Ok(first) = queue.recv() {
         let arrived = Instant::now();
         batch.push(first);
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        // Group commit: under concurrent load (the last batch held more than one call), a small
-        // batch waits a moment for company, so that one commit (and one fsync, whose cost is
-        // mostly fixed) serves more calls. A lone caller does not wait.
-        while concurrent && batch.len() < GATHER_BATCH {
+        // Group commit: under concurrent load, a small batch waits a moment for company, so
+        // that one commit (and one fsync, whose cost is mostly fixed) serves more calls and
+        // leaves more CPU to the callers. A lone caller (batches of one) does not wait.
+        while overlap > 1.5 && batch.len() < GATHER_BATCH {
             let Some(left) = GATHER_WAIT.checked_sub(arrived.elapsed()) else {
                 break;
             };
@@ -180,7 +181,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
             }
             batch.extend(queue.try_iter().take(MAX_BATCH - batch.len()));
         }
-        concurrent = batch.len() > 1;
+        overlap = 0.9 * overlap + 0.1 * batch.len() as f64;
         let now = unix_now();
         let summary = anonymous.next_second(now);
         let decided = vault.in_transaction(|v| {
