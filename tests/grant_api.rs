@@ -493,6 +493,48 @@ async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
         StatusCode::OK
     );
 
+    // Calls that arrive together have their signatures checked in one batch; a bad signature
+    // among good ones is refused alone, and a refused proof does not use up its `jti`.
+    let forged = |jti: &str| {
+        let proof = make_proof(&business, "GET", &url, Some(&token), jti, now);
+        let (signing_input, signature) = proof.rsplit_once('.').unwrap();
+        let mut bytes = B64.decode(signature).unwrap();
+        bytes[7] ^= 0x20;
+        format!("{signing_input}.{}", B64.encode(bytes))
+    };
+    let together: Vec<(bool, String)> = (0..12)
+        .map(|i| {
+            let jti = format!("together-{i}");
+            if i % 3 == 1 {
+                (false, forged(&jti))
+            } else {
+                (
+                    true,
+                    make_proof(&business, "GET", &url, Some(&token), &jti, now),
+                )
+            }
+        })
+        .collect();
+    let statuses = futures_join(
+        together
+            .iter()
+            .map(|(_, proof)| send("DPoP", Some(proof.clone()))),
+    )
+    .await;
+    for ((good, _), status) in together.iter().zip(statuses) {
+        let want = if *good {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, want);
+    }
+    let retried = make_proof(&business, "GET", &url, Some(&token), "together-1", now);
+    assert_eq!(
+        send("DPoP", Some(retried)).await.unwrap().status(),
+        StatusCode::OK
+    );
+
     let reasons: Vec<String> = server
         .vault
         .log_entries()
@@ -500,12 +542,29 @@ async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
         .into_iter()
         .map(|e| e.record.reason.unwrap_or_default())
         .collect();
-    assert_eq!(reasons.len(), 10);
+    assert_eq!(reasons.len(), 10 + 12 + 1);
     assert!(reasons[1].contains("already used"), "{reasons:?}");
     assert!(reasons[2].contains("bearer"), "{reasons:?}");
     assert!(reasons[3].contains("missing"), "{reasons:?}");
     assert!(reasons[4].contains("another key"), "{reasons:?}");
     assert!(reasons[8].contains("too old"), "{reasons:?}");
+    let bad_signatures = reasons[10..]
+        .iter()
+        .filter(|r| r.contains("signature is invalid"));
+    assert_eq!(bad_signatures.count(), 4, "{reasons:?}");
+}
+
+/// Sends all requests at once and returns their statuses in order.
+async fn futures_join<F>(requests: impl Iterator<Item = F>) -> Vec<StatusCode>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let tasks: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().unwrap().status());
+    }
+    statuses
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::jose::{self, Jwk};
+use crate::jose::{self, Jwk, UncheckedSignature};
 
 /// The JWS `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";
@@ -35,23 +35,39 @@ pub struct ProofClaims {
 }
 
 /// Why a proof was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProofError {
-    #[error("the DPoP proof is missing")]
     Missing,
-    #[error("the DPoP proof is malformed or its signature is invalid")]
     Invalid,
-    #[error("the DPoP proof is signed by another key than the grant is bound to")]
     WrongKey,
-    #[error("the DPoP proof is for another method or URL")]
     WrongTarget,
-    #[error("the DPoP proof is for another access token")]
     WrongToken,
-    #[error("the DPoP proof is too old or from the future")]
     Stale,
-    #[error("the DPoP proof was already used")]
     Replayed,
 }
+
+impl ProofError {
+    /// The refusal in words (also the error's `Display`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Missing => "the DPoP proof is missing",
+            Self::Invalid => "the DPoP proof is malformed or its signature is invalid",
+            Self::WrongKey => "the DPoP proof is signed by another key than the grant is bound to",
+            Self::WrongTarget => "the DPoP proof is for another method or URL",
+            Self::WrongToken => "the DPoP proof is for another access token",
+            Self::Stale => "the DPoP proof is too old or from the future",
+            Self::Replayed => "the DPoP proof was already used",
+        }
+    }
+}
+
+impl std::fmt::Display for ProofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for ProofError {}
 
 /// What a checked proof tells the caller: its key's thumbprint and the `jti` to remember.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,8 +133,27 @@ pub fn check_proof_with(
     now: i64,
     key: impl Fn(&Jwk) -> Option<VerifyingKey>,
 ) -> Result<CheckedProof, ProofError> {
-    let (header, payload) =
-        jose::verify_compact(proof, |header| key(header.jwk.as_ref()?), DPOP_TYP)
+    let (checked, signature) =
+        check_proof_but_signature(proof, htm, htu, access_token, expected_jkt, now, key)?;
+    if !signature.check() {
+        return Err(ProofError::Invalid);
+    }
+    Ok(checked)
+}
+
+/// [`check_proof_with`] but for the signature, which the caller must check before it trusts
+/// anything in the proof: alone, or with others in one batch ([`jose::check_all`]).
+pub fn check_proof_but_signature(
+    proof: &str,
+    htm: &str,
+    htu: &str,
+    access_token: Option<&str>,
+    expected_jkt: Option<&str>,
+    now: i64,
+    key: impl Fn(&Jwk) -> Option<VerifyingKey>,
+) -> Result<(CheckedProof, UncheckedSignature), ProofError> {
+    let (header, payload, signature) =
+        jose::decode_compact(proof, |header| key(header.jwk.as_ref()?), DPOP_TYP)
             .map_err(|_| ProofError::Invalid)?;
     let jwk = header.jwk.ok_or(ProofError::Invalid)?;
     let jkt = jose::thumbprint(&jwk);
@@ -140,11 +175,12 @@ pub fn check_proof_with(
     if (claims.iat - now).abs() > MAX_SKEW_SECS {
         return Err(ProofError::Stale);
     }
-    Ok(CheckedProof {
+    let checked = CheckedProof {
         jkt,
         jti: claims.jti,
         iat: claims.iat,
-    })
+    };
+    Ok((checked, signature))
 }
 
 /// RFC 9449 §4.3: compare without query and fragment; scheme and host case-insensitively.

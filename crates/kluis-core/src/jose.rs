@@ -161,6 +161,19 @@ pub fn verify_compact(
     resolve_key: impl Fn(&Header) -> Option<VerifyingKey>,
     expected_typ: &str,
 ) -> Result<(Header, Vec<u8>), TokenError> {
+    let (header, payload, signature) = decode_compact(token, resolve_key, expected_typ)?;
+    if !signature.check() {
+        return Err(TokenError::BadSignature);
+    }
+    Ok((header, payload))
+}
+
+/// [`verify_compact`] up to, not including, checking the signature, which is returned.
+pub fn decode_compact(
+    token: &str,
+    resolve_key: impl Fn(&Header) -> Option<VerifyingKey>,
+    expected_typ: &str,
+) -> Result<(Header, Vec<u8>, UncheckedSignature), TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -178,9 +191,50 @@ pub fn verify_compact(
     let key = resolve_key(&header).ok_or(TokenError::UnknownKey)?;
     let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Malformed)?;
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    key.verify_strict(signing_input.as_bytes(), &signature)
-        .map_err(|_| TokenError::BadSignature)?;
-    Ok((header, payload))
+    let unchecked = UncheckedSignature {
+        key,
+        signature,
+        message: signing_input.as_bytes().to_vec(),
+    };
+    Ok((header, payload, unchecked))
+}
+
+/// A signature taken apart but not yet checked: [`decode_compact`]'s caller checks it alone
+/// ([`UncheckedSignature::check`]) or together with others ([`check_all`]).
+#[derive(Clone, Debug)]
+pub struct UncheckedSignature {
+    key: VerifyingKey,
+    signature: Signature,
+    /// The JWS signing input.
+    message: Vec<u8>,
+}
+
+impl UncheckedSignature {
+    /// RFC 8032 verification, strict (non-canonical and small-order values refused).
+    pub fn check(&self) -> bool {
+        self.key
+            .verify_strict(&self.message, &self.signature)
+            .is_ok()
+    }
+}
+
+/// Checks many signatures at once: one Ed25519 batch verification (about half the cost per
+/// signature of checking them one by one). Only if the batch fails is each checked on its own
+/// ([`UncheckedSignature::check`]), to tell which; so the answer for each is that of the strict
+/// single check whenever any signature is bad, and a batch of good ones is accepted by both.
+/// (A batch can accept some malformed signatures a strict check refuses, made with
+/// small-order points; the keys here are checked not to be weak, and a business can only
+/// fool itself with its own key.)
+pub fn check_all(signatures: &[&UncheckedSignature]) -> Vec<bool> {
+    if signatures.len() > 1 {
+        let messages: Vec<&[u8]> = signatures.iter().map(|s| &s.message[..]).collect();
+        let sigs: Vec<Signature> = signatures.iter().map(|s| s.signature).collect();
+        let keys: Vec<VerifyingKey> = signatures.iter().map(|s| s.key).collect();
+        if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
+            return vec![true; signatures.len()];
+        }
+    }
+    signatures.iter().map(|s| s.check()).collect()
 }
 
 fn parse_header(bytes: &[u8], expected_typ: &str) -> Result<Header, TokenError> {
@@ -240,6 +294,33 @@ mod tests {
     fn rfc8037_key() -> SigningKey {
         let d: [u8; 32] = b64_decode(RFC8037_D).unwrap().try_into().unwrap();
         SigningKey::from_bytes(&d)
+    }
+
+    #[test]
+    fn a_batch_check_names_exactly_the_bad_signatures() {
+        let signed: Vec<UncheckedSignature> = (1..=6u8)
+            .map(|i| {
+                let key = SigningKey::from_bytes(&[i; 32]);
+                let token = sign_compact(&json!({"typ": "x"}), format!("m{i}").as_bytes(), &key);
+                let resolve = |_: &Header| Some(key.verifying_key());
+                decode_compact(&token, resolve, "x").unwrap().2
+            })
+            .collect();
+        let all: Vec<&UncheckedSignature> = signed.iter().collect();
+        assert_eq!(check_all(&all), vec![true; 6]);
+        assert!(check_all(&[]).is_empty());
+
+        // One message altered, one signed by another key than the one it is checked with.
+        let mut altered = signed[2].clone();
+        altered.message.push(b'!');
+        let mut other_key = signed[4].clone();
+        other_key.key = signed[0].key;
+        let mixed = [
+            &signed[0], &signed[1], &altered, &signed[3], &other_key, &signed[5],
+        ];
+        assert_eq!(check_all(&mixed), [true, true, false, true, false, true]);
+        assert_eq!(check_all(&[&altered]), [false]);
+        assert!(!altered.check() && signed[2].check());
     }
 
     #[test]

@@ -1,30 +1,37 @@
 //! The ledger: one thread owns the write connection. It takes grant-API calls in batches, checks
 //! each grant's revocation and expiry inside one transaction, appends the access records and
 //! commits (group commit) before any handler may answer. Handlers never touch SQLite.
+//!
+//! Calls with a DPoP proof first pass one of two proof-checker threads, which check the
+//! signatures of up to eight waiting proofs in one Ed25519 batch verification (about half the
+//! cost of checking them one by one) and that no proof is used twice, then hand the calls on.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, Outcome};
+use kluis_core::dpop::ProofError;
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
+use kluis_core::jose::{self, UncheckedSignature};
 use kluis_core::pointer::Pointer;
 use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
+use crate::replay::ReplayCache;
 
 /// At most this many calls share one transaction.
 const MAX_BATCH: usize = 1024;
-/// Under load, a batch smaller than this waits up to [`GATHER_WAIT`] after its first call for
-/// more (docs/performance.md has the figures that chose them).
-const GATHER_BATCH: usize = 24;
-const GATHER_WAIT: Duration = Duration::from_micros(400);
+/// Threads checking DPoP signatures, and at most how many each checks in one batch (batches
+/// of 4 to 8 already cost about half as much per signature as single checks; smaller batches
+/// on two threads keep the wait short).
+const PROOF_CHECKERS: usize = 2;
+const PROOF_BATCH: usize = 8;
 /// Calls waiting for the ledger before new ones are turned away with 503.
 const QUEUE: usize = 8192;
 
@@ -81,11 +88,21 @@ pub enum Decision {
     Refused(&'static str),
 }
 
+/// A DPoP proof that passed every check but its signature and its first use.
+pub struct PendingProof {
+    pub signature: UncheckedSignature,
+    pub jkt: String,
+    pub jti: String,
+}
+
 enum Job {
     Read {
         access: Arc<Access>,
         /// Narrower fields asked for with `?fields=`; `None` means all granted ones.
         narrowed: Option<Vec<Pointer>>,
+        /// The call's DPoP proof until the proof checker has checked it, then its verdict.
+        proof: Option<Box<PendingProof>>,
+        proof_refusal: Option<&'static str>,
         at_ms: i64,
         reply: oneshot::Sender<Decision>,
     },
@@ -104,28 +121,111 @@ enum Job {
 #[derive(Clone)]
 pub struct Ledger {
     jobs: mpsc::SyncSender<Job>,
+    /// Calls with a DPoP proof go through the proof checker first.
+    proofs: mpsc::SyncSender<Job>,
+}
+
+/// A proof checker's thread: it checks the signatures of the calls waiting for it (up to
+/// [`PROOF_BATCH`]) in one batch and that no proof is reused, then hands the calls on to the
+/// ledger. A stage of its own, so that checking signatures overlaps with the ledger's commit.
+fn check_proofs_then_pass_on(
+    queue: &Mutex<mpsc::Receiver<Job>>,
+    ledger: mpsc::SyncSender<Job>,
+    replay: &ReplayCache,
+) {
+    let mut batch = Vec::with_capacity(PROOF_BATCH);
+    loop {
+        {
+            let Ok(queue) = queue.lock() else { return };
+            let Ok(first) = queue.recv() else { return };
+            batch.push(first);
+            batch.extend(queue.try_iter().take(PROOF_BATCH - 1));
+        }
+        let refusals = check_proofs(&batch, replay, unix_now());
+        for (mut job, refusal) in batch.drain(..).zip(refusals) {
+            if let Job::Read {
+                proof,
+                proof_refusal,
+                ..
+            } = &mut job
+            {
+                *proof = None;
+                *proof_refusal = refusal;
+            }
+            // The ledger only stops when every sender is gone; its queue may push back.
+            if ledger.send(job).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Checks the batch's DPoP signatures in one go, then that each proof is used for the first
+/// time; the refusal of each job, in order.
+fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'static str>> {
+    let proofs: Vec<&PendingProof> = batch
+        .iter()
+        .filter_map(|job| match job {
+            Job::Read {
+                proof: Some(proof), ..
+            } => Some(&**proof),
+            _ => None,
+        })
+        .collect();
+    let signatures: Vec<_> = proofs.iter().map(|p| &p.signature).collect();
+    let mut valid = jose::check_all(&signatures).into_iter();
+    batch
+        .iter()
+        .map(|job| match job {
+            Job::Read {
+                proof: Some(proof), ..
+            } => {
+                if !valid.next().unwrap_or(false) {
+                    Some(ProofError::Invalid.reason())
+                } else if !replay.first_use(&proof.jkt, &proof.jti, now) {
+                    Some(ProofError::Replayed.reason())
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 impl Ledger {
     /// Starts the ledger on its own thread with its own connection.
-    pub fn start(vault: Vault) -> std::io::Result<Self> {
+    pub fn start(vault: Vault, replay: Arc<ReplayCache>) -> std::io::Result<Self> {
+        let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("kluis-ledger".into())
             .spawn(move || run(vault, queue))?;
-        Ok(Self { jobs })
+        let proof_queue = Arc::new(Mutex::new(proof_queue));
+        for _ in 0..PROOF_CHECKERS {
+            let (queue, to_ledger, replay) = (proof_queue.clone(), jobs.clone(), replay.clone());
+            std::thread::Builder::new()
+                .name("kluis-proofs".into())
+                .spawn(move || check_proofs_then_pass_on(&queue, to_ledger, &replay))?;
+        }
+        Ok(Self { jobs, proofs })
     }
 
     /// Checks the grant, records the read and returns the body to send.
+    /// With a key-bound grant, `proof` is the call's DPoP proof, checked but for its signature:
+    /// the ledger checks the signatures of a batch together and then that no proof is reused.
     pub async fn read(
         &self,
         access: Arc<Access>,
         narrowed: Option<Vec<Pointer>>,
+        proof: Option<PendingProof>,
     ) -> Result<Decision, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Read {
             access,
             narrowed,
+            proof: proof.map(Box::new),
+            proof_refusal: None,
             at_ms: unix_now_ms(),
             reply,
         })?;
@@ -154,7 +254,11 @@ impl Ledger {
     }
 
     fn submit(&self, job: Job) -> Result<(), ApiError> {
-        self.jobs.try_send(job).map_err(|_| ApiError::Unavailable)
+        let queue = match &job {
+            Job::Read { proof: Some(_), .. } => &self.proofs,
+            _ => &self.jobs,
+        };
+        queue.try_send(job).map_err(|_| ApiError::Unavailable)
     }
 }
 
@@ -162,26 +266,9 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
-    // A moving average of calls per batch: above one, calls overlap (a lone caller's are 1).
-    let mut overlap = 1.0f64;
     while let Ok(first) = queue.recv() {
-        let arrived = Instant::now();
         batch.push(first);
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        // Group commit: under concurrent load, a small batch waits a moment for company, so
-        // that one commit (and one fsync, whose cost is mostly fixed) serves more calls and
-        // leaves more CPU to the callers. A lone caller (batches of one) does not wait.
-        while overlap > 1.5 && batch.len() < GATHER_BATCH {
-            let Some(left) = GATHER_WAIT.checked_sub(arrived.elapsed()) else {
-                break;
-            };
-            match queue.recv_timeout(left) {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-            batch.extend(queue.try_iter().take(MAX_BATCH - batch.len()));
-        }
-        overlap = 0.9 * overlap + 0.1 * batch.len() as f64;
         let now = unix_now();
         let summary = anonymous.next_second(now);
         let decided = vault.in_transaction(|v| {
@@ -358,12 +445,19 @@ impl Caches {
                 Status::Expired => Some("the grant has expired"),
             },
         };
-        let narrowed = match job {
+        let (narrowed, proof_refusal) = match job {
             Job::Introspect { .. } => return Ok(Answer::Introspect(refusal)),
-            Job::Read { narrowed, .. } => narrowed,
+            Job::Read {
+                narrowed,
+                proof: None,
+                proof_refusal,
+                ..
+            } => (narrowed, *proof_refusal),
+            // Never reached: every proof passes the proof checker first.
+            Job::Read { .. } => (&None, Some(ProofError::Invalid.reason())),
             Job::Record { .. } => unreachable!("answered above"),
         };
-        if let Some(reason) = refusal {
+        if let Some(reason) = refusal.or(proof_refusal) {
             return Ok(Answer::Read(Err(reason)));
         }
         let build = |fields: &[Pointer]| {

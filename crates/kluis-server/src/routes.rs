@@ -18,7 +18,7 @@ use kluis_core::wire::{Health, Introspection, Problem};
 use kluis_store::{unix_now, unix_now_ms};
 
 use crate::error::ApiError;
-use crate::ledger::{Access, Decision};
+use crate::ledger::{Access, Decision, PendingProof};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -60,14 +60,17 @@ pub async fn read_data(
         Err(cause) => return Err(refuse(&state, ENDPOINT, cause.to_string()).await),
     };
     let access = &verified.access;
-    if let Err(cause) = check_binding(&state, &verified.claims, scheme, token, &headers, &uri) {
-        let err = ApiError::unauthorized(cause);
-        state
-            .ledger()
-            .record(refusal(access, ENDPOINT, &err))
-            .await?;
-        return Err(err);
-    }
+    let proof = match check_binding(&state, &verified.claims, scheme, token, &headers, &uri) {
+        Ok(proof) => proof,
+        Err(cause) => {
+            let err = ApiError::unauthorized(cause);
+            state
+                .ledger()
+                .record(refusal(access, ENDPOINT, &err))
+                .await?;
+            return Err(err);
+        }
+    };
     let mut narrowed_fields = None;
     if let Some(asked) = asked_fields(&uri) {
         let narrowed = asked.and_then(|asked| {
@@ -87,7 +90,11 @@ pub async fn read_data(
             }
         }
     }
-    match state.ledger().read(access.clone(), narrowed_fields).await? {
+    match state
+        .ledger()
+        .read(access.clone(), narrowed_fields, proof)
+        .await?
+    {
         Decision::Served(body) => Ok((
             [
                 (
@@ -136,7 +143,16 @@ pub async fn introspect(
     // A stolen key-bound token tells its thief nothing without a proof from the bound key.
     if verified.claims.cnf.is_some() {
         let uri: Uri = "/v1/introspect".parse().expect("a valid path");
-        let proof = check_proof_for(&state, &verified.claims, &token, &headers, &uri, "POST");
+        let proof = pending_proof(&state, &verified.claims, &token, &headers, &uri, "POST")
+            .and_then(|pending| {
+                if !pending.signature.check() {
+                    Err(ProofError::Invalid.to_string())
+                } else if !state.first_use_of_proof(&pending.jkt, &pending.jti, unix_now()) {
+                    Err(ProofError::Replayed.to_string())
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(cause) = proof {
             let err = ApiError::unauthorized(cause);
             state
@@ -238,6 +254,8 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
 
 /// A key-bound grant (`cnf.jkt`) needs the DPoP scheme and a fresh, unused proof signed by
 /// that key for this very request and token (RFC 9449 §7.1). An unbound grant is a bearer token.
+/// Checks that the token is presented as its grant requires; for a key-bound grant, returns the
+/// call's DPoP proof, checked but for its signature and its first use (the ledger's part).
 fn check_binding(
     state: &AppState,
     claims: &GrantClaims,
@@ -245,29 +263,29 @@ fn check_binding(
     token: &str,
     headers: &HeaderMap,
     uri: &Uri,
-) -> Result<(), String> {
+) -> Result<Option<PendingProof>, String> {
     if claims.cnf.is_none() {
         return match scheme {
-            Scheme::Bearer => Ok(()),
+            Scheme::Bearer => Ok(None),
             Scheme::Dpop => Err("an unbound grant was presented with the DPoP scheme".into()),
         };
     }
     if scheme != Scheme::Dpop {
         return Err("a key-bound grant was presented as a bearer token".into());
     }
-    check_proof_for(state, claims, token, headers, uri, "GET")
+    pending_proof(state, claims, token, headers, uri, "GET").map(Some)
 }
 
 /// Checks the request's one DPoP proof against the grant's key, this method and URL, and the
-/// token; then remembers it so it cannot be used again.
-fn check_proof_for(
+/// token: everything but its signature and whether it was used before.
+fn pending_proof(
     state: &AppState,
     claims: &GrantClaims,
     token: &str,
     headers: &HeaderMap,
     uri: &Uri,
     method: &str,
-) -> Result<(), String> {
+) -> Result<PendingProof, String> {
     let jkt = claims.cnf.as_ref().map(|c| c.jkt.as_str());
     let mut proofs = headers.get_all("dpop").iter();
     let (Some(proof), None) = (proofs.next(), proofs.next()) else {
@@ -280,12 +298,14 @@ fn check_proof_for(
     let htu = state.request_url(host, uri.path());
     let now = unix_now();
     let key = |jwk: &Jwk| state.business_key(jwk);
-    let checked = dpop::check_proof_with(proof, method, &htu, Some(token), jkt, now, key)
-        .map_err(|e| e.to_string())?;
-    if !state.first_use_of_proof(&checked.jkt, &checked.jti, now) {
-        return Err(ProofError::Replayed.to_string());
-    }
-    Ok(())
+    let (checked, signature) =
+        dpop::check_proof_but_signature(proof, method, &htu, Some(token), jkt, now, key)
+            .map_err(|e| e.to_string())?;
+    Ok(PendingProof {
+        signature,
+        jkt: checked.jkt,
+        jti: checked.jti,
+    })
 }
 
 fn refusal(access: &Access, endpoint: &str, err: &ApiError) -> AccessRecord {

@@ -56,7 +56,7 @@ struct Inner {
     tokens: RwLock<HashMap<String, Arc<Verified>>>,
     /// Businesses' DPoP keys already decoded and checked, by their 32 bytes.
     business_keys: RwLock<HashMap<[u8; 32], VerifyingKey>>,
-    replay: ReplayCache,
+    replay: Arc<ReplayCache>,
     public_url: RwLock<Option<String>>,
 }
 
@@ -78,7 +78,8 @@ impl AppState {
         if durability == LogDurability::NoFsync {
             ledger_vault.commit_without_fsync()?;
         }
-        let ledger = Ledger::start(ledger_vault)?;
+        let replay = Arc::new(ReplayCache::new());
+        let ledger = Ledger::start(ledger_vault, replay.clone())?;
         Ok(Self(Arc::new(Inner {
             unlocked: unlocked.clone(),
             issuer: unlocked.issuer(),
@@ -87,7 +88,7 @@ impl AppState {
             keys: RwLock::default(),
             tokens: RwLock::default(),
             business_keys: RwLock::default(),
-            replay: ReplayCache::new(),
+            replay,
             public_url: RwLock::default(),
         })))
     }
