@@ -19,7 +19,9 @@
 //! `Authorization: DPoP <token>` and a fresh DPoP proof (RFC 9449: new `jti`, current `iat`,
 //! `ath` of the token) that the connection signs right before sending it. The proof is signed
 //! on the client threads, so its cost shows up as client CPU; the time to sign it is not part
-//! of the measured latency (that runs from the write to the end of the answer).
+//! of the measured latency (that runs from the write to the end of the answer). With
+//! `--presign-rate R` the proofs are signed before the load instead (R per second of warm-up
+//! and measurement, each sent once), as the Community Solid Server peer benchmark does.
 
 use std::collections::BTreeMap;
 use std::error::Error;
