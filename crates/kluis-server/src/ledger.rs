@@ -7,7 +7,8 @@
 //! cost of checking them one by one) and that no proof is used twice, then hand the calls on.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, Outcome};
@@ -17,9 +18,6 @@ use kluis_core::jose::{self, UncheckedSignature};
 use kluis_core::pointer::Pointer;
 use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -194,7 +192,8 @@ fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'s
 }
 
 impl Ledger {
-    /// Starts the ledger on its own thread with its own connection.
+    /// Starts the ledger on its own thread with its own connection, and the proof checkers,
+    /// which share `replay` (the server's DPoP replay cache) with the introspection route.
     pub fn start(vault: Vault, replay: Arc<ReplayCache>) -> std::io::Result<Self> {
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
@@ -211,9 +210,9 @@ impl Ledger {
         Ok(Self { jobs, proofs })
     }
 
-    /// Checks the grant, records the read and returns the body to send.
-    /// With a key-bound grant, `proof` is the call's DPoP proof, checked but for its signature:
-    /// the ledger checks the signatures of a batch together and then that no proof is reused.
+    /// Checks the grant, records the read and returns the body to send. With a key-bound grant,
+    /// `proof` is the call's DPoP proof, checked but for its signature: a proof checker checks
+    /// that (with other calls' signatures in one batch) and that no proof is reused first.
     pub async fn read(
         &self,
         access: Arc<Access>,
