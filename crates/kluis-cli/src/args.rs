@@ -197,6 +197,11 @@ pub enum RequestsCommand {
         /// Print the decision, the grant and the receipt as JSON
         #[arg(long)]
         json: bool,
+        /// Also POST the decision to a callback URL on this machine or a private network
+        /// (loopback, RFC 1918, link-local…); refused by default, so that a request cannot make
+        /// your machine call services only it can reach
+        #[arg(long)]
+        allow_local_callback: bool,
     },
     /// Say no; the business learns the decision (and the reason, if given)
     Deny {
@@ -208,6 +213,11 @@ pub enum RequestsCommand {
         /// Print the decision as JSON
         #[arg(long)]
         json: bool,
+        /// Also POST the decision to a callback URL on this machine or a private network
+        /// (loopback, RFC 1918, link-local…); refused by default, so that a request cannot make
+        /// your machine call services only it can reach
+        #[arg(long)]
+        allow_local_callback: bool,
     },
 }
 

@@ -2,6 +2,7 @@
 //! callback URL it gave. Best effort: the business can always poll, so a failed delivery is
 //! reported and never fails the command.
 
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use kluis_core::wire::AccessRequestStatus;
@@ -27,12 +28,23 @@ impl Delivery {
 
 /// POSTs `status` as JSON to `url` and reports the outcome on stderr. Redirects are not
 /// followed: the business named the one URL it wants the decision at.
-pub fn deliver(url: &str, status: &AccessRequestStatus) -> Delivery {
-    let outcome = client().and_then(|client| client.post(url).json(status).send());
+///
+/// The URL comes from whoever sent the request, and the POST leaves from the owner's machine:
+/// unless `allow_local`, a host that is (or resolves to) a loopback, private, link-local or
+/// otherwise non-public address is not contacted. The address checked is the one connected to
+/// (the name is resolved once and pinned), so a name cannot resolve to a public address for
+/// the check and a private one for the connection.
+pub fn deliver(url: &str, status: &AccessRequestStatus, allow_local: bool) -> Delivery {
+    let outcome = match destination(url, allow_local) {
+        Err(refusal) => Err(refusal),
+        Ok(pin) => client(pin)
+            .and_then(|client| client.post(url).json(status).send())
+            .map_err(|err| describe(&err)),
+    };
     let (delivered, detail) = match outcome {
         Ok(response) if response.status().is_success() => (true, response.status().to_string()),
         Ok(response) => (false, format!("answered {}", response.status())),
-        Err(err) => (false, describe(&err)),
+        Err(detail) => (false, detail),
     };
     if delivered {
         eprintln!("told the business at {url} ({detail})");
@@ -48,12 +60,83 @@ pub fn deliver(url: &str, status: &AccessRequestStatus) -> Delivery {
     }
 }
 
-fn client() -> reqwest::Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
+/// The name to pin to a checked address, when the URL names its host by name.
+type Pin = Option<(String, SocketAddr)>;
+
+/// Resolves the URL's host and checks where it leads; a refusal says why in words.
+fn destination(url: &str, allow_local: bool) -> Result<Pin, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|err| format!("not a usable URL: {err}"))?;
+    let host = parsed.host().ok_or("the URL has no host")?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or("the URL has no port")?;
+    let (addr, pin) = match host {
+        url::Host::Ipv4(ip) => (SocketAddr::from((ip, port)), None),
+        url::Host::Ipv6(ip) => (SocketAddr::from((ip, port)), None),
+        url::Host::Domain(name) => {
+            let found: Vec<SocketAddr> = (name, port)
+                .to_socket_addrs()
+                .map_err(|err| format!("{name} could not be resolved: {err}"))?
+                .collect();
+            // Every address the name has must be allowed, not just the first.
+            let addr = match found.iter().find(|a| !allow_local && !is_public(a.ip())) {
+                Some(local) => *local,
+                None => *found.first().ok_or(format!("{name} has no address"))?,
+            };
+            (addr, Some((name.to_owned(), addr)))
+        }
+    };
+    if !allow_local && !is_public(addr.ip()) {
+        return Err(format!(
+            "not contacted: it leads to {}, an address on this machine or a private network \
+             (kluis requests approve/deny --allow-local-callback allows that)",
+            addr.ip()
+        ));
+    }
+    Ok(pin)
+}
+
+/// Whether an address belongs to the public internet, as far as its range tells.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)) // documentation
+        }
+    }
+}
+
+fn client(pin: Pin) -> reqwest::Result<reqwest::blocking::Client> {
+    let mut builder = reqwest::blocking::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("kluis/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("kluis/", env!("CARGO_PKG_VERSION")));
+    if let Some((name, addr)) = pin {
+        builder = builder.resolve(&name, addr);
+    }
+    builder.build()
 }
 
 /// Why a delivery failed, in a few words: the innermost cause (the outer ones repeat the URL).
@@ -85,7 +168,66 @@ mod tests {
     #[test]
     fn a_client_with_tls_builds() {
         // reqwest panics here if it was built with TLS but without a crypto provider.
-        assert!(client().is_ok());
+        assert!(client(None).is_ok());
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        let public = [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+        ];
+        let local = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ];
+        for ip in public {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in local {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn local_callbacks_are_not_contacted_unless_allowed() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        for url in [
+            format!("http://{addr}/cb"),
+            format!("http://localhost:{}/cb", addr.port()),
+            format!("http://[::1]:{}/cb", addr.port()),
+        ] {
+            let delivery = deliver(&url, &status(), false);
+            assert!(!delivery.delivered, "{url}");
+            assert!(
+                delivery.detail.contains("not contacted"),
+                "{url}: {}",
+                delivery.detail
+            );
+        }
+        assert!(
+            listener.accept().is_err(),
+            "nothing may have connected to the local listener"
+        );
+        assert!(destination("http://127.0.0.1:9/", true).is_ok());
+        assert!(destination("not a url", true).is_err());
     }
 
     #[test]
@@ -93,7 +235,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/cb", listener.local_addr().unwrap());
         drop(listener);
-        let delivery = deliver(&url, &status());
+        let delivery = deliver(&url, &status(), true);
         assert!(!delivery.delivered);
         assert!(!delivery.detail.is_empty());
         assert_eq!(delivery.to_json()["url"], url);

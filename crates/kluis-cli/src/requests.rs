@@ -23,8 +23,21 @@ pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
             fields,
             expires,
             json,
-        }) => approve(global, &id, &fields, expires.as_deref(), json),
-        Some(RequestsCommand::Deny { id, reason, json }) => deny(global, &id, reason, json),
+            allow_local_callback,
+        }) => approve(
+            global,
+            &id,
+            &fields,
+            expires.as_deref(),
+            json,
+            allow_local_callback,
+        ),
+        Some(RequestsCommand::Deny {
+            id,
+            reason,
+            json,
+            allow_local_callback,
+        }) => deny(global, &id, reason, json, allow_local_callback),
     }
 }
 
@@ -81,6 +94,7 @@ fn approve(
     fields: &[String],
     expires: Option<&str>,
     json: bool,
+    allow_local_callback: bool,
 ) -> Result<()> {
     // Checked before unlocking, so bad input never needs a passphrase.
     let id = RequestId::parse(id)?;
@@ -125,7 +139,7 @@ fn approve(
             grant.id,
         );
     }
-    let delivery = notify(&asked, &status);
+    let delivery = notify(&asked, &status, allow_local_callback);
     if json {
         let mut out = decision_json(&status, delivery.as_ref());
         out["grant"] = grant_json(&grant, now);
@@ -134,7 +148,13 @@ fn approve(
     Ok(())
 }
 
-fn deny(global: &Global, id: &str, reason: Option<String>, json: bool) -> Result<()> {
+fn deny(
+    global: &Global,
+    id: &str,
+    reason: Option<String>,
+    json: bool,
+    allow_local_callback: bool,
+) -> Result<()> {
     let id = RequestId::parse(id)?;
     let now = unix_now();
     let (asked, status) = open(global)?.in_transaction(|v| {
@@ -159,7 +179,7 @@ fn deny(global: &Global, id: &str, reason: Option<String>, json: bool) -> Result
             asked.request.business.name, asked.request.business.id
         );
     }
-    let delivery = notify(&asked, &status);
+    let delivery = notify(&asked, &status, allow_local_callback);
     if json {
         print_json(&decision_json(&status, delivery.as_ref()));
     }
@@ -167,9 +187,13 @@ fn deny(global: &Global, id: &str, reason: Option<String>, json: bool) -> Result
 }
 
 /// Delivers the decision if the business gave a callback URL.
-fn notify(asked: &StoredRequest, status: &AccessRequestStatus) -> Option<Delivery> {
+fn notify(
+    asked: &StoredRequest,
+    status: &AccessRequestStatus,
+    allow_local: bool,
+) -> Option<Delivery> {
     let url = asked.request.callback_url.as_deref()?;
-    Some(callback::deliver(url, status))
+    Some(callback::deliver(url, status, allow_local))
 }
 
 pub fn receipts(global: &Global, json: bool) -> Result<()> {

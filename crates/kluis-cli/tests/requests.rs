@@ -245,8 +245,31 @@ fn the_business_hears_the_decision_at_its_callback() {
     let dir = fresh();
     let d = dir.path();
     let (url, received) = callback_receiver();
+
+    // A callback on this machine is not contacted unless the owner allows it.
     let id = request(d, Some(&url));
-    let out = kluis(d, &["requests", "approve", &id, "--json"]);
+    let out = kluis(d, &["requests", "deny", &id, "--json"]);
+    assert!(out.status.success());
+    let printed = json_of(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(printed["callback"]["delivered"], false);
+    assert!(
+        printed["callback"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not contacted"),
+        "{printed}"
+    );
+    assert!(received.recv_timeout(Duration::from_millis(500)).is_err());
+
+    let id = request(d, Some(&url));
+    let approve = [
+        "requests",
+        "approve",
+        &id,
+        "--json",
+        "--allow-local-callback",
+    ];
+    let out = kluis(d, &approve);
     assert!(out.status.success());
     let printed = json_of(&String::from_utf8(out.stdout).unwrap());
     let (line, body) = received.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -263,12 +286,23 @@ fn the_business_hears_the_decision_at_its_callback() {
     let dead = format!("http://{}/gone", closed.local_addr().unwrap());
     drop(closed);
     let id = request(d, Some(&dead));
-    let out = kluis(d, &["requests", "deny", &id, "--reason", "no"]);
+    let deny = [
+        "requests",
+        "deny",
+        &id,
+        "--reason",
+        "no",
+        "--allow-local-callback",
+    ];
+    let out = kluis(d, &deny);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("could not tell the business"));
+    let all = json_of(&ok(d, &["requests", "--all", "--json"]));
+    let statuses: Vec<&str> = (0..3).map(|i| all[i]["status"].as_str().unwrap()).collect();
     assert_eq!(
-        json_of(&ok(d, &["requests", "--all", "--json"]))[0]["status"],
-        "denied"
+        statuses.iter().filter(|s| **s == "denied").count(),
+        2,
+        "{all}"
     );
 }
 
