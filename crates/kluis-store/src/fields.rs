@@ -110,7 +110,8 @@ impl Vault {
     pub fn data_version(&self) -> Result<i64> {
         Ok(self
             .conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// A counter that changes with every committed write of the document, from any process.
