@@ -60,8 +60,8 @@ pub fn deliver(url: &str, status: &AccessRequestStatus, allow_local: bool) -> De
     }
 }
 
-/// The name to pin to a checked address, when the URL names its host by name.
-type Pin = Option<(String, SocketAddr)>;
+/// The name to pin to its checked addresses, when the URL names its host by name.
+type Pin = Option<(String, Vec<SocketAddr>)>;
 
 /// Resolves the URL's host and checks where it leads; a refusal says why in words.
 fn destination(url: &str, allow_local: bool) -> Result<Pin, String> {
@@ -83,7 +83,7 @@ fn destination(url: &str, allow_local: bool) -> Result<Pin, String> {
                 Some(local) => *local,
                 None => *found.first().ok_or(format!("{name} has no address"))?,
             };
-            (addr, Some((name.to_owned(), addr)))
+            (addr, Some((name.to_owned(), found)))
         }
     };
     if !allow_local && !is_public(addr.ip()) {
@@ -100,7 +100,7 @@ fn destination(url: &str, allow_local: bool) -> Result<Pin, String> {
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -111,19 +111,26 @@ fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
                 || (a == 198 && (b == 18 || b == 19)) // benchmarking, RFC 2544
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)) // documentation
+            let s = v6.segments();
+            // 6to4 (RFC 3056) carries an IPv4 address, which is what gets reached.
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
+            // Only global unicast (2000::/3), less documentation and Teredo; NAT64, IPv4-
+            // compatible, site-local and every other range are not contacted.
+            (s[0] & 0xe000) == 0x2000
+                && !(s[0] == 0x2001 && s[1] == 0x0db8)
+                && !(s[0] == 0x2001 && s[1] == 0x0000)
         }
     }
 }
@@ -133,10 +140,11 @@ fn client(pin: Pin) -> reqwest::Result<reqwest::blocking::Client> {
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("kluis/", env!("CARGO_PKG_VERSION")));
-    if let Some((name, addr)) = pin {
-        builder = builder.resolve(&name, addr);
+    if let Some((name, addrs)) = pin {
+        builder = builder.resolve_to_addrs(&name, &addrs);
     }
-    builder.build()
+    // No proxy: a proxy would look the name up again, past the check above.
+    builder.no_proxy().build()
 }
 
 /// Why a delivery failed, in a few words: the innermost cause (the outer ones repeat the URL).
@@ -178,6 +186,7 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:1.1.1.1",
+            "2002:0808:0808::1",
         ];
         let local = [
             "127.0.0.1",
@@ -195,6 +204,15 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::7f00:1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::1",
+            "fec0::1",
+            "100::1",
+            "2001:db8::1",
+            "2001::1",
+            "192.0.0.8",
+            "192.88.99.1",
         ];
         for ip in public {
             assert!(is_public(ip.parse().unwrap()), "{ip}");

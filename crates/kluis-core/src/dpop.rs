@@ -172,7 +172,7 @@ pub fn check_proof_but_signature(
         (None, None) => {}
         _ => return Err(ProofError::WrongToken),
     }
-    if (claims.iat - now).abs() > MAX_SKEW_SECS {
+    if claims.iat.abs_diff(now) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(ProofError::Stale);
     }
     let checked = CheckedProof {

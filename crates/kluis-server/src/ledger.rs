@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, Outcome};
-use kluis_core::dpop::ProofError;
+use kluis_core::dpop::{MAX_SKEW_SECS, ProofError};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::jose::{self, UncheckedSignature};
 use kluis_core::pointer::Pointer;
@@ -91,6 +91,7 @@ pub struct PendingProof {
     pub signature: UncheckedSignature,
     pub jkt: String,
     pub jti: String,
+    pub iat: i64,
 }
 
 enum Job {
@@ -180,6 +181,11 @@ fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'s
             } => {
                 if !valid.next().unwrap_or(false) {
                     Some(ProofError::Invalid.reason())
+                } else if proof.iat.abs_diff(now) > MAX_SKEW_SECS.unsigned_abs() {
+                    // Checked again here: the replay cache remembers a proof for its window
+                    // counted from now, so a proof that waited long in a queue is not let in
+                    // after its first use was forgotten.
+                    Some(ProofError::Stale.reason())
                 } else if !replay.first_use(&proof.jkt, &proof.jti, now) {
                     Some(ProofError::Replayed.reason())
                 } else {
@@ -543,6 +549,65 @@ impl Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proofs_in_one_batch_are_judged_each_on_its_own() {
+        use ed25519_dalek::SigningKey;
+        use kluis_core::jose::{decode_compact, sign_compact};
+
+        let now = 1_800_000_000;
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let other = SigningKey::from_bytes(&[4; 32]);
+        let access = Arc::new(Access {
+            grant: GrantId::from_random([1; 16]),
+            business: BusinessId::parse("shop.example").unwrap(),
+            purpose: "test".into(),
+            fields: vec![Pointer::parse("/profile/email").unwrap()],
+            token_hash: [0; 32],
+        });
+        // A proof signed by `signer`, checked against `key`.
+        let job = |jti: &str, iat: i64, signer: &SigningKey| {
+            let jws = sign_compact(&serde_json::json!({"typ": "x"}), jti.as_bytes(), signer);
+            let resolve = |_: &jose::Header| Some(key.verifying_key());
+            let (_, _, signature) = decode_compact(&jws, resolve, "x").unwrap();
+            Job::Read {
+                access: access.clone(),
+                narrowed: None,
+                proof: Some(Box::new(PendingProof {
+                    signature,
+                    jkt: "k".into(),
+                    jti: jti.into(),
+                    iat,
+                })),
+                proof_refusal: None,
+                at_ms: 0,
+                reply: oneshot::channel().0,
+            }
+        };
+        let batch = [
+            job("a", now, &key),
+            job("b", now, &other),
+            job("a", now, &key),
+            job("c", now - 3600, &key),
+            job("b", now, &key),
+            Job::Record {
+                record: Box::new(AccessRecord::refused_anonymously(0, "x", "y".into())),
+                reply: oneshot::channel().0,
+            },
+        ];
+        let verdicts = check_proofs(&batch, &ReplayCache::new(), now);
+        assert_eq!(
+            verdicts,
+            [
+                None,
+                Some(ProofError::Invalid.reason()),
+                Some(ProofError::Replayed.reason()),
+                Some(ProofError::Stale.reason()),
+                None, // "b" was not used up by the forged proof
+                None,
+            ]
+        );
+    }
 
     #[test]
     fn anonymous_refusals_past_the_budget_are_counted_into_one_summary() {

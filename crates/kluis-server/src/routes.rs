@@ -297,7 +297,7 @@ fn pending_proof(
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let htu = state.request_url(host, uri.path());
     let now = unix_now();
-    let key = |jwk: &Jwk| state.business_key(jwk);
+    let key = |jwk: &Jwk| state.business_key(jwk, jkt);
     let (checked, signature) =
         dpop::check_proof_but_signature(proof, method, &htu, Some(token), jkt, now, key)
             .map_err(|e| e.to_string())?;
@@ -305,6 +305,7 @@ fn pending_proof(
         signature,
         jkt: checked.jkt,
         jti: checked.jti,
+        iat: checked.iat,
     })
 }
 

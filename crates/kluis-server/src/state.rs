@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use ed25519_dalek::VerifyingKey;
 use kluis_core::Pointer;
 use kluis_core::grant::{BusinessId, GrantId};
-use kluis_core::jose::Jwk;
+use kluis_core::jose::{Jwk, thumbprint};
 use kluis_core::token::{Expectations, GrantClaims, TokenError, verify_grant};
 use kluis_store::{StoreError, Unlocked, Vault, unix_now};
 
@@ -111,13 +111,18 @@ impl AppState {
     }
 
     /// The key in a DPoP proof's `jwk`, decoded once per business key rather than per proof
-    /// (point decompression and the small-order check are a tenth of a proof's cost).
-    pub fn business_key(&self, jwk: &Jwk) -> Option<VerifyingKey> {
+    /// (point decompression and the small-order check are a tenth of a proof's cost). Only the
+    /// key a grant is bound to (`expected_jkt`) is kept, so proofs with made-up keys cannot
+    /// crowd the cache.
+    pub fn business_key(&self, jwk: &Jwk, expected_jkt: Option<&str>) -> Option<VerifyingKey> {
         let bytes = jwk.ed25519_bytes().ok()?;
         if let Some(key) = self.0.business_keys.read().ok()?.get(&bytes) {
             return Some(*key);
         }
         let key = jwk.verifying_key().ok()?;
+        if expected_jkt != Some(thumbprint(jwk).as_str()) {
+            return Some(key);
+        }
         if let Ok(mut keys) = self.0.business_keys.write() {
             if keys.len() >= BUSINESS_KEY_CACHE {
                 keys.clear();
