@@ -23,6 +23,18 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 
 impl Server {
     fn grant(&self, to: &str, fields: &[&str]) -> (kluis::core::grant::Grant, String) {
+        self.grant_bound(to, fields, None)
+    }
+
+    /// A grant for an hour "for order delivery"; bound to `key` (`cnf.jkt`) when given.
+    fn grant_bound(
+        &self,
+        to: &str,
+        fields: &[&str],
+        key: Option<&SigningKey>,
+    ) -> (kluis::core::grant::Grant, String) {
+        use kluis::core::jose::{Jwk, thumbprint};
+        let key_thumbprint = key.map(|k| thumbprint(&Jwk::from_verifying_key(&k.verifying_key())));
         self.vault
             .create_grant(
                 GrantRequest {
@@ -31,7 +43,7 @@ impl Server {
                     purpose: "order delivery".into(),
                     purpose_category: None,
                     lifetime_secs: 3600,
-                    key_thumbprint: None,
+                    key_thumbprint,
                 },
                 unix_now(),
             )
@@ -384,25 +396,10 @@ fn the_committed_openapi_document_is_current() {
 #[tokio::test]
 async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
     use kluis::core::dpop::make_proof;
-    use kluis::core::jose::{Jwk, thumbprint};
 
     let server = Server::start().await;
     let business = SigningKey::from_bytes(&[42; 32]);
-    let jkt = thumbprint(&Jwk::from_verifying_key(&business.verifying_key()));
-    let (_, token) = server
-        .vault
-        .create_grant(
-            GrantRequest {
-                audience: BusinessId::parse("webshop.example").unwrap(),
-                fields: vec![Pointer::parse("/profile/email").unwrap()],
-                purpose: "order delivery".into(),
-                purpose_category: None,
-                lifetime_secs: 3600,
-                key_thumbprint: Some(jkt),
-            },
-            unix_now(),
-        )
-        .unwrap();
+    let (_, token) = server.grant_bound("webshop.example", &["/profile/email"], Some(&business));
     assert_eq!(claims_of(&token).cnf.unwrap().jkt.len(), 43);
     let url = format!("{}/v1/data", server.base);
     let send = |scheme: &'static str, proof: Option<String>| {
@@ -495,13 +492,8 @@ async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
 
     // Calls that arrive together have their signatures checked in one batch; a bad signature
     // among good ones is refused alone, and a refused proof does not use up its `jti`.
-    let forged = |jti: &str| {
-        let proof = make_proof(&business, "GET", &url, Some(&token), jti, now);
-        let (signing_input, signature) = proof.rsplit_once('.').unwrap();
-        let mut bytes = B64.decode(signature).unwrap();
-        bytes[7] ^= 0x20;
-        format!("{signing_input}.{}", B64.encode(bytes))
-    };
+    let forged =
+        |jti: &str| flip_signature(&make_proof(&business, "GET", &url, Some(&token), jti, now));
     let together: Vec<(bool, String)> = (0..12)
         .map(|i| {
             let jti = format!("together-{i}");
@@ -552,6 +544,56 @@ async fn key_bound_grants_need_a_fresh_proof_from_their_key() {
         .iter()
         .filter(|r| r.contains("signature is invalid"));
     assert_eq!(bad_signatures.count(), 4, "{reasons:?}");
+
+    // Introspection checks the proof the same way: good, then replayed, then forged.
+    let introspect_url = format!("{}/v1/introspect", server.base);
+    let introspect = |proof: String| {
+        server
+            .http
+            .post(&introspect_url)
+            .header("dpop", proof)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let good = make_proof(&business, "POST", &introspect_url, Some(&token), "i-1", now);
+    let active = |v: Value| v["active"].as_bool().unwrap();
+    let answer = introspect(good.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(active(answer));
+    let answer = introspect(good).await.unwrap().json().await.unwrap();
+    assert!(!active(answer), "a replayed proof");
+    let proof = make_proof(&business, "POST", &introspect_url, Some(&token), "i-2", now);
+    let answer = introspect(flip_signature(&proof))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!active(answer), "a forged signature");
+    let reasons: Vec<String> = server
+        .vault
+        .log_entries()
+        .unwrap()
+        .into_iter()
+        .rev()
+        .take(2)
+        .map(|e| e.record.reason.unwrap_or_default())
+        .collect();
+    assert!(reasons[0].contains("signature is invalid"), "{reasons:?}");
+    assert!(reasons[1].contains("already used"), "{reasons:?}");
+}
+
+/// The JWS with one bit of its signature flipped (still well-formed, no longer valid).
+fn flip_signature(jws: &str) -> String {
+    let (signing_input, signature) = jws.rsplit_once('.').unwrap();
+    let mut bytes = B64.decode(signature).unwrap();
+    bytes[7] ^= 0x20;
+    format!("{signing_input}.{}", B64.encode(bytes))
 }
 
 /// Sends all requests at once and returns their statuses in order.
@@ -595,15 +637,7 @@ async fn access_requests_are_accepted_polled_and_bounded() {
     let status: Value = created.json().await.unwrap();
     assert_eq!(status["status"], "pending");
     assert_eq!(location, status["poll_url"].as_str().unwrap());
-    let polled: Value = server
-        .http
-        .get(format!("{}{location}", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let polled = server.get_json(&location).await;
     assert_eq!(polled["id"], status["id"]);
     assert!(polled.get("token").is_none());
 
@@ -659,26 +693,10 @@ async fn access_requests_are_accepted_polled_and_bounded() {
 #[tokio::test]
 async fn behind_a_proxy_proofs_name_the_public_url() {
     use kluis::core::dpop::make_proof;
-    use kluis::core::jose::{Jwk, thumbprint};
 
     let server = Server::start_with(Some("https://vault.example/")).await;
     let business = SigningKey::from_bytes(&[43; 32]);
-    let (_, token) = server
-        .vault
-        .create_grant(
-            GrantRequest {
-                audience: BusinessId::parse("webshop.example").unwrap(),
-                fields: vec![Pointer::parse("/profile/email").unwrap()],
-                purpose: "order delivery".into(),
-                purpose_category: None,
-                lifetime_secs: 3600,
-                key_thumbprint: Some(thumbprint(&Jwk::from_verifying_key(
-                    &business.verifying_key(),
-                ))),
-            },
-            unix_now(),
-        )
-        .unwrap();
+    let (_, token) = server.grant_bound("webshop.example", &["/profile/email"], Some(&business));
     let now = unix_now();
     for (htu, jti, expected) in [
         (

@@ -326,12 +326,7 @@ impl Client {
         struct Issuer {
             iss: String,
         }
-        let kid = unverified_kid(token)?;
-        let jwks = self
-            .inner
-            .jwks
-            .get(kid.as_deref(), || self.fetch_jwks())
-            .await?;
+        let jwks = self.jwks_for(token).await?;
         let issuer = match &self.inner.issuer {
             Some(issuer) => issuer.clone(),
             None => unverified_payload::<Issuer>(token)?.iss,
@@ -353,13 +348,17 @@ impl Client {
     /// returns it. Compare its `aud`, `pii_principal_id` and purposes' `pii_category` with the
     /// grant you got it with.
     pub async fn verify_receipt(&self, receipt: &str) -> Result<ConsentReceipt> {
-        let kid = unverified_kid(receipt)?;
-        let jwks = self
-            .inner
+        let jwks = self.jwks_for(receipt).await?;
+        crate::verify::receipt(receipt, &jwks)
+    }
+
+    /// The vault's JWKS, cached, fetched again if it lacks the key the JWS names.
+    async fn jwks_for(&self, jws: &str) -> Result<Arc<Jwks>> {
+        let kid = unverified_kid(jws)?;
+        self.inner
             .jwks
             .get(kid.as_deref(), || self.fetch_jwks())
-            .await?;
-        crate::verify::receipt(receipt, &jwks)
+            .await
     }
 
     async fn fetch_jwks(&self) -> Result<Jwks> {

@@ -47,10 +47,32 @@ pub struct AccessRecordRef<'a> {
     pub business: Option<&'a BusinessId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<&'a str>,
-    pub fields: &'a [Pointer],
+    pub fields: FieldList<'a>,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+}
+
+/// The `fields` of an [`AccessRecordRef`]: pointers, or the same list already written as JSON
+/// (the server keeps it so with a cached answer, rather than writing it again per call).
+#[derive(Clone, Copy, Debug)]
+pub enum FieldList<'a> {
+    Pointers(&'a [Pointer]),
+    /// A JSON array of pointer strings, as `Pointers` serializes.
+    Json(&'a serde_json::value::RawValue),
+}
+
+impl FieldList<'_> {
+    pub const NONE: FieldList<'static> = FieldList::Pointers(&[]);
+}
+
+impl Serialize for FieldList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldList::Pointers(pointers) => pointers.serialize(serializer),
+            FieldList::Json(json) => json.serialize(serializer),
+        }
+    }
 }
 
 impl AccessRecord {
@@ -62,7 +84,7 @@ impl AccessRecord {
             grant: self.grant.as_ref(),
             business: self.business.as_ref(),
             purpose: self.purpose.as_deref(),
-            fields: &self.fields,
+            fields: FieldList::Pointers(&self.fields),
             outcome: self.outcome,
             reason: self.reason.as_deref(),
         }
@@ -108,6 +130,12 @@ mod tests {
             let owned = serde_json::to_string(&record).unwrap();
             let borrowed = serde_json::to_string(&record.view()).unwrap();
             assert_eq!(owned, borrowed);
+            let written = serde_json::value::to_raw_value(&record.fields).unwrap();
+            let with_json = AccessRecordRef {
+                fields: FieldList::Json(&written),
+                ..record.view()
+            };
+            assert_eq!(serde_json::to_string(&with_json).unwrap(), owned);
             let back: AccessRecord = serde_json::from_str(&borrowed).unwrap();
             assert_eq!(back, record);
         }

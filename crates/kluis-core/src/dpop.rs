@@ -118,21 +118,6 @@ pub fn check_proof(
     now: i64,
 ) -> Result<CheckedProof, ProofError> {
     let key = |jwk: &Jwk| jwk.verifying_key().ok();
-    check_proof_with(proof, htm, htu, access_token, expected_jkt, now, key)
-}
-
-/// [`check_proof`], taking the key out of the proof's `jwk` with `key` (which must refuse what
-/// [`Jwk::verifying_key`] refuses): a server that sees the same business keys again and again
-/// can keep them decoded.
-pub fn check_proof_with(
-    proof: &str,
-    htm: &str,
-    htu: &str,
-    access_token: Option<&str>,
-    expected_jkt: Option<&str>,
-    now: i64,
-    key: impl Fn(&Jwk) -> Option<VerifyingKey>,
-) -> Result<CheckedProof, ProofError> {
     let (checked, signature) =
         check_proof_but_signature(proof, htm, htu, access_token, expected_jkt, now, key)?;
     if !signature.check() {
@@ -141,8 +126,10 @@ pub fn check_proof_with(
     Ok(checked)
 }
 
-/// [`check_proof_with`] but for the signature, which the caller must check before it trusts
-/// anything in the proof: alone, or with others in one batch ([`jose::check_all`]).
+/// [`check_proof`] but for the signature, which the caller must check before it trusts anything
+/// in the proof: alone, or with others in one batch ([`jose::check_all`]). It takes the key out
+/// of the proof's `jwk` with `key` (which must refuse what [`Jwk::verifying_key`] refuses), so
+/// that a server seeing the same business keys again and again can keep them decoded.
 pub fn check_proof_but_signature(
     proof: &str,
     htm: &str,

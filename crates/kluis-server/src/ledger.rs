@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use axum::body::Bytes;
-use kluis_core::access::{AccessRecord, AccessRecordRef, Outcome};
+use kluis_core::access::{AccessRecord, AccessRecordRef, FieldList, Outcome};
 use kluis_core::dpop::{MAX_SKEW_SECS, ProofError};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::jose::{self, UncheckedSignature};
@@ -94,19 +94,41 @@ pub struct PendingProof {
     pub iat: i64,
 }
 
+/// A call's DPoP proof on its way through a proof checker.
+enum Proof {
+    /// Waiting for its signature and replay checks.
+    Unchecked(Box<PendingProof>),
+    /// Checked, or there was none to check: why it is refused, if it is.
+    Verdict(Option<&'static str>),
+}
+
+impl Proof {
+    fn of(pending: Option<PendingProof>) -> Self {
+        pending.map_or(Proof::Verdict(None), |p| Proof::Unchecked(Box::new(p)))
+    }
+
+    /// Why the call is refused for its proof. A proof the checkers never saw is refused: every
+    /// proof goes through them first, so this only fails closed.
+    fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Proof::Unchecked(_) => Some(ProofError::Invalid.reason()),
+            Proof::Verdict(refusal) => *refusal,
+        }
+    }
+}
+
 enum Job {
     Read {
         access: Arc<Access>,
         /// Narrower fields asked for with `?fields=`; `None` means all granted ones.
         narrowed: Option<Vec<Pointer>>,
-        /// The call's DPoP proof until the proof checker has checked it, then its verdict.
-        proof: Option<Box<PendingProof>>,
-        proof_refusal: Option<&'static str>,
+        proof: Proof,
         at_ms: i64,
         reply: oneshot::Sender<Decision>,
     },
     Introspect {
         access: Arc<Access>,
+        proof: Proof,
         at_ms: i64,
         reply: oneshot::Sender<bool>,
     },
@@ -114,6 +136,25 @@ enum Job {
         record: Box<AccessRecord>,
         reply: oneshot::Sender<()>,
     },
+}
+
+impl Job {
+    fn proof_mut(&mut self) -> Option<&mut Proof> {
+        match self {
+            Job::Read { proof, .. } | Job::Introspect { proof, .. } => Some(proof),
+            Job::Record { .. } => None,
+        }
+    }
+
+    fn unchecked_proof(&self) -> Option<&PendingProof> {
+        match self {
+            Job::Read { proof, .. } | Job::Introspect { proof, .. } => match proof {
+                Proof::Unchecked(pending) => Some(pending),
+                Proof::Verdict(_) => None,
+            },
+            Job::Record { .. } => None,
+        }
+    }
 }
 
 /// A handle to the ledger thread; cheap to clone.
@@ -142,14 +183,8 @@ fn check_proofs_then_pass_on(
         }
         let refusals = check_proofs(&batch, replay, unix_now());
         for (mut job, refusal) in batch.drain(..).zip(refusals) {
-            if let Job::Read {
-                proof,
-                proof_refusal,
-                ..
-            } = &mut job
-            {
-                *proof = None;
-                *proof_refusal = refusal;
+            if let Some(proof) = job.proof_mut() {
+                *proof = Proof::Verdict(refusal);
             }
             // The ledger only stops when every sender is gone; its queue may push back.
             if ledger.send(job).is_err() {
@@ -162,23 +197,16 @@ fn check_proofs_then_pass_on(
 /// Checks the batch's DPoP signatures in one go, then that each proof is used for the first
 /// time; the refusal of each job, in order.
 fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'static str>> {
-    let proofs: Vec<&PendingProof> = batch
+    let signatures: Vec<_> = batch
         .iter()
-        .filter_map(|job| match job {
-            Job::Read {
-                proof: Some(proof), ..
-            } => Some(&**proof),
-            _ => None,
-        })
+        .filter_map(Job::unchecked_proof)
+        .map(|p| &p.signature)
         .collect();
-    let signatures: Vec<_> = proofs.iter().map(|p| &p.signature).collect();
     let mut valid = jose::check_all(&signatures).into_iter();
     batch
         .iter()
-        .map(|job| match job {
-            Job::Read {
-                proof: Some(proof), ..
-            } => {
+        .map(|job| match job.unchecked_proof() {
+            Some(proof) => {
                 if !valid.next().unwrap_or(false) {
                     Some(ProofError::Invalid.reason())
                 } else if proof.iat.abs_diff(now) > MAX_SKEW_SECS.unsigned_abs() {
@@ -192,15 +220,16 @@ fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'s
                     None
                 }
             }
-            _ => None,
+            None => None,
         })
         .collect()
 }
 
 impl Ledger {
-    /// Starts the ledger on its own thread with its own connection, and the proof checkers,
-    /// which share `replay` (the server's DPoP replay cache) with the introspection route.
-    pub fn start(vault: Vault, replay: Arc<ReplayCache>) -> std::io::Result<Self> {
+    /// Starts the ledger on its own thread with its own connection, and the proof checkers
+    /// with the DPoP replay cache they share.
+    pub fn start(vault: Vault) -> std::io::Result<Self> {
+        let replay = Arc::new(ReplayCache::new());
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
@@ -229,19 +258,24 @@ impl Ledger {
         self.submit(Job::Read {
             access,
             narrowed,
-            proof: proof.map(Box::new),
-            proof_refusal: None,
+            proof: Proof::of(proof),
             at_ms: unix_now_ms(),
             reply,
         })?;
         answer.await.map_err(|_| ApiError::Unavailable)
     }
 
-    /// Whether the grant is active now; the question is recorded too.
-    pub async fn introspect(&self, access: Arc<Access>) -> Result<bool, ApiError> {
+    /// Whether the grant is active now (and, for a key-bound grant, `proof` good); the question
+    /// is recorded too.
+    pub async fn introspect(
+        &self,
+        access: Arc<Access>,
+        proof: Option<PendingProof>,
+    ) -> Result<bool, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Introspect {
             access,
+            proof: Proof::of(proof),
             at_ms: unix_now_ms(),
             reply,
         })?;
@@ -259,9 +293,9 @@ impl Ledger {
     }
 
     fn submit(&self, job: Job) -> Result<(), ApiError> {
-        let queue = match &job {
-            Job::Read { proof: Some(_), .. } => &self.proofs,
-            _ => &self.jobs,
+        let queue = match job.unchecked_proof() {
+            Some(_) => &self.proofs,
+            None => &self.jobs,
         };
         queue.try_send(job).map_err(|_| ApiError::Unavailable)
     }
@@ -385,8 +419,8 @@ struct Known {
 #[derive(Debug)]
 struct Served {
     body: Bytes,
-    /// The fields whose values it holds, for the access record.
-    fields: Vec<Pointer>,
+    /// The fields whose values it holds, as the access record's JSON list.
+    fields: Box<serde_json::value::RawValue>,
 }
 
 impl Caches {
@@ -407,10 +441,14 @@ impl Caches {
         Ok(())
     }
 
-    fn known(&mut self, vault: &Vault, grant: &GrantId) -> kluis_store::Result<&mut Known> {
-        if !self.grants.contains_key(grant.as_str()) {
-            if self.grants.len() >= MAX_KNOWN_GRANTS {
-                self.grants.clear();
+    fn known<'a>(
+        grants: &'a mut HashMap<String, Known>,
+        vault: &Vault,
+        grant: &GrantId,
+    ) -> kluis_store::Result<&'a mut Known> {
+        if !grants.contains_key(grant.as_str()) {
+            if grants.len() >= MAX_KNOWN_GRANTS {
+                grants.clear();
             }
             let state = match vault.grant_state(grant.as_str()) {
                 Err(kluis_store::StoreError::Tampered(cause)) => {
@@ -419,7 +457,7 @@ impl Caches {
                 }
                 other => Ok(other?),
             };
-            self.grants.insert(
+            grants.insert(
                 grant.as_str().to_owned(),
                 Known {
                     state,
@@ -428,16 +466,18 @@ impl Caches {
                 },
             );
         }
-        Ok(self.grants.get_mut(grant.as_str()).expect("inserted above"))
+        Ok(grants.get_mut(grant.as_str()).expect("inserted above"))
     }
 
     fn decide(&mut self, vault: &Vault, job: &Job, now: i64) -> kluis_store::Result<Answer> {
-        let access = match job {
+        let (access, proof) = match job {
             Job::Record { .. } => return Ok(Answer::Recorded),
-            Job::Read { access, .. } | Job::Introspect { access, .. } => access,
+            Job::Read { access, proof, .. } | Job::Introspect { access, proof, .. } => {
+                (access, proof)
+            }
         };
-        let doc = self.doc.clone();
-        let known = self.known(vault, &access.grant)?;
+        let doc = &self.doc;
+        let known = Self::known(&mut self.grants, vault, &access.grant)?;
         let refusal = match known.state {
             Err(reason) => Some(reason),
             Ok(None) => Some("the grant does not exist"),
@@ -450,27 +490,22 @@ impl Caches {
                 Status::Expired => Some("the grant has expired"),
             },
         };
-        let (narrowed, proof_refusal) = match job {
+        let refusal = refusal.or(proof.refusal());
+        let narrowed = match job {
             Job::Introspect { .. } => return Ok(Answer::Introspect(refusal)),
-            Job::Read {
-                narrowed,
-                proof: None,
-                proof_refusal,
-                ..
-            } => (narrowed, *proof_refusal),
-            // Never reached: every proof passes the proof checker first.
-            Job::Read { .. } => (&None, Some(ProofError::Invalid.reason())),
+            Job::Read { narrowed, .. } => narrowed,
             Job::Record { .. } => unreachable!("answered above"),
         };
-        if let Some(reason) = refusal.or(proof_refusal) {
+        if let Some(reason) = refusal {
             return Ok(Answer::Read(Err(reason)));
         }
         let build = |fields: &[Pointer]| {
-            let (shown, present) = grant::subset(&doc, fields);
+            let (shown, present) = grant::subset(doc, fields);
             let body = serde_json::to_vec(&shown).expect("a Value serializes");
+            let fields = serde_json::value::to_raw_value(&present).expect("pointers serialize");
             Arc::new(Served {
                 body: Bytes::from(body),
-                fields: present,
+                fields,
             })
         };
         let served = match narrowed {
@@ -508,11 +543,11 @@ impl Answer {
             Job::Read { access, at_ms, .. } => (access, *at_ms, "GET /v1/data"),
             Job::Introspect { access, at_ms, .. } => (access, *at_ms, "POST /v1/introspect"),
         };
-        let (fields, reason): (&[Pointer], _) = match self {
-            Answer::Read(Ok(served)) => (&served.fields, None),
-            Answer::Read(Err(reason)) => (&[], Some(*reason)),
-            Answer::Introspect(refusal) => (&[], *refusal),
-            Answer::Recorded => (&[], None),
+        let (fields, reason) = match self {
+            Answer::Read(Ok(served)) => (FieldList::Json(&served.fields), None),
+            Answer::Read(Err(reason)) => (FieldList::NONE, Some(*reason)),
+            Answer::Introspect(refusal) => (FieldList::NONE, *refusal),
+            Answer::Recorded => (FieldList::NONE, None),
         };
         AccessRecordRef {
             at_ms,
@@ -573,13 +608,12 @@ mod tests {
             Job::Read {
                 access: access.clone(),
                 narrowed: None,
-                proof: Some(Box::new(PendingProof {
+                proof: Proof::of(Some(PendingProof {
                     signature,
                     jkt: "k".into(),
                     jti: jti.into(),
                     iat,
                 })),
-                proof_refusal: None,
                 at_ms: 0,
                 reply: oneshot::channel().0,
             }

@@ -141,28 +141,25 @@ pub async fn introspect(
         }
     };
     // A stolen key-bound token tells its thief nothing without a proof from the bound key.
+    let mut proof = None;
     if verified.claims.cnf.is_some() {
         let uri: Uri = "/v1/introspect".parse().expect("a valid path");
-        let proof = pending_proof(&state, &verified.claims, &token, &headers, &uri, "POST")
-            .and_then(|pending| {
-                if !pending.signature.check() {
-                    Err(ProofError::Invalid.to_string())
-                } else if !state.first_use_of_proof(&pending.jkt, &pending.jti, unix_now()) {
-                    Err(ProofError::Replayed.to_string())
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(cause) = proof {
-            let err = ApiError::unauthorized(cause);
-            state
-                .ledger()
-                .record(refusal(&verified.access, ENDPOINT, &err))
-                .await?;
-            return Ok(Json(Introspection::inactive()));
+        match pending_proof(&state, &verified.claims, &token, &headers, &uri, "POST") {
+            Ok(pending) => proof = Some(pending),
+            Err(cause) => {
+                let err = ApiError::unauthorized(cause);
+                state
+                    .ledger()
+                    .record(refusal(&verified.access, ENDPOINT, &err))
+                    .await?;
+                return Ok(Json(Introspection::inactive()));
+            }
         }
     }
-    let active = state.ledger().introspect(verified.access.clone()).await?;
+    let active = state
+        .ledger()
+        .introspect(verified.access.clone(), proof)
+        .await?;
     Ok(Json(if active {
         Introspection::active(&verified.claims)
     } else {

@@ -14,7 +14,6 @@ use kluis_store::{StoreError, Unlocked, Vault, unix_now};
 
 use crate::error::ApiError;
 use crate::ledger::{Access, Ledger};
-use crate::replay::ReplayCache;
 
 /// Tolerated clock skew for `exp`/`iat` checks, in seconds.
 const LEEWAY_SECS: i64 = 30;
@@ -56,7 +55,6 @@ struct Inner {
     tokens: RwLock<HashMap<String, Arc<Verified>>>,
     /// Businesses' DPoP keys already decoded and checked, by their 32 bytes.
     business_keys: RwLock<HashMap<[u8; 32], VerifyingKey>>,
-    replay: Arc<ReplayCache>,
     public_url: RwLock<Option<String>>,
 }
 
@@ -78,8 +76,7 @@ impl AppState {
         if durability == LogDurability::NoFsync {
             ledger_vault.commit_without_fsync()?;
         }
-        let replay = Arc::new(ReplayCache::new());
-        let ledger = Ledger::start(ledger_vault, replay.clone())?;
+        let ledger = Ledger::start(ledger_vault)?;
         Ok(Self(Arc::new(Inner {
             unlocked: unlocked.clone(),
             issuer: unlocked.issuer(),
@@ -88,7 +85,6 @@ impl AppState {
             keys: RwLock::default(),
             tokens: RwLock::default(),
             business_keys: RwLock::default(),
-            replay,
             public_url: RwLock::default(),
         })))
     }
@@ -130,11 +126,6 @@ impl AppState {
             keys.insert(bytes, key);
         }
         Some(key)
-    }
-
-    /// Records a DPoP proof id; `false` if it was used before.
-    pub fn first_use_of_proof(&self, jkt: &str, jti: &str, now: i64) -> bool {
-        self.0.replay.first_use(jkt, jti, now)
     }
 
     pub fn issuer(&self) -> &str {

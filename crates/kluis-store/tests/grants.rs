@@ -1,24 +1,15 @@
 //! Grants, signing keys and the access log on a real vault file.
 
-use std::path::Path;
+mod common;
 
+use common::{raw, vault};
 use kluis_core::Pointer;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantRequest, Status};
 use kluis_core::token::{Expectations, verify_grant};
-use kluis_store::{DB_FILE, KdfParams, Passphrase, StoreError, Vault};
-use rusqlite::Connection;
+use kluis_store::{StoreError, Vault};
 
 const NOW: i64 = 1_800_000_000;
-
-fn vault(dir: &Path) -> Vault {
-    Vault::create(
-        dir,
-        &Passphrase::new("pass phrase"),
-        KdfParams::OWASP_MINIMUM,
-    )
-    .unwrap()
-}
 
 fn request(to: &str) -> GrantRequest {
     GrantRequest {
@@ -115,8 +106,7 @@ fn un_revoking_by_editing_the_file_is_detected() {
     let v = vault(dir.path());
     let (grant, _) = v.create_grant(request("shop.example"), NOW).unwrap();
     v.revoke_grant(&grant.id, NOW + 1).unwrap();
-    Connection::open(dir.path().join(DB_FILE))
-        .unwrap()
+    raw(dir.path())
         .execute("UPDATE grants SET revoked_at = NULL", [])
         .unwrap();
     assert!(matches!(v.grant(&grant.id), Err(StoreError::Tampered(_))));
@@ -158,7 +148,7 @@ fn the_log_chain_verifies_and_names_the_first_broken_entry() {
     assert_eq!((check.entries, check.first_broken.clone()), (6, None));
     assert_eq!(v.log_entries().unwrap()[3].record, record(3));
 
-    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw = raw(dir.path());
     // Swap the sealed bytes of entries 3 and 4.
     let sealed: Vec<Vec<u8>> = raw
         .prepare("SELECT sealed FROM access_log WHERE seq IN (3, 4) ORDER BY seq")
@@ -219,7 +209,7 @@ fn editing_a_grants_clear_state_is_caught_on_the_hot_path() {
     let v = vault(dir.path());
     let (grant, _) = v.create_grant(request("shop.example"), NOW).unwrap();
     v.revoke_grant(&grant.id, NOW + 1).unwrap();
-    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw = raw(dir.path());
     raw.execute("UPDATE grants SET revoked_at = NULL", [])
         .unwrap();
     assert!(matches!(
@@ -241,7 +231,7 @@ fn editing_a_grants_clear_state_is_caught_on_the_hot_path() {
 fn a_public_key_slipped_into_the_table_is_not_published() {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
-    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw = raw(dir.path());
     let attacker = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     let jwk = kluis_core::jose::Jwk::from_verifying_key(&attacker.verifying_key());
     raw.execute(
@@ -263,7 +253,7 @@ fn an_emptied_log_is_not_mistaken_for_a_new_one() {
     );
     v.in_transaction(|v| v.append_log(&[record(1), record(2)]))
         .unwrap();
-    let raw = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let raw = raw(dir.path());
     raw.execute_batch("DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';")
         .unwrap();
     let broken = v.verify_log().unwrap().first_broken.unwrap();

@@ -1,37 +1,21 @@
 //! Access requests and consent receipts on a real vault file: the request's life, the grant and
 //! receipt an approval yields, refusals, the cap on waiting requests, and what reaches the disk.
 
-use std::path::Path;
+mod common;
 
+use common::{p, raw, vault};
 use ed25519_dalek::SigningKey;
-use kluis_core::Pointer;
 use kluis_core::grant::Status;
 use kluis_core::jose::{self, Jwk};
 use kluis_core::receipt::verify_receipt;
 use kluis_core::token::{Expectations, verify_grant};
 use kluis_core::wire::{AccessRequestBody, BusinessInfo, RequestStatus};
-use kluis_store::{
-    DB_FILE, KdfParams, MAX_PENDING_REQUESTS, Passphrase, REQUEST_LIFETIME_SECS, StoreError, Vault,
-};
-use rusqlite::Connection;
+use kluis_store::{MAX_PENDING_REQUESTS, REQUEST_LIFETIME_SECS, StoreError, Vault};
 
 const NOW: i64 = 1_800_000_000;
 const NAME: &str = "Quokka Webwinkel B.V.";
 const BUSINESS: &str = "zebrashop.example";
 const PURPOSE: &str = "deliver the wombat order";
-
-fn vault(dir: &Path) -> Vault {
-    Vault::create(
-        dir,
-        &Passphrase::new("pass phrase"),
-        KdfParams::OWASP_MINIMUM,
-    )
-    .unwrap()
-}
-
-fn p(text: &str) -> Pointer {
-    Pointer::parse(text).unwrap()
-}
 
 fn business_jwk() -> Jwk {
     Jwk::from_verifying_key(&SigningKey::from_bytes(&[42; 32]).verifying_key())
@@ -314,7 +298,7 @@ fn edited_status_columns_are_noticed() {
     let v = vault(dir.path());
     let id = new_request(&v);
     v.deny_request(&id, None, NOW).unwrap();
-    let db = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let db = raw(dir.path());
     db.execute(
         "UPDATE access_requests SET status = 'pending', decided_at = NULL WHERE id = ?1",
         [&id],

@@ -1,17 +1,14 @@
 //! The store end to end on real files: round trips, wrong passphrases, tampering, and what
 //! the bytes on disk do and do not reveal.
 
+mod common;
+
 use std::path::Path;
 
-use kluis_core::Pointer;
+use common::{p, raw};
 use kluis_core::document::sample;
 use kluis_store::{DB_FILE, KdfParams, Passphrase, StoreError, Vault};
-use rusqlite::Connection;
 use serde_json::{Value, json};
-
-fn p(text: &str) -> Pointer {
-    Pointer::parse(text).unwrap()
-}
 
 fn new_vault(dir: &Path) -> Vault {
     Vault::create(
@@ -24,10 +21,6 @@ fn new_vault(dir: &Path) -> Vault {
 
 fn reopen(dir: &Path) -> Vault {
     Vault::open(dir, &Passphrase::new("hunter2 but longer")).unwrap()
-}
-
-fn raw(dir: &Path) -> Connection {
-    Connection::open(dir.join(DB_FILE)).unwrap()
 }
 
 #[test]

@@ -1,0 +1,27 @@
+//! Helpers the store's test files share. Not every test binary uses every helper.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use kluis_core::Pointer;
+use kluis_store::{DB_FILE, KdfParams, Passphrase, Vault};
+use rusqlite::Connection;
+
+/// A new vault in `dir` under the passphrase "pass phrase".
+pub fn vault(dir: &Path) -> Vault {
+    Vault::create(
+        dir,
+        &Passphrase::new("pass phrase"),
+        KdfParams::OWASP_MINIMUM,
+    )
+    .unwrap()
+}
+
+pub fn p(text: &str) -> Pointer {
+    Pointer::parse(text).unwrap()
+}
+
+/// A plain SQLite connection to the vault's file, to look at or tamper with the bytes.
+pub fn raw(dir: &Path) -> Connection {
+    Connection::open(dir.join(DB_FILE)).unwrap()
+}
