@@ -217,7 +217,7 @@ impl Vault {
     }
 
     /// Starts a write transaction that takes the write lock at once, so a concurrent writer
-    /// waits (busy_timeout) instead of failing half-way.
+    /// waits (see `schema::configure`) instead of failing half-way.
     pub(crate) fn immediate(&self) -> Result<Transaction<'_>> {
         Ok(Transaction::new_unchecked(
             &self.conn,
