@@ -32,6 +32,12 @@ const PROOF_CHECKERS: usize = 2;
 const PROOF_BATCH: usize = 8;
 /// Calls waiting for the ledger before new ones are turned away with 503.
 const QUEUE: usize = 8192;
+/// The ledger asks the checkpointer to copy the WAL into the database file after this many
+/// commits (at a few pages per commit, before the WAL reaches SQLite's usual 1000 pages).
+const CHECKPOINT_EVERY: u64 = 64;
+/// Past this many pages in the WAL, the checkpointer waits for a pause between the ledger's
+/// commits so that the WAL starts over (see [`Vault::checkpoint`]).
+const WAL_RESTART_PAGES: i64 = 2000;
 
 /// Committed batches and the calls they held, since the process started (all ledgers).
 static BATCHES: AtomicU64 = AtomicU64::new(0);
@@ -226,15 +232,21 @@ fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'s
 }
 
 impl Ledger {
-    /// Starts the ledger on its own thread with its own connection, and the proof checkers
-    /// with the DPoP replay cache they share.
-    pub fn start(vault: Vault) -> std::io::Result<Self> {
+    /// Starts the ledger on its own thread with its own connection, the checkpointer with
+    /// another (so that no commit a call waits for also copies the WAL into the database file),
+    /// and the proof checkers with the DPoP replay cache they share.
+    pub fn start(vault: Vault, checkpointer: Vault) -> kluis_store::Result<Self> {
+        vault.leave_checkpoints_to_others()?;
         let replay = Arc::new(ReplayCache::new());
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
+        let (nudge, nudges) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("kluis-checkpoint".into())
+            .spawn(move || checkpoint_when_asked(&checkpointer, &nudges))?;
         std::thread::Builder::new()
             .name("kluis-ledger".into())
-            .spawn(move || run(vault, queue))?;
+            .spawn(move || run(vault, queue, nudge))?;
         let proof_queue = Arc::new(Mutex::new(proof_queue));
         for _ in 0..PROOF_CHECKERS {
             let (queue, to_ledger, replay) = (proof_queue.clone(), jobs.clone(), replay.clone());
@@ -301,8 +313,19 @@ impl Ledger {
     }
 }
 
-fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
+/// The checkpointer's thread: copies the WAL into the database file whenever the ledger asks,
+/// until the ledger stops.
+fn checkpoint_when_asked(vault: &Vault, asked: &mpsc::Receiver<()>) {
+    while asked.recv().is_ok() {
+        if let Err(err) = vault.checkpoint(WAL_RESTART_PAGES) {
+            tracing::warn!(error = %err, "could not checkpoint the WAL; will try again");
+        }
+    }
+}
+
+fn run(vault: Vault, queue: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()>) {
     let mut caches = Caches::default();
+    let mut commits = 0u64;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
     while let Ok(first) = queue.recv() {
@@ -329,6 +352,11 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
         });
         match decided {
             Ok(answers) => {
+                commits += 1;
+                if commits % CHECKPOINT_EVERY == 0 {
+                    // Already asked and not yet done is fine: one checkpoint copies everything.
+                    let _ = checkpoint.try_send(());
+                }
                 BATCHES.fetch_add(1, Ordering::Relaxed);
                 BATCHED_CALLS.fetch_add(answers.len() as u64, Ordering::Relaxed);
                 for (job, answer) in batch.drain(..).zip(answers) {

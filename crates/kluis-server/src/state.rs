@@ -59,8 +59,8 @@ struct Inner {
 }
 
 impl AppState {
-    /// Opens two more connections to an unlocked vault (one for the ledger, one for reads) and
-    /// starts the ledger.
+    /// Opens three more connections to an unlocked vault (the ledger's, its checkpointer's and
+    /// one for reads) and starts the ledger.
     pub fn open(dir: &Path, unlocked: &Unlocked) -> Result<Self, StoreError> {
         Self::open_with(dir, unlocked, LogDurability::Fsync)
     }
@@ -76,7 +76,7 @@ impl AppState {
         if durability == LogDurability::NoFsync {
             ledger_vault.commit_without_fsync()?;
         }
-        let ledger = Ledger::start(ledger_vault)?;
+        let ledger = Ledger::start(ledger_vault, Vault::connect(dir, unlocked)?)?;
         Ok(Self(Arc::new(Inner {
             unlocked: unlocked.clone(),
             issuer: unlocked.issuer(),

@@ -20,4 +20,4 @@ pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,
 };
-pub use vault::{DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};
+pub use vault::{Checkpoint, DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};

@@ -58,6 +58,18 @@ impl Unlocked {
     }
 }
 
+/// What [`Vault::checkpoint`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Pages in the WAL.
+    pub pages: i64,
+    /// Of these, pages copied into the database file.
+    pub copied: i64,
+    /// Whether it waited for the writers and copied everything, so that the next writer starts
+    /// the WAL over.
+    pub restarted: bool,
+}
+
 /// An open, unlocked vault.
 pub struct Vault {
     pub(crate) conn: Connection,
@@ -157,6 +169,51 @@ impl Vault {
     pub fn commit_without_fsync(&self) -> Result<()> {
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
+    }
+
+    /// Stops this connection from checkpointing the WAL after its own commits. SQLite does so by
+    /// default inside the commit that takes the WAL past 1000 pages, and that commit then also
+    /// copies the pages and fsyncs the database file: for the server's ledger, whose commits
+    /// every reader waits for, a stall of milliseconds. [`Vault::checkpoint`] on another
+    /// connection and thread does the work instead.
+    pub fn leave_checkpoints_to_others(&self) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    }
+
+    /// Copies the WAL's pages into the database file without holding up writers. A writer
+    /// starts the WAL over only if, when it begins, every page was copied; a writer committing
+    /// back to back rarely finds such a moment, and the WAL would grow without end. So if the
+    /// WAL holds more than `restart_above` pages, this then waits for a pause between the
+    /// writers' transactions, holds them off while it copies the rest and until no reader uses
+    /// the WAL, and the next writer starts the WAL over. As new writers wait meanwhile, it
+    /// waits at most 50 ms (not the usual 5 s) and otherwise leaves the restart for next time.
+    pub fn checkpoint(&self, restart_above: i64) -> Result<Checkpoint> {
+        let run = |mode: &str| -> Result<(bool, i64, i64)> {
+            Ok(self
+                .conn
+                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+                })?)
+        };
+        let (_, pages, copied) = run("PASSIVE")?;
+        if pages <= restart_above {
+            return Ok(Checkpoint {
+                pages,
+                copied,
+                restarted: false,
+            });
+        }
+        self.conn
+            .busy_handler(Some(schema::wait_for_lock_briefly))?;
+        let restart = run("RESTART");
+        self.conn.busy_handler(Some(schema::wait_for_lock))?;
+        let (busy, pages, copied) = restart?;
+        Ok(Checkpoint {
+            pages,
+            copied,
+            restarted: !busy,
+        })
     }
 
     pub fn unlocked(&self) -> &Unlocked {

@@ -358,3 +358,121 @@ fn writing_into_a_missing_list_is_refused_instead_of_making_an_object() {
         json!(["sms"])
     );
 }
+
+/// Log records of about 1.2 KiB each: a hundred fill some thirty WAL pages.
+fn records(n: usize) -> Vec<kluis_core::access::AccessRecord> {
+    (0..n)
+        .map(|i| {
+            kluis_core::access::AccessRecord::refused_anonymously(
+                i as i64,
+                "GET /v1/data",
+                format!("test record {i}, padded: {i:0>1000}"),
+            )
+        })
+        .collect()
+}
+
+fn wal_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(format!("{DB_FILE}-wal")))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+#[test]
+fn checkpoints_left_to_another_connection_happen_there_and_change_nothing_readers_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = new_vault(dir.path());
+    v.commit_without_fsync().unwrap();
+    v.leave_checkpoints_to_others().unwrap();
+    let checkpointer = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    let batch = records(100);
+    for _ in 0..40 {
+        v.in_transaction(|v| v.append_log(&batch)).unwrap();
+    }
+    let version = v.data_version().unwrap();
+    let first = checkpointer.checkpoint(i64::MAX).unwrap();
+    assert!(
+        first.pages > 1000,
+        "the writer did not checkpoint after its commits: {first:?}"
+    );
+    assert_eq!(first.copied, first.pages, "nothing held the copy up");
+    assert_eq!(
+        v.data_version().unwrap(),
+        version,
+        "a checkpoint changes no data, so it must not look like another writer's commit"
+    );
+    v.in_transaction(|v| v.append_log(&batch)).unwrap();
+    let next = checkpointer.checkpoint(i64::MAX).unwrap();
+    assert!(
+        next.pages < 50,
+        "the next writer started the WAL over: {next:?}"
+    );
+    assert_eq!(v.verify_log().unwrap().entries, 41 * 100);
+}
+
+#[test]
+fn the_wal_stays_bounded_while_a_writer_commits_back_to_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let v = new_vault(dir.path());
+    let checkpointer = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    let writer = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    writer.commit_without_fsync().unwrap();
+    writer.leave_checkpoints_to_others().unwrap();
+    let done = &AtomicBool::new(false);
+    let (restarts, batches, largest_wal) = std::thread::scope(|scope| {
+        let writing = scope.spawn(move || {
+            let batch = records(100);
+            for _ in 0..60 {
+                writer.in_transaction(|w| w.append_log(&batch)).unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+            60
+        });
+        let (mut restarts, mut largest) = (0, 0);
+        while !done.load(Ordering::Relaxed) {
+            // Past 100 pages in the WAL, wait for a pause between the writer's commits.
+            restarts += u32::from(checkpointer.checkpoint(100).unwrap().restarted);
+            largest = largest.max(wal_bytes(dir.path()));
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        (restarts, writing.join().unwrap(), largest)
+    });
+    // 60 batches of ~30 pages each made ~1,800 pages (7 MiB) of WAL; had it never started
+    // over, the file would hold them all.
+    assert!(
+        largest_wal < 4 << 20,
+        "the WAL grew to {largest_wal} bytes although it was checkpointed all along"
+    );
+    assert!(restarts > 0, "a restart never happened");
+    let check = v.verify_log().unwrap();
+    assert_eq!((check.entries, check.first_broken), (batches * 100, None));
+}
+
+#[test]
+fn a_reader_on_an_old_snapshot_holds_a_restart_up_only_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = new_vault(dir.path());
+    v.leave_checkpoints_to_others().unwrap();
+    let checkpointer = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    v.in_transaction(|v| v.append_log(&records(10))).unwrap();
+    let mut reader = raw(dir.path());
+    let snapshot = reader.transaction().unwrap();
+    let _: i64 = snapshot
+        .query_row("SELECT count(*) FROM access_log", [], |r| r.get(0))
+        .unwrap();
+    v.in_transaction(|v| v.append_log(&records(10))).unwrap();
+    let started = std::time::Instant::now();
+    let checkpoint = checkpointer.checkpoint(0).unwrap();
+    assert!(!checkpoint.restarted, "the reader still uses the WAL");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the restart waited {:?} for the reader (writers wait meanwhile)",
+        started.elapsed()
+    );
+    v.in_transaction(|v| v.append_log(&records(10))).unwrap();
+    drop(snapshot);
+    assert!(checkpointer.checkpoint(0).unwrap().restarted);
+    assert_eq!(v.verify_log().unwrap().entries, 30);
+}
