@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, FieldList, Outcome};
@@ -16,7 +17,7 @@ use kluis_core::dpop::{MAX_SKEW_SECS, ProofError};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::jose::{self, UncheckedSignature};
 use kluis_core::pointer::Pointer;
-use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
+use kluis_store::{Checkpoint, GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -35,9 +36,12 @@ const QUEUE: usize = 8192;
 /// The ledger asks the checkpointer to copy the WAL into the database file after this many
 /// commits (at a few pages per commit, before the WAL reaches SQLite's usual 1000 pages).
 const CHECKPOINT_EVERY: u64 = 64;
-/// Past this many pages in the WAL, the checkpointer waits for a pause between the ledger's
-/// commits so that the WAL starts over (see [`Vault::checkpoint`]).
-const WAL_RESTART_PAGES: i64 = 2000;
+/// Past this many frames in the WAL, the checkpointer waits for a pause between the ledger's
+/// commits so that the WAL starts over (see [`Vault::checkpoint`]). Under SQLite's 1000, at
+/// which other connections (the CLI's) would checkpoint inside their own commits.
+const WAL_RESTART_FRAMES: i64 = 800;
+/// After a restart gave up, how long the checkpointer only copies.
+const RESTART_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Committed batches and the calls they held, since the process started (all ledgers).
 static BATCHES: AtomicU64 = AtomicU64::new(0);
@@ -314,11 +318,23 @@ impl Ledger {
 }
 
 /// The checkpointer's thread: copies the WAL into the database file whenever the ledger asks,
-/// until the ledger stops.
+/// until the ledger stops. After a restart that gave up (a reader on the WAL kept it waiting,
+/// and the ledger with it), it only copies for a while before it tries again.
 fn checkpoint_when_asked(vault: &Vault, asked: &mpsc::Receiver<()>) {
+    let mut restart_after = Instant::now();
     while asked.recv().is_ok() {
-        if let Err(err) = vault.checkpoint(WAL_RESTART_PAGES) {
-            tracing::warn!(error = %err, "could not checkpoint the WAL; will try again");
+        let now = Instant::now();
+        let restart_above = if now >= restart_after {
+            WAL_RESTART_FRAMES
+        } else {
+            i64::MAX
+        };
+        match vault.checkpoint(restart_above) {
+            Ok(Checkpoint::RestartGaveUp { .. }) => restart_after = now + RESTART_BACKOFF,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "could not checkpoint the WAL; will try again")
+            }
         }
     }
 }

@@ -72,6 +72,8 @@ impl AppState {
         durability: LogDurability,
     ) -> Result<Self, StoreError> {
         let reader = Vault::connect(dir, unlocked)?;
+        // Its writes (access requests) are rare; the ledger's checkpointer copies them too.
+        reader.leave_checkpoints_to_others()?;
         let ledger_vault = Vault::connect(dir, unlocked)?;
         if durability == LogDurability::NoFsync {
             ledger_vault.commit_without_fsync()?;

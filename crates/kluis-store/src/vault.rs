@@ -60,14 +60,17 @@ impl Unlocked {
 
 /// What [`Vault::checkpoint`] found and did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// Pages in the WAL.
-    pub pages: i64,
-    /// Of these, pages copied into the database file.
-    pub copied: i64,
-    /// Whether it waited for the writers and copied everything, so that the next writer starts
-    /// the WAL over.
-    pub restarted: bool,
+pub enum Checkpoint {
+    /// Another connection was checkpointing; nothing was done.
+    Busy,
+    /// The WAL's frames (page images) were copied into the database file, `copied` of `frames`
+    /// (fewer when a reader still uses older versions of the pages).
+    Copied { frames: i64, copied: i64 },
+    /// Everything was copied and the next writer starts the WAL over.
+    Restarted { frames: i64 },
+    /// The restart gave up waiting for the writers to pause or the readers to finish; what
+    /// the copy before it did stands.
+    RestartGaveUp { frames: i64, copied: i64 },
 }
 
 /// An open, unlocked vault.
@@ -181,13 +184,16 @@ impl Vault {
         Ok(())
     }
 
-    /// Copies the WAL's pages into the database file without holding up writers. A writer
-    /// starts the WAL over only if, when it begins, every page was copied; a writer committing
+    /// Copies the WAL's frames into the database file without holding up writers. A writer
+    /// starts the WAL over only if, when it begins, every frame was copied; a writer committing
     /// back to back rarely finds such a moment, and the WAL would grow without end. So if the
-    /// WAL holds more than `restart_above` pages, this then waits for a pause between the
-    /// writers' transactions, holds them off while it copies the rest and until no reader uses
-    /// the WAL, and the next writer starts the WAL over. As new writers wait meanwhile, it
-    /// waits at most 50 ms (not the usual 5 s) and otherwise leaves the restart for next time.
+    /// WAL holds more than `restart_above` frames, all of them copied, this then waits for a
+    /// pause between the writers' transactions and holds them off while it copies what they
+    /// added meanwhile, fsyncs the database file and waits for the readers still on the WAL to
+    /// finish; the next writer starts the WAL over. Writers wait meanwhile, so it waits for the
+    /// pause and the readers at most 50 ms together (not the usual 5 s), on top of the copy and
+    /// fsync, and otherwise gives up ([`Checkpoint::RestartGaveUp`]). When a reader keeps older
+    /// frames from being copied, it does not try: the restart would only wait for that reader.
     pub fn checkpoint(&self, restart_above: i64) -> Result<Checkpoint> {
         let run = |mode: &str| -> Result<(bool, i64, i64)> {
             Ok(self
@@ -196,23 +202,20 @@ impl Vault {
                     Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
                 })?)
         };
-        let (_, pages, copied) = run("PASSIVE")?;
-        if pages <= restart_above {
-            return Ok(Checkpoint {
-                pages,
-                copied,
-                restarted: false,
-            });
+        let (busy, frames, copied) = run("PASSIVE")?;
+        if busy {
+            return Ok(Checkpoint::Busy);
+        }
+        if frames <= restart_above || copied < frames {
+            return Ok(Checkpoint::Copied { frames, copied });
         }
         self.conn
             .busy_handler(Some(schema::wait_for_lock_briefly))?;
         let restart = run("RESTART");
         self.conn.busy_handler(Some(schema::wait_for_lock))?;
-        let (busy, pages, copied) = restart?;
-        Ok(Checkpoint {
-            pages,
-            copied,
-            restarted: !busy,
+        Ok(match restart? {
+            (false, frames, _) => Checkpoint::Restarted { frames },
+            (true, frames, copied) => Checkpoint::RestartGaveUp { frames, copied },
         })
     }
 

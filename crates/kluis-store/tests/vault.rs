@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{p, raw};
 use kluis_core::document::sample;
-use kluis_store::{DB_FILE, KdfParams, Passphrase, StoreError, Vault};
+use kluis_store::{Checkpoint, DB_FILE, KdfParams, Passphrase, StoreError, Vault};
 use serde_json::{Value, json};
 
 fn new_vault(dir: &Path) -> Vault {
@@ -359,7 +359,7 @@ fn writing_into_a_missing_list_is_refused_instead_of_making_an_object() {
     );
 }
 
-/// Log records of about 1.2 KiB each: a hundred fill some thirty WAL pages.
+/// Log records of about 1.2 KiB each: a hundred fill some thirty WAL frames.
 fn records(n: usize) -> Vec<kluis_core::access::AccessRecord> {
     (0..n)
         .map(|i| {
@@ -372,10 +372,12 @@ fn records(n: usize) -> Vec<kluis_core::access::AccessRecord> {
         .collect()
 }
 
-fn wal_bytes(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join(format!("{DB_FILE}-wal")))
-        .map(|m| m.len())
-        .unwrap_or(0)
+/// The WAL's frames, and how many of them are in the database file (a PASSIVE checkpoint).
+fn wal_frames(checkpointer: &Vault) -> (i64, i64) {
+    match checkpointer.checkpoint(i64::MAX).unwrap() {
+        Checkpoint::Copied { frames, copied } => (frames, copied),
+        other => panic!("a passive checkpoint only copies: {other:?}"),
+    }
 }
 
 #[test]
@@ -390,29 +392,30 @@ fn checkpoints_left_to_another_connection_happen_there_and_change_nothing_reader
         v.in_transaction(|v| v.append_log(&batch)).unwrap();
     }
     let version = v.data_version().unwrap();
-    let first = checkpointer.checkpoint(i64::MAX).unwrap();
+    let (frames, copied) = wal_frames(&checkpointer);
     assert!(
-        first.pages > 1000,
-        "the writer did not checkpoint after its commits: {first:?}"
+        frames > 1000,
+        "the writer did not checkpoint after its commits: {frames} frames"
     );
-    assert_eq!(first.copied, first.pages, "nothing held the copy up");
+    assert_eq!(copied, frames, "nothing held the copy up");
     assert_eq!(
         v.data_version().unwrap(),
         version,
         "a checkpoint changes no data, so it must not look like another writer's commit"
     );
     v.in_transaction(|v| v.append_log(&batch)).unwrap();
-    let next = checkpointer.checkpoint(i64::MAX).unwrap();
+    let (frames, _) = wal_frames(&checkpointer);
     assert!(
-        next.pages < 50,
-        "the next writer started the WAL over: {next:?}"
+        frames < 50,
+        "the next writer started the WAL over: {frames}"
     );
     assert_eq!(v.verify_log().unwrap().entries, 41 * 100);
 }
 
 #[test]
-fn the_wal_stays_bounded_while_a_writer_commits_back_to_back() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+fn a_restart_lets_the_wal_start_over_while_a_writer_commits_back_to_back() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
     let v = new_vault(dir.path());
@@ -420,34 +423,54 @@ fn the_wal_stays_bounded_while_a_writer_commits_back_to_back() {
     let writer = Vault::connect(dir.path(), v.unlocked()).unwrap();
     writer.commit_without_fsync().unwrap();
     writer.leave_checkpoints_to_others().unwrap();
-    let done = &AtomicBool::new(false);
-    let (restarts, batches, largest_wal) = std::thread::scope(|scope| {
+    let (stop, batches) = (&AtomicBool::new(false), &AtomicU32::new(0));
+    let restarted = std::thread::scope(|scope| {
         let writing = scope.spawn(move || {
-            let batch = records(100);
-            for _ in 0..60 {
+            let batch = records(30);
+            while !stop.load(Ordering::Relaxed) {
                 writer.in_transaction(|w| w.append_log(&batch)).unwrap();
+                batches.fetch_add(1, Ordering::Relaxed);
             }
-            done.store(true, Ordering::Relaxed);
-            60
         });
-        let (mut restarts, mut largest) = (0, 0);
-        while !done.load(Ordering::Relaxed) {
-            // Past 100 pages in the WAL, wait for a pause between the writer's commits.
-            restarts += u32::from(checkpointer.checkpoint(100).unwrap().restarted);
-            largest = largest.max(wal_bytes(dir.path()));
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        // Only copying: the writer never begins at a moment when every frame was copied, so
+        // the WAL only grows.
+        while batches.load(Ordering::Relaxed) < 60 && !writing.is_finished() {
+            checkpointer.checkpoint(i64::MAX).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
         }
-        (restarts, writing.join().unwrap(), largest)
+        let (grown, _) = wal_frames(&checkpointer);
+        // Past 100 frames, wait for a pause between the writer's commits.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut restarted = None;
+        while restarted.is_none() && Instant::now() < deadline && !writing.is_finished() {
+            if let Checkpoint::Restarted { frames } = checkpointer.checkpoint(100).unwrap() {
+                restarted = Some(frames);
+            }
+        }
+        let since = batches.load(Ordering::Relaxed);
+        // The writer's next commit starts the WAL over.
+        while batches.load(Ordering::Relaxed) < since + 2 && !writing.is_finished() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop.store(true, Ordering::Relaxed);
+        writing.join().unwrap();
+        let (after, _) = wal_frames(&checkpointer);
+        assert!(
+            grown > 500,
+            "the writer wrote {grown} frames before the restart"
+        );
+        assert!(
+            after < grown / 2,
+            "the WAL started over: {after} frames after, {grown} before"
+        );
+        restarted
     });
-    // 60 batches of ~30 pages each made ~1,800 pages (7 MiB) of WAL; had it never started
-    // over, the file would hold them all.
-    assert!(
-        largest_wal < 4 << 20,
-        "the WAL grew to {largest_wal} bytes although it was checkpointed all along"
-    );
-    assert!(restarts > 0, "a restart never happened");
+    assert!(restarted.is_some(), "no restart within 30 s");
     let check = v.verify_log().unwrap();
-    assert_eq!((check.entries, check.first_broken), (batches * 100, None));
+    assert_eq!(
+        (check.entries, check.first_broken),
+        (i64::from(batches.load(Ordering::Relaxed)) * 30, None)
+    );
 }
 
 #[test]
@@ -457,22 +480,48 @@ fn a_reader_on_an_old_snapshot_holds_a_restart_up_only_briefly() {
     v.leave_checkpoints_to_others().unwrap();
     let checkpointer = Vault::connect(dir.path(), v.unlocked()).unwrap();
     v.in_transaction(|v| v.append_log(&records(10))).unwrap();
+    // Not yet copied when it begins, so the reader reads from the WAL.
     let mut reader = raw(dir.path());
     let snapshot = reader.transaction().unwrap();
     let _: i64 = snapshot
         .query_row("SELECT count(*) FROM access_log", [], |r| r.get(0))
         .unwrap();
-    v.in_transaction(|v| v.append_log(&records(10))).unwrap();
+    // Everything the reader sees is copied, but it still reads the WAL: a restart waits for it.
     let started = std::time::Instant::now();
     let checkpoint = checkpointer.checkpoint(0).unwrap();
-    assert!(!checkpoint.restarted, "the reader still uses the WAL");
+    assert!(
+        matches!(checkpoint, Checkpoint::RestartGaveUp { .. }),
+        "the reader still uses the WAL: {checkpoint:?}"
+    );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(2),
         "the restart waited {:?} for the reader (writers wait meanwhile)",
         started.elapsed()
     );
+    // A reader that keeps newer frames from being copied: no restart is tried at all.
     v.in_transaction(|v| v.append_log(&records(10))).unwrap();
+    let checkpoint = checkpointer.checkpoint(0).unwrap();
+    assert!(
+        matches!(checkpoint, Checkpoint::Copied { frames, copied } if copied < frames),
+        "{checkpoint:?}"
+    );
+    // The connection waits for locks as long as usual again: a writer holding the lock for
+    // 300 ms (more than the restart's 50 ms) does not make it fail.
+    let holder = raw(dir.path());
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        checkpointer
+            .in_transaction(|c| c.append_log(&records(1)))
+            .unwrap();
+    });
     drop(snapshot);
-    assert!(checkpointer.checkpoint(0).unwrap().restarted);
-    assert_eq!(v.verify_log().unwrap().entries, 30);
+    assert!(matches!(
+        checkpointer.checkpoint(0).unwrap(),
+        Checkpoint::Restarted { .. }
+    ));
+    assert_eq!(v.verify_log().unwrap().entries, 21);
 }
