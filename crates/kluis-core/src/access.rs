@@ -64,6 +64,30 @@ pub enum FieldList<'a> {
 
 impl FieldList<'_> {
     pub const NONE: FieldList<'static> = FieldList::Pointers(&[]);
+
+    fn to_pointers(self) -> Vec<Pointer> {
+        match self {
+            FieldList::Pointers(pointers) => pointers.to_vec(),
+            // Written from pointers by the server itself; nothing else is put here.
+            FieldList::Json(json) => serde_json::from_str(json.get()).unwrap_or_default(),
+        }
+    }
+}
+
+impl AccessRecordRef<'_> {
+    /// The owned record this view shows.
+    pub fn to_record(&self) -> AccessRecord {
+        AccessRecord {
+            at_ms: self.at_ms,
+            endpoint: self.endpoint.to_owned(),
+            grant: self.grant.cloned(),
+            business: self.business.cloned(),
+            purpose: self.purpose.map(str::to_owned),
+            fields: self.fields.to_pointers(),
+            outcome: self.outcome,
+            reason: self.reason.map(str::to_owned),
+        }
+    }
 }
 
 impl Serialize for FieldList<'_> {
@@ -138,6 +162,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&with_json).unwrap(), owned);
             let back: AccessRecord = serde_json::from_str(&borrowed).unwrap();
             assert_eq!(back, record);
+            assert_eq!(record.view().to_record(), record);
+            assert_eq!(with_json.to_record(), record);
         }
     }
 }

@@ -68,15 +68,22 @@ pub struct Access {
 }
 
 impl Access {
-    /// The access-log record of a call with this grant: allowed, or refused for `reason`.
-    pub fn record(&self, at_ms: i64, endpoint: &str, reason: Option<String>) -> AccessRecord {
-        AccessRecord {
+    /// The access-log record of a call with this grant that returned `fields`, or was refused
+    /// for `reason`.
+    fn view<'a>(
+        &'a self,
+        at_ms: i64,
+        endpoint: &'a str,
+        fields: FieldList<'a>,
+        reason: Option<&'a str>,
+    ) -> AccessRecordRef<'a> {
+        AccessRecordRef {
             at_ms,
-            endpoint: endpoint.to_owned(),
-            grant: Some(self.grant.clone()),
-            business: Some(self.business.clone()),
-            purpose: Some(self.purpose.clone()),
-            fields: Vec::new(),
+            endpoint,
+            grant: Some(&self.grant),
+            business: Some(&self.business),
+            purpose: Some(&self.purpose),
+            fields,
             outcome: if reason.is_some() {
                 Outcome::Refused
             } else {
@@ -84,6 +91,13 @@ impl Access {
             },
             reason,
         }
+    }
+
+    /// The access-log record of a call with this grant, refused for `reason` before it reached
+    /// the ledger.
+    pub fn refusal(&self, at_ms: i64, endpoint: &str, reason: &str) -> AccessRecord {
+        self.view(at_ms, endpoint, FieldList::NONE, Some(reason))
+            .to_record()
     }
 }
 
@@ -593,20 +607,7 @@ impl Answer {
             Answer::Introspect(refusal) => (FieldList::NONE, *refusal),
             Answer::Recorded => (FieldList::NONE, None),
         };
-        AccessRecordRef {
-            at_ms,
-            endpoint,
-            grant: Some(&access.grant),
-            business: Some(&access.business),
-            purpose: Some(&access.purpose),
-            fields,
-            outcome: if reason.is_some() {
-                Outcome::Refused
-            } else {
-                Outcome::Allowed
-            },
-            reason,
-        }
+        access.view(at_ms, endpoint, fields, reason)
     }
 
     fn send(self, job: Job) {

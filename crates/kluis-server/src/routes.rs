@@ -249,10 +249,10 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
     Ok((scheme, token.trim()))
 }
 
-/// A key-bound grant (`cnf.jkt`) needs the DPoP scheme and a fresh, unused proof signed by
-/// that key for this very request and token (RFC 9449 §7.1). An unbound grant is a bearer token.
-/// Checks that the token is presented as its grant requires; for a key-bound grant, returns the
-/// call's DPoP proof, checked but for its signature and its first use (the ledger's part).
+/// Checks that the token is presented as its grant requires. An unbound grant is a bearer
+/// token; a key-bound grant (`cnf.jkt`) needs the DPoP scheme and a fresh, unused proof signed
+/// by that key for this very request and token (RFC 9449 §7.1). For a key-bound grant, returns
+/// the call's proof, checked but for its signature and its first use (the ledger's part).
 fn check_binding(
     state: &AppState,
     claims: &GrantClaims,
@@ -307,7 +307,7 @@ fn pending_proof(
 }
 
 fn refusal(access: &Access, endpoint: &str, err: &ApiError) -> AccessRecord {
-    access.record(unix_now_ms(), endpoint, Some(err.to_string()))
+    access.refusal(unix_now_ms(), endpoint, &err.to_string())
 }
 
 /// `?fields=` as pointers: `None` if absent, an error if malformed.

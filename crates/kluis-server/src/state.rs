@@ -71,9 +71,10 @@ impl AppState {
         unlocked: &Unlocked,
         durability: LogDurability,
     ) -> Result<Self, StoreError> {
+        // It keeps checkpointing after its own commits (access requests): the ledger's
+        // checkpointer only runs when the ledger commits, and restarts the WAL before SQLite's
+        // 1000 frames, so this rarely has anything to do.
         let reader = Vault::connect(dir, unlocked)?;
-        // Its writes (access requests) are rare; the ledger's checkpointer copies them too.
-        reader.leave_checkpoints_to_others()?;
         let ledger_vault = Vault::connect(dir, unlocked)?;
         if durability == LogDurability::NoFsync {
             ledger_vault.commit_without_fsync()?;
