@@ -1,6 +1,7 @@
-//! The ledger: one thread owns the write connection. It takes grant-API calls in batches, checks
-//! each grant's revocation and expiry inside one transaction, appends the access records and
-//! commits (group commit) before any handler may answer. Handlers never touch SQLite.
+//! The ledger: one thread owns a connection and the access log's writer. It takes grant-API calls
+//! in batches, checks each grant's revocation and expiry on one snapshot of the database, then
+//! appends the batch's access records to the log file as one frame and flushes it (group commit)
+//! before any handler may answer. Handlers never touch SQLite.
 //!
 //! Calls with a DPoP proof first pass one of two proof-checker threads, which check the
 //! signatures of up to eight waiting proofs in one Ed25519 batch verification (about half the
@@ -9,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, FieldList, Outcome};
@@ -17,7 +17,7 @@ use kluis_core::dpop::{MAX_SKEW_SECS, ProofError};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::jose::{self, UncheckedSignature};
 use kluis_core::pointer::Pointer;
-use kluis_store::{Checkpoint, GrantState, Vault, unix_now, unix_now_ms};
+use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -33,16 +33,6 @@ const PROOF_CHECKERS: usize = 2;
 const PROOF_BATCH: usize = 8;
 /// Calls waiting for the ledger before new ones are turned away with 503.
 const QUEUE: usize = 8192;
-/// The ledger asks the checkpointer to copy the WAL into the database file after this many
-/// commits (at a few pages per commit, before the WAL reaches SQLite's usual 1000 pages).
-const CHECKPOINT_EVERY: u64 = 64;
-/// Past this many frames in the WAL, the checkpointer waits for a pause between the ledger's
-/// commits so that the WAL starts over (see [`Vault::checkpoint`]). Under SQLite's 1000, at
-/// which other connections (the CLI's) would checkpoint inside their own commits.
-const WAL_RESTART_FRAMES: i64 = 800;
-/// After a restart gave up, how long the checkpointer only copies.
-const RESTART_BACKOFF: Duration = Duration::from_secs(2);
-
 /// Committed batches and the calls they held, since the process started (all ledgers).
 static BATCHES: AtomicU64 = AtomicU64::new(0);
 static BATCHED_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -250,21 +240,15 @@ fn check_proofs(batch: &[Job], replay: &ReplayCache, now: i64) -> Vec<Option<&'s
 }
 
 impl Ledger {
-    /// Starts the ledger on its own thread with its own connection, the checkpointer with
-    /// another (so that no commit a call waits for also copies the WAL into the database file),
-    /// and the proof checkers with the DPoP replay cache they share.
-    pub fn start(vault: Vault, checkpointer: Vault) -> kluis_store::Result<Self> {
-        vault.leave_checkpoints_to_others()?;
+    /// Starts the ledger on its own thread with its own connection, and the proof checkers with
+    /// the DPoP replay cache they share.
+    pub fn start(vault: Vault) -> kluis_store::Result<Self> {
         let replay = Arc::new(ReplayCache::new());
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
-        let (nudge, nudges) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .name("kluis-checkpoint".into())
-            .spawn(move || checkpoint_when_asked(&checkpointer, &nudges))?;
         std::thread::Builder::new()
             .name("kluis-ledger".into())
-            .spawn(move || run(vault, queue, nudge))?;
+            .spawn(move || run(vault, queue))?;
         let proof_queue = Arc::new(Mutex::new(proof_queue));
         for _ in 0..PROOF_CHECKERS {
             let (queue, to_ledger, replay) = (proof_queue.clone(), jobs.clone(), replay.clone());
@@ -331,31 +315,8 @@ impl Ledger {
     }
 }
 
-/// The checkpointer's thread: copies the WAL into the database file whenever the ledger asks,
-/// until the ledger stops. After a restart that gave up (a reader on the WAL kept it waiting,
-/// and the ledger with it), it only copies for a while before it tries again.
-fn checkpoint_when_asked(vault: &Vault, asked: &mpsc::Receiver<()>) {
-    let mut restart_after = Instant::now();
-    while asked.recv().is_ok() {
-        let now = Instant::now();
-        let restart_above = if now >= restart_after {
-            WAL_RESTART_FRAMES
-        } else {
-            i64::MAX
-        };
-        match vault.checkpoint(restart_above) {
-            Ok(Checkpoint::RestartGaveUp { .. }) => restart_after = now + RESTART_BACKOFF,
-            Ok(_) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, "could not checkpoint the WAL; will try again")
-            }
-        }
-    }
-}
-
-fn run(vault: Vault, queue: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()>) {
+fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
-    let mut commits = 0u64;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
     while let Ok(first) = queue.recv() {
@@ -363,30 +324,29 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let now = unix_now();
         let summary = anonymous.next_second(now);
-        let decided = vault.in_transaction(|v| {
-            caches.refresh(v)?;
-            let answers = batch
-                .iter()
-                .map(|job| caches.decide(v, job, now))
-                .collect::<kluis_store::Result<Vec<_>>>()?;
-            let mut records = Vec::with_capacity(batch.len() + 1);
-            records.extend(summary.as_ref().map(AccessRecord::view));
-            for (job, answer) in batch.iter().zip(&answers) {
-                let record = answer.record(job);
-                if record.grant.is_some() || anonymous.admit() {
-                    records.push(record);
+        let decided = vault
+            .in_read_transaction(|v| {
+                caches.refresh(v)?;
+                batch
+                    .iter()
+                    .map(|job| caches.decide(v, job, now))
+                    .collect::<kluis_store::Result<Vec<_>>>()
+            })
+            .and_then(|answers| {
+                let mut records = Vec::with_capacity(batch.len() + 1);
+                records.extend(summary.as_ref().map(AccessRecord::view));
+                for (job, answer) in batch.iter().zip(&answers) {
+                    let record = answer.record(job);
+                    if record.grant.is_some() || anonymous.admit() {
+                        records.push(record);
+                    }
                 }
-            }
-            v.append_log(&records)?;
-            Ok(answers)
-        });
+                vault.append_log(&records)?;
+                drop(records);
+                Ok(answers)
+            });
         match decided {
             Ok(answers) => {
-                commits += 1;
-                if commits % CHECKPOINT_EVERY == 0 {
-                    // Already asked and not yet done is fine: one checkpoint copies everything.
-                    let _ = checkpoint.try_send(());
-                }
                 BATCHES.fetch_add(1, Ordering::Relaxed);
                 BATCHED_CALLS.fetch_add(answers.len() as u64, Ordering::Relaxed);
                 for (job, answer) in batch.drain(..).zip(answers) {
@@ -395,7 +355,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>, checkpoint: mpsc::SyncSender<()
             }
             Err(err) => {
                 // Dropping the reply senders answers every waiting call with 503.
-                tracing::error!(error = %err, calls = batch.len(), "the ledger could not commit a batch");
+                tracing::error!(error = %err, calls = batch.len(), "the ledger could not log a batch");
                 batch.clear();
             }
         }
@@ -448,8 +408,8 @@ impl AnonymousBudget {
 }
 
 /// Grants (and documents) known to the ledger. Everything here is dropped as soon as another
-/// connection commits anything (`PRAGMA data_version`, asked once per batch inside the batch's
-/// transaction), so a revocation by `kluis grant revoke` in another process still applies to the
+/// connection commits anything (`PRAGMA data_version`, asked once per batch on the batch's
+/// snapshot), so a revocation by `kluis grant revoke` in another process still applies to the
 /// very next call; between such commits, a call costs no look-up and no JSON building.
 #[derive(Default)]
 struct Caches {

@@ -24,14 +24,14 @@ const TOKEN_CACHE: usize = 50_000;
 /// Decoded business keys kept in memory (a few hundred bytes each).
 const BUSINESS_KEY_CACHE: usize = 50_000;
 
-/// How the ledger's commits (access-log records) reach the disk before a response is sent.
+/// How the ledger's access-log records reach the disk before a response is sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogDurability {
-    /// Every batch is fsynced (`synchronous = FULL`): a record survives power loss.
+    /// Every batch is flushed (`fdatasync`): a record survives power loss.
     #[default]
     Fsync,
-    /// Every batch is written to the WAL but not fsynced (`synchronous = NORMAL`): a record
-    /// survives a crash of the server, an OS crash or power loss may drop the last batches.
+    /// Every batch is written to the log file but not flushed: a record survives a crash of
+    /// the server, an OS crash or power loss may drop the last batches.
     NoFsync,
 }
 
@@ -59,8 +59,8 @@ struct Inner {
 }
 
 impl AppState {
-    /// Opens three more connections to an unlocked vault (the ledger's, its checkpointer's and
-    /// one for reads) and starts the ledger.
+    /// Opens two more connections to an unlocked vault (the ledger's and one for everything
+    /// else) and starts the ledger.
     pub fn open(dir: &Path, unlocked: &Unlocked) -> Result<Self, StoreError> {
         Self::open_with(dir, unlocked, LogDurability::Fsync)
     }
@@ -71,15 +71,12 @@ impl AppState {
         unlocked: &Unlocked,
         durability: LogDurability,
     ) -> Result<Self, StoreError> {
-        // It keeps checkpointing after its own commits (access requests): the ledger's
-        // checkpointer only runs when the ledger commits, and restarts the WAL before SQLite's
-        // 1000 frames, so this rarely has anything to do.
         let reader = Vault::connect(dir, unlocked)?;
         let ledger_vault = Vault::connect(dir, unlocked)?;
         if durability == LogDurability::NoFsync {
-            ledger_vault.commit_without_fsync()?;
+            ledger_vault.log_without_fsync();
         }
-        let ledger = Ledger::start(ledger_vault, Vault::connect(dir, unlocked)?)?;
+        let ledger = Ledger::start(ledger_vault)?;
         Ok(Self(Arc::new(Inner {
             unlocked: unlocked.clone(),
             issuer: unlocked.issuer(),

@@ -7,6 +7,7 @@ mod fields;
 mod grants;
 mod keys;
 mod log;
+mod logfile;
 mod receipts;
 mod requests;
 pub mod schema;
@@ -16,8 +17,9 @@ pub use crypto::{KdfParams, Keys, Passphrase};
 pub use error::{Result, StoreError};
 pub use grants::GrantState;
 pub use log::{LogCheck, LogEntry};
+pub use logfile::LOG_FILE;
 pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,
 };
-pub use vault::{Checkpoint, DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};
+pub use vault::{DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};

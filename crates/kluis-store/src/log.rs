@@ -1,16 +1,24 @@
-//! The access log: sealed records in a keyed hash chain. Entry n's MAC covers entry n-1's MAC,
-//! its sequence number and its sealed bytes; a MAC'd head in `meta` marks the end, so an
-//! altered, removed, reordered or truncated entry is found by [`Vault::verify_log`].
+//! The access log: sealed records in a keyed hash chain, kept in its own append-only file
+//! beside the database ([`crate::logfile`]). The database names the file (`log_file` in `meta`,
+//! MAC'd), so a missing or swapped file is found by [`Vault::verify_log`].
+//!
+//! Vaults made before the log had its own file kept it in the `access_log` table, one row per
+//! entry with a MAC'd head in `meta`. Reading such a log still works; the first append checks
+//! its chain and moves it into the file (same entry numbers, same MACs' meaning), then empties
+//! the table.
+
+use std::path::PathBuf;
 
 use rusqlite::OptionalExtension;
 
 use kluis_core::access::AccessRecord;
 
 use crate::error::{Result, StoreError};
+use crate::logfile::{self, GENESIS, LOG_FILE, LogFile, SEAL_PLACE};
 use crate::vault::Vault;
 
-const TABLE: &str = "access_log";
-const GENESIS: [u8; 32] = [0; 32];
+/// Records moved per frame when an old log is moved out of the database.
+const MOVE_PER_FRAME: usize = 1000;
 
 /// One stored log entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,57 +35,182 @@ pub struct LogCheck {
     pub first_broken: Option<(i64, String)>,
 }
 
+/// Where this vault's log lives.
+enum Kept {
+    /// In the log file with this id.
+    InFile([u8; 16]),
+    /// In the database's `access_log` table (a vault from before the log file).
+    InTable,
+}
+
 impl Vault {
-    /// Appends records to the chain. Call inside a transaction ([`Vault::in_transaction`]) so
-    /// they commit together with whatever they describe.
+    /// Appends `records` to the log as one frame and flushes it to the disk before returning.
+    ///
+    /// The log is not part of SQLite's transactions: inside [`Vault::in_transaction`] the
+    /// records are written when this is called, so call it last, once the action it records
+    /// can no longer fail but for the commit. If the append fails, the transaction is rolled
+    /// back and nothing happened unrecorded; a failing commit after it would leave a record of
+    /// an action that did not happen (docs/storage.md).
     pub fn append_log<R: serde::Serialize>(&self, records: &[R]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        let (mut seq, mut mac) = self.log_head()?.ok_or_else(|| {
-            StoreError::Tampered("the access log's head record is missing".into())
-        })?;
-        let mut insert = self
-            .conn
-            .prepare_cached("INSERT INTO access_log (seq, sealed, mac) VALUES (?1, ?2, ?3)")?;
-        for record in records {
-            seq += 1;
-            let plain = zeroize::Zeroizing::new(
-                serde_json::to_vec(record)
-                    .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
-            );
-            let sealed = self
-                .unlocked
-                .keys
-                .seal(&self.place(TABLE, &seq.to_be_bytes()), &plain)?;
-            mac = self.link(&mac, seq, &sealed);
-            insert.execute((seq, &sealed, &mac[..]))?;
-        }
-        self.write_log_head(seq, &mac)
+        let json = zeroize::Zeroizing::new(
+            serde_json::to_vec(records)
+                .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
+        );
+        let count = u32::try_from(records.len())
+            .map_err(|_| kluis_core::Error::invalid("too many access records for one append"))?;
+        let mut log = self.log.borrow_mut();
+        let log = match &mut *log {
+            Some(log) => log,
+            empty => empty.insert(self.open_log_file()?),
+        };
+        log.append(&self.unlocked, &json, count, self.log_fsync.get())
     }
 
-    /// Records where the chain ends. A new vault gets a head at sequence 0, so a log that was
-    /// emptied (rows and head deleted) is told apart from one that never had entries.
-    pub(crate) fn write_log_head(&self, seq: i64, mac: &[u8; 32]) -> Result<()> {
-        let mut head = Vec::with_capacity(72);
-        head.extend_from_slice(&seq.to_be_bytes());
-        head.extend_from_slice(mac);
-        head.extend_from_slice(&self.unlocked.keys.chain_mac(&[b"head", &head]));
+    /// All entries in order. A log whose chain is broken is an error: `verify_log` says where.
+    pub fn log_entries(&self) -> Result<Vec<LogEntry>> {
+        let id = match self.log_kept()? {
+            Kept::InTable => return self.table_entries(),
+            Kept::InFile(id) => id,
+        };
+        let mut entries = Vec::new();
+        let scan = logfile::scan(&self.log_path(), &self.unlocked, &id, |first, records| {
+            entries.extend(
+                (first..)
+                    .zip(records)
+                    .map(|(seq, record)| LogEntry { seq, record }),
+            )
+        })?;
+        match scan.first_broken {
+            None => Ok(entries),
+            Some((seq, why)) => Err(StoreError::Tampered(format!(
+                "the access log is broken at entry {seq}: {why}"
+            ))),
+        }
+    }
+
+    /// Walks the chain from the start and names the first entry that does not fit.
+    pub fn verify_log(&self) -> Result<LogCheck> {
+        let id = match self.log_kept()? {
+            Kept::InTable => return self.verify_table(),
+            Kept::InFile(id) => id,
+        };
+        let scan = logfile::scan(&self.log_path(), &self.unlocked, &id, |_, _| {})?;
+        Ok(LogCheck {
+            entries: scan.entries,
+            first_broken: scan.first_broken,
+        })
+    }
+
+    /// Creates the log file of a new vault and names it in the database.
+    pub(crate) fn start_log(&self) -> Result<()> {
+        let path = self.log_path();
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path));
+        }
+        let id = LogFile::create(&path, &self.unlocked)?;
+        self.write_log_marker(&id)
+    }
+
+    pub(crate) fn log_path(&self) -> PathBuf {
+        self.path().with_file_name(LOG_FILE)
+    }
+
+    fn open_log_file(&self) -> Result<LogFile> {
+        let path = self.log_path();
+        let id = match self.log_kept()? {
+            Kept::InFile(id) => id,
+            Kept::InTable => self.move_log_to_file()?,
+        };
+        let log = LogFile::open(&path, &self.unlocked).map_err(|err| match err {
+            StoreError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                StoreError::Tampered(format!("the access log file {LOG_FILE} is missing"))
+            }
+            other => other,
+        })?;
+        if *log.file_id() != id {
+            return Err(StoreError::Tampered(format!(
+                "the access log file {LOG_FILE} was replaced"
+            )));
+        }
+        Ok(log)
+    }
+
+    fn log_kept(&self) -> Result<Kept> {
+        let marker: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE name = 'log_file'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        let Some(marker) = marker else {
+            return Ok(Kept::InTable);
+        };
+        let id: [u8; 16] = marker
+            .get(..16)
+            .and_then(|id| id.try_into().ok())
+            .filter(|id: &[u8; 16]| marker[16..] == self.marker_mac(id))
+            .ok_or_else(|| StoreError::Tampered("the access log's file record was altered".into()))?;
+        Ok(Kept::InFile(id))
+    }
+
+    fn marker_mac(&self, id: &[u8; 16]) -> [u8; 32] {
+        self.unlocked.keys.chain_mac(&[b"log file", id])
+    }
+
+    fn write_log_marker(&self, id: &[u8; 16]) -> Result<()> {
+        let mut marker = id.to_vec();
+        marker.extend_from_slice(&self.marker_mac(id));
         self.conn
-            .prepare_cached(
-                "INSERT INTO meta (name, value) VALUES ('log_head', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute([&head])?;
+            .prepare_cached("INSERT INTO meta (name, value) VALUES ('log_file', ?1)")?
+            .execute([&marker])?;
         Ok(())
     }
 
-    pub(crate) fn start_log(&self) -> Result<()> {
-        self.write_log_head(0, &GENESIS)
+    /// Moves a log kept in the database (a vault from before the log file) into a new log
+    /// file, if its chain is intact: written beside under another name, flushed, renamed into
+    /// place, then named in the database while the table is emptied. A crash before that
+    /// commit leaves the table as it was, and the move starts over.
+    fn move_log_to_file(&self) -> Result<[u8; 16]> {
+        if let Some((seq, why)) = self.verify_table()?.first_broken {
+            return Err(StoreError::Tampered(format!(
+                "the access log kept in the database is broken at entry {seq} ({why}); it was not moved to {LOG_FILE}"
+            )));
+        }
+        let entries = self.table_entries()?;
+        let path = self.log_path();
+        let new = path.with_extension("log.new");
+        match std::fs::remove_file(&new) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+            _ => {}
+        }
+        let id = LogFile::create(&new, &self.unlocked)?;
+        let mut log = LogFile::open(&new, &self.unlocked)?;
+        for chunk in entries.chunks(MOVE_PER_FRAME) {
+            let records: Vec<&AccessRecord> = chunk.iter().map(|e| &e.record).collect();
+            let json = zeroize::Zeroizing::new(
+                serde_json::to_vec(&records)
+                    .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
+            );
+            log.append(&self.unlocked, &json, chunk.len() as u32, true)?;
+        }
+        drop(log);
+        std::fs::rename(&new, &path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        self.in_transaction(|v| {
+            v.write_log_marker(&id)?;
+            v.conn
+                .execute_batch("DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';")?;
+            Ok(())
+        })?;
+        Ok(id)
     }
 
-    /// All entries in order.
-    pub fn log_entries(&self) -> Result<Vec<LogEntry>> {
+    /// The entries of a log kept in the database, in order.
+    fn table_entries(&self) -> Result<Vec<LogEntry>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT seq, sealed FROM access_log ORDER BY seq")?;
@@ -88,14 +221,14 @@ impl Vault {
             .map(|(seq, sealed)| {
                 Ok(LogEntry {
                     seq,
-                    record: self.open_record(seq, &sealed)?,
+                    record: self.open_table_record(seq, &sealed)?,
                 })
             })
             .collect()
     }
 
-    /// Walks the chain from the start and names the first entry that does not fit.
-    pub fn verify_log(&self) -> Result<LogCheck> {
+    /// Checks the chain of a log kept in the database.
+    fn verify_table(&self) -> Result<LogCheck> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, sealed, mac FROM access_log ORDER BY seq")?;
@@ -111,9 +244,9 @@ impl Vault {
             entries += 1;
             let first_broken = if seq != expected_seq {
                 broken(expected_seq, "entry is missing or out of order")
-            } else if mac != self.link(&prev, seq, &sealed) {
+            } else if mac != self.table_link(&prev, seq, &sealed) {
                 broken(seq, "entry was altered (its MAC does not match the chain)")
-            } else if self.open_record(seq, &sealed).is_err() {
+            } else if self.open_table_record(seq, &sealed).is_err() {
                 broken(seq, "entry does not decrypt")
             } else {
                 None
@@ -128,7 +261,7 @@ impl Vault {
             expected_seq += 1;
         }
         let last = expected_seq - 1;
-        let first_broken = match self.log_head()? {
+        let first_broken = match self.table_head()? {
             None => broken(
                 last + 1,
                 "the log's head record is missing (the log was emptied or cut)",
@@ -143,7 +276,7 @@ impl Vault {
         })
     }
 
-    fn log_head(&self) -> Result<Option<(i64, [u8; 32])>> {
+    fn table_head(&self) -> Result<Option<(i64, [u8; 32])>> {
         let head: Option<Vec<u8>> = self
             .conn
             .prepare_cached("SELECT value FROM meta WHERE name = 'log_head'")?
@@ -163,17 +296,17 @@ impl Vault {
         Ok(Some((seq, mac)))
     }
 
-    fn link(&self, prev: &[u8; 32], seq: i64, sealed: &[u8]) -> [u8; 32] {
+    fn table_link(&self, prev: &[u8; 32], seq: i64, sealed: &[u8]) -> [u8; 32] {
         self.unlocked
             .keys
             .chain_mac(&[b"entry", prev, &seq.to_be_bytes(), sealed])
     }
 
-    fn open_record(&self, seq: i64, sealed: &[u8]) -> Result<AccessRecord> {
+    fn open_table_record(&self, seq: i64, sealed: &[u8]) -> Result<AccessRecord> {
         let plain = self
             .unlocked
             .keys
-            .open(&self.place(TABLE, &seq.to_be_bytes()), sealed)?;
+            .open(&self.place(SEAL_PLACE, &seq.to_be_bytes()), sealed)?;
         serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Tampered(format!("log entry {seq} is unreadable")))
     }

@@ -99,20 +99,11 @@ thread_local! {
 }
 
 /// The busy handler of every Kluis connection. SQLite's own (`busy_timeout`) sleeps longer and
-/// longer between attempts, up to 100 ms; under load the server's ledger commits back to back
-/// and leaves the write lock free only for microseconds between batches, so those few attempts
-/// could all miss and `kluis grant revoke` fail after 5 s. Trying every 100 µs finds a gap.
+/// longer between attempts, up to 100 ms; a writer committing back to back (a bulk import, a
+/// busy server's access-request connection) leaves the write lock free only for microseconds
+/// between transactions, so those few attempts could all miss and `kluis grant revoke` fail
+/// after 5 s. Trying every 100 µs finds a gap.
 pub(crate) fn wait_for_lock(attempt: i32) -> bool {
-    wait_up_to(attempt, LOCK_WAIT)
-}
-
-/// The busy handler while a checkpoint waits for the writers to pause, which holds off new
-/// writers meanwhile (the server's ledger among them): it gives up soon and tries another time.
-pub(crate) fn wait_for_lock_briefly(attempt: i32) -> bool {
-    wait_up_to(attempt, Duration::from_millis(50))
-}
-
-fn wait_up_to(attempt: i32, limit: Duration) -> bool {
     let now = Instant::now();
     let since = WAITING_SINCE.with(|since| {
         if attempt == 0 || since.get().is_none() {
@@ -120,7 +111,7 @@ fn wait_up_to(attempt: i32, limit: Duration) -> bool {
         }
         since.get().unwrap_or(now)
     });
-    if now.duration_since(since) >= limit {
+    if now.duration_since(since) >= LOCK_WAIT {
         return false;
     }
     std::thread::sleep(LOCK_POLL);

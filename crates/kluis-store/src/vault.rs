@@ -1,5 +1,6 @@
 //! Creating, unlocking and re-keying a vault file; one [`Vault`] is one SQLite connection.
 
+use std::cell::{Cell, RefCell};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, Transactio
 
 use crate::crypto::{self, KdfParams, Keys, Passphrase, Secret32};
 use crate::error::{Result, StoreError};
+use crate::logfile::LogFile;
 use crate::schema;
 
 /// The database file inside a vault directory.
@@ -58,26 +60,15 @@ impl Unlocked {
     }
 }
 
-/// What [`Vault::checkpoint`] found and did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Checkpoint {
-    /// Another connection was checkpointing; nothing was done.
-    Busy,
-    /// The WAL's frames (page images) were copied into the database file, `copied` of `frames`
-    /// (fewer when a reader still uses older versions of the pages).
-    Copied { frames: i64, copied: i64 },
-    /// Everything was copied and the next writer starts the WAL over.
-    Restarted { frames: i64 },
-    /// The restart gave up waiting for the writers to pause or the readers to finish; what
-    /// the copy before it did stands.
-    RestartGaveUp { frames: i64, copied: i64 },
-}
-
 /// An open, unlocked vault.
 pub struct Vault {
     pub(crate) conn: Connection,
     pub(crate) unlocked: Unlocked,
     path: PathBuf,
+    /// The access log file, opened at the first append.
+    pub(crate) log: RefCell<Option<LogFile>>,
+    /// Whether appends to it are flushed to the disk before they return.
+    pub(crate) log_fsync: Cell<bool>,
 }
 
 impl Vault {
@@ -144,6 +135,8 @@ impl Vault {
             conn,
             unlocked,
             path,
+            log: RefCell::new(None),
+            log_fsync: Cell::new(true),
         };
         vault.ensure_signing_key(unix_now())?;
         Ok(vault)
@@ -162,61 +155,17 @@ impl Vault {
             conn,
             unlocked: unlocked.clone(),
             path,
+            log: RefCell::new(None),
+            log_fsync: Cell::new(true),
         })
     }
 
-    /// Commits on this connection wait for the WAL write, not for the disk (`synchronous =
-    /// NORMAL`): a commit survives a crash of the process, and an operating-system crash or
-    /// power loss may drop the last commits but never corrupts the file. For the grant API's
-    /// access log, where the fsync would otherwise bound the throughput (docs/performance.md).
-    pub fn commit_without_fsync(&self) -> Result<()> {
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(())
-    }
-
-    /// Stops this connection from checkpointing the WAL after its own commits. SQLite does so by
-    /// default inside the commit that takes the WAL past 1000 pages, and that commit then also
-    /// copies the pages and fsyncs the database file: for the server's ledger, whose commits
-    /// every reader waits for, a stall of milliseconds. [`Vault::checkpoint`] on another
-    /// connection and thread does the work instead.
-    pub fn leave_checkpoints_to_others(&self) -> Result<()> {
-        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        Ok(())
-    }
-
-    /// Copies the WAL's frames into the database file without holding up writers. A writer
-    /// starts the WAL over only if, when it begins, every frame was copied; a writer committing
-    /// back to back rarely finds such a moment, and the WAL would grow without end. So if the
-    /// WAL holds more than `restart_above` frames, all of them copied, this then waits for a
-    /// pause between the writers' transactions and holds them off while it copies what they
-    /// added meanwhile, fsyncs the database file and waits for the readers still on the WAL to
-    /// finish; the next writer starts the WAL over. Writers wait meanwhile, so it waits for the
-    /// pause and the readers at most 50 ms together (not the usual 5 s), on top of the copy and
-    /// fsync, and otherwise gives up ([`Checkpoint::RestartGaveUp`]). When a reader keeps older
-    /// frames from being copied, it does not try: the restart would only wait for that reader.
-    pub fn checkpoint(&self, restart_above: i64) -> Result<Checkpoint> {
-        let run = |mode: &str| -> Result<(bool, i64, i64)> {
-            Ok(self
-                .conn
-                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                    Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
-                })?)
-        };
-        let (busy, frames, copied) = run("PASSIVE")?;
-        if busy {
-            return Ok(Checkpoint::Busy);
-        }
-        if frames <= restart_above || copied < frames {
-            return Ok(Checkpoint::Copied { frames, copied });
-        }
-        self.conn
-            .busy_handler(Some(schema::wait_for_lock_briefly))?;
-        let restart = run("RESTART");
-        self.conn.busy_handler(Some(schema::wait_for_lock))?;
-        Ok(match restart? {
-            (false, frames, _) => Checkpoint::Restarted { frames },
-            (true, frames, copied) => Checkpoint::RestartGaveUp { frames, copied },
-        })
+    /// Appends to the access log through this connection are written but not flushed to the
+    /// disk (`fdatasync`) before they return: a record survives a crash of the process, but an
+    /// operating-system crash or power loss may drop the last ones. For the grant API's access
+    /// log, where the flush bounds the throughput (docs/performance.md).
+    pub fn log_without_fsync(&self) {
+        self.log_fsync.set(false);
     }
 
     pub fn unlocked(&self) -> &Unlocked {
@@ -271,6 +220,15 @@ impl Vault {
             };
         }
         let tx = self.immediate()?;
+        let out = work(self)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `work` on one snapshot of the database (a read transaction): what it reads is
+    /// consistent, and commits by other connections meanwhile are not seen.
+    pub fn in_read_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
         let out = work(self)?;
         tx.commit()?;
         Ok(out)

@@ -264,12 +264,12 @@ fn an_emptied_log_is_not_mistaken_for_a_new_one() {
     ));
 }
 
-/// The server's ledger commits access-log batches back to back under load, leaving the write
-/// lock free only for moments; a revocation from another process must still get its turn
-/// (with SQLite's default back-off it could give up after 5 s with "database is locked").
+/// A writer committing back to back (a bulk import, a busy server's access requests) leaves
+/// the write lock free only for moments; a revocation from another process must still get its
+/// turn (with SQLite's default back-off it could give up after 5 s with "database is locked").
 #[test]
 fn revocation_gets_the_write_lock_while_another_connection_commits_back_to_back() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
@@ -280,21 +280,24 @@ fn revocation_gets_the_write_lock_while_another_connection_commits_back_to_back(
                 .0
         })
         .collect();
-    let busy = Vault::connect(dir.path(), v.unlocked()).unwrap();
-    busy.commit_without_fsync().unwrap();
-    let stop = &AtomicBool::new(false);
-    let batches = std::thread::scope(|scope| {
+    let busy = raw(dir.path());
+    busy.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    busy.execute_batch("PRAGMA synchronous = OFF; CREATE TABLE scratch (n INTEGER);")
+        .unwrap();
+    let (stop, commits) = (&AtomicBool::new(false), &AtomicUsize::new(0));
+    std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
-            let records: Vec<_> = (0..100).map(record).collect();
-            let mut batches = 0;
             while !stop.load(Ordering::Relaxed) {
-                busy.in_transaction(|b| b.append_log(&records)).unwrap();
-                batches += 1;
+                busy.execute_batch(
+                    "BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1); COMMIT;",
+                )
+                .unwrap();
+                commits.fetch_add(1, Ordering::Relaxed);
             }
-            batches
         });
         // Let the writer get going, then revoke while it holds the lock almost all the time.
-        while v.verify_log().unwrap().entries < 200 && !writer.is_finished() {
+        while commits.load(Ordering::Relaxed) < 200 && !writer.is_finished() {
             std::thread::yield_now();
         }
         let revoked: Vec<_> = grants
@@ -305,19 +308,16 @@ fn revocation_gets_the_write_lock_while_another_connection_commits_back_to_back(
             })
             .collect();
         stop.store(true, Ordering::Relaxed);
-        let batches = writer.join().unwrap();
+        writer.join().unwrap();
         for outcome in revoked {
             assert!(
                 matches!(outcome, Ok(true)),
                 "revocation failed: {outcome:?}"
             );
         }
-        batches
     });
     for grant in &grants {
         assert_eq!(v.grant(&grant.id).unwrap().status(NOW + 2), Status::Revoked);
     }
-    let check = v.verify_log().unwrap();
-    assert_eq!(check.first_broken, None);
-    assert!(check.entries >= batches * 100);
+    assert_eq!(v.verify_log().unwrap().first_broken, None);
 }

@@ -1,0 +1,451 @@
+//! The access log's own file, `access.log` beside the database (format: docs/storage.md).
+//!
+//! Each append is one *frame*: the batch's records as one sealed JSON array, numbered from the
+//! entry after the last, with a keyed MAC over the previous frame's MAC, its numbers and its
+//! sealed bytes. The frame is written into space zeroed beforehand and `fdatasync`ed before the
+//! append returns; then the header's MAC'd *head* (last entry, end offset, last MAC) is
+//! rewritten in place, reaching the disk with the next append's flush. So a frame never grows
+//! the file (whose size change would make every flush also commit metadata), and one append
+//! costs one write and one flush instead of a SQLite transaction.
+//!
+//! Writers in any process take an exclusive `flock` on the file for the append, and first adopt
+//! frames that others wrote since (valid frames past the known end). Readers take no lock: they
+//! read the header first and everything up to its end must be intact; past it, valid frames
+//! are read and the first one that is not (a write cut short by a crash) ends the log.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+use kluis_core::access::AccessRecord;
+use zeroize::Zeroizing;
+
+use crate::crypto;
+use crate::error::{Result, StoreError};
+use crate::vault::Unlocked;
+
+/// The log file inside a vault directory.
+pub const LOG_FILE: &str = "access.log";
+
+const MAGIC: &[u8; 8] = b"KLUISLOG";
+const VERSION: u32 = 1;
+/// Frames start after one header block.
+const FRAMES_START: u64 = 4096;
+/// Magic 8, version 4, file id 16, last entry 8, end 8, last MAC 32; then the header's MAC.
+const HEAD_LEN: usize = 76;
+const HEADER_LEN: usize = HEAD_LEN + 32;
+/// After the length: first entry 8, entry count 4, …sealed…, MAC 32.
+const FRAME_FIXED: usize = 8 + 4 + 32;
+const MAX_FRAME: usize = 64 << 20;
+/// Zeroed space a new log starts with, and by how much it grows when that is used up.
+const INITIAL_SIZE: u64 = 1 << 20;
+const GROW_BY: u64 = 8 << 20;
+/// The table name sealed records are bound to (the same as when the log lived in SQLite).
+pub(crate) const SEAL_PLACE: &str = "access_log";
+pub(crate) const GENESIS: [u8; 32] = [0; 32];
+
+/// Where a chain ends: its last entry's number, the offset after its last frame, its last MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    end: u64,
+    mac: [u8; 32],
+}
+
+impl Head {
+    const START: Head = Head {
+        seq: 0,
+        end: FRAMES_START,
+        mac: GENESIS,
+    };
+}
+
+/// A writer's handle on the log file.
+pub(crate) struct LogFile {
+    file: File,
+    file_id: [u8; 16],
+    /// The file's size as last seen: zeroed space up to here.
+    capacity: u64,
+    head: Head,
+}
+
+impl LogFile {
+    /// Creates an empty log at `path` (which must not exist), zeroed ahead and flushed; returns
+    /// its random id.
+    pub(crate) fn create(path: &Path, unlocked: &Unlocked) -> Result<[u8; 16]> {
+        let mut file_id = [0u8; 16];
+        crypto::fill_random(&mut file_id)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        write_zeros(&file, 0, INITIAL_SIZE)?;
+        file.write_all_at(&header(unlocked, &file_id, &Head::START), 0)?;
+        file.sync_all()?;
+        sync_dir(path)?;
+        Ok(file_id)
+    }
+
+    /// Opens the log at `path` for appending; a header that does not check out is an error.
+    pub(crate) fn open(path: &Path, unlocked: &Unlocked) -> Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let mut bytes = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|_| tampered("its header is cut short"))?;
+        let (file_id, head) = read_header(unlocked, &bytes)?;
+        let mut log = Self {
+            capacity: file.metadata()?.len(),
+            file,
+            file_id,
+            head,
+        };
+        log.catch_up(unlocked);
+        Ok(log)
+    }
+
+    pub(crate) fn file_id(&self) -> &[u8; 16] {
+        &self.file_id
+    }
+
+    /// Appends `records_json` (a JSON array of `count` records) as one frame and (with `fsync`)
+    /// flushes it to the disk; the records are in the log once this returns.
+    pub(crate) fn append(
+        &mut self,
+        unlocked: &Unlocked,
+        records_json: &[u8],
+        count: u32,
+        fsync: bool,
+    ) -> Result<()> {
+        self.file.lock()?;
+        let appended = self.append_locked(unlocked, records_json, count, fsync);
+        // Closing the file would release the lock too.
+        let _ = self.file.unlock();
+        appended
+    }
+
+    fn append_locked(
+        &mut self,
+        unlocked: &Unlocked,
+        records_json: &[u8],
+        count: u32,
+        fsync: bool,
+    ) -> Result<()> {
+        self.catch_up(unlocked);
+        let first = self.head.seq + 1;
+        let sealed = unlocked
+            .keys
+            .seal(&unlocked.place(SEAL_PLACE, &first.to_be_bytes()), records_json)?;
+        let mac = link(unlocked, &self.head.mac, first, count, &sealed);
+        let body_len = FRAME_FIXED + sealed.len();
+        if body_len > MAX_FRAME {
+            return Err(kluis_core::Error::invalid("too many access records for one append").into());
+        }
+        let mut frame = Vec::with_capacity(4 + body_len);
+        frame.extend_from_slice(&(body_len as u32).to_be_bytes());
+        frame.extend_from_slice(&first.to_be_bytes());
+        frame.extend_from_slice(&count.to_be_bytes());
+        frame.extend_from_slice(&sealed);
+        frame.extend_from_slice(&mac);
+        let end = self.head.end + frame.len() as u64;
+        self.reserve(end)?;
+        self.file.write_all_at(&frame, self.head.end)?;
+        if fsync {
+            self.file.sync_data()?;
+        }
+        self.head = Head {
+            seq: first + i64::from(count) - 1,
+            end,
+            mac,
+        };
+        // Not flushed on its own (the next append's flush takes it along): readers and writers
+        // accept valid frames past the head, so a head that a crash set back loses nothing.
+        self.file
+            .write_all_at(&header(unlocked, &self.file_id, &self.head), 0)?;
+        Ok(())
+    }
+
+    /// Adopts the frames other writers appended (or a crashed writer flushed without moving
+    /// the head) since this handle last looked.
+    fn catch_up(&mut self, unlocked: &Unlocked) {
+        loop {
+            let mut len = [0u8; 4];
+            if self.file.read_exact_at(&mut len, self.head.end).is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes(len) as usize;
+            if !(FRAME_FIXED..=MAX_FRAME).contains(&len)
+                || self.head.end + 4 + len as u64 > self.file_len()
+            {
+                return;
+            }
+            let mut body = vec![0u8; len];
+            if self
+                .file
+                .read_exact_at(&mut body, self.head.end + 4)
+                .is_err()
+            {
+                return;
+            }
+            match next_head(unlocked, &self.head, &body) {
+                Ok(head) => self.head = head,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn file_len(&mut self) -> u64 {
+        if let Ok(meta) = self.file.metadata() {
+            self.capacity = meta.len();
+        }
+        self.capacity
+    }
+
+    /// Makes sure zeroed space reaches `end`, growing the file by a large step and flushing
+    /// the zeros and the new size at once (so that the appends after it flush only their
+    /// own pages).
+    fn reserve(&mut self, end: u64) -> Result<()> {
+        if end <= self.capacity || end <= self.file_len() {
+            return Ok(());
+        }
+        let target = end + GROW_BY;
+        write_zeros(&self.file, self.capacity, target)?;
+        self.file.sync_data()?;
+        self.capacity = target;
+        Ok(())
+    }
+}
+
+fn write_zeros(file: &File, from: u64, to: u64) -> Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Flushes the directory entry of a new file.
+fn sync_dir(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn tampered(what: &str) -> StoreError {
+    StoreError::Tampered(format!("the access log file {what}"))
+}
+
+fn header(unlocked: &Unlocked, file_id: &[u8; 16], head: &Head) -> [u8; HEADER_LEN] {
+    let mut bytes = [0u8; HEADER_LEN];
+    bytes[..8].copy_from_slice(MAGIC);
+    bytes[8..12].copy_from_slice(&VERSION.to_be_bytes());
+    bytes[12..28].copy_from_slice(file_id);
+    bytes[28..36].copy_from_slice(&head.seq.to_be_bytes());
+    bytes[36..44].copy_from_slice(&head.end.to_be_bytes());
+    bytes[44..76].copy_from_slice(&head.mac);
+    let mac = unlocked
+        .keys
+        .chain_mac(&[b"log header", &bytes[..HEAD_LEN]]);
+    bytes[HEAD_LEN..].copy_from_slice(&mac);
+    bytes
+}
+
+fn read_header(unlocked: &Unlocked, bytes: &[u8; HEADER_LEN]) -> Result<([u8; 16], Head)> {
+    if &bytes[..8] != MAGIC {
+        return Err(tampered("is not a Kluis access log"));
+    }
+    if bytes[8..12] != VERSION.to_be_bytes() {
+        return Err(tampered("has an unknown version"));
+    }
+    let mac = unlocked
+        .keys
+        .chain_mac(&[b"log header", &bytes[..HEAD_LEN]]);
+    if mac[..] != bytes[HEAD_LEN..] {
+        return Err(tampered("header was altered (or belongs to another vault)"));
+    }
+    let array = |range: std::ops::Range<usize>| -> [u8; 8] {
+        bytes[range].try_into().expect("8 bytes")
+    };
+    let file_id = bytes[12..28].try_into().expect("16 bytes");
+    let head = Head {
+        seq: i64::from_be_bytes(array(28..36)),
+        end: u64::from_be_bytes(array(36..44)),
+        mac: bytes[44..76].try_into().expect("32 bytes"),
+    };
+    if head.seq < 0 || head.end < FRAMES_START {
+        return Err(tampered("header is malformed"));
+    }
+    Ok((file_id, head))
+}
+
+fn link(unlocked: &Unlocked, prev: &[u8; 32], first: i64, count: u32, sealed: &[u8]) -> [u8; 32] {
+    unlocked.keys.chain_mac(&[
+        b"frame",
+        prev,
+        &first.to_be_bytes(),
+        &count.to_be_bytes(),
+        sealed,
+    ])
+}
+
+/// A frame's parts, from its body (everything after the length).
+struct Frame<'a> {
+    first: i64,
+    count: u32,
+    sealed: &'a [u8],
+    mac: &'a [u8],
+}
+
+fn frame(body: &[u8]) -> Frame<'_> {
+    let (numbers, rest) = body.split_at(12);
+    let (sealed, mac) = rest.split_at(rest.len() - 32);
+    Frame {
+        first: i64::from_be_bytes(numbers[..8].try_into().expect("8 bytes")),
+        count: u32::from_be_bytes(numbers[8..].try_into().expect("4 bytes")),
+        sealed,
+        mac,
+    }
+}
+
+/// The head after the frame with `body`, if the frame continues the chain at `head`.
+fn next_head(unlocked: &Unlocked, head: &Head, body: &[u8]) -> Result<Head, &'static str> {
+    let frame = frame(body);
+    if frame.first != head.seq + 1 || frame.count == 0 {
+        return Err("entry is missing or out of order");
+    }
+    let mac = link(unlocked, &head.mac, frame.first, frame.count, frame.sealed);
+    if mac[..] != *frame.mac {
+        return Err("entry was altered (its MAC does not match the chain)");
+    }
+    Ok(Head {
+        seq: frame.first + i64::from(frame.count) - 1,
+        end: head.end + 4 + body.len() as u64,
+        mac,
+    })
+}
+
+/// Opens a frame's records; `Err` says why they are unreadable.
+fn records(unlocked: &Unlocked, body: &[u8]) -> Result<Vec<AccessRecord>, &'static str> {
+    let frame = frame(body);
+    let plain = unlocked
+        .keys
+        .open(
+            &unlocked.place(SEAL_PLACE, &frame.first.to_be_bytes()),
+            frame.sealed,
+        )
+        .map_err(|_| "entry does not decrypt")?;
+    let records: Vec<AccessRecord> =
+        serde_json::from_slice(&plain).map_err(|_| "entry is unreadable")?;
+    if records.len() != frame.count as usize {
+        return Err("entry is unreadable (its count does not match)");
+    }
+    Ok(records)
+}
+
+/// What reading the whole log found.
+pub(crate) struct Scan {
+    pub entries: i64,
+    /// The first entry where the chain breaks, and why.
+    pub first_broken: Option<(i64, String)>,
+}
+
+/// Reads the log at `path` from the start, handing each intact frame's first entry number and
+/// records to `visit`, and checks the chain up to the header's head. `expected_id` is the file
+/// id the vault's database names.
+pub(crate) fn scan(
+    path: &Path,
+    unlocked: &Unlocked,
+    expected_id: &[u8; 16],
+    mut visit: impl FnMut(i64, Vec<AccessRecord>),
+) -> Result<Scan> {
+    let broken = |entries: i64, seq: i64, why: String| {
+        Ok(Scan {
+            entries,
+            first_broken: Some((seq, why)),
+        })
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return broken(0, 1, format!("the log file {LOG_FILE} is missing"));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let size = file.metadata()?.len();
+    let mut bytes = [0u8; HEADER_LEN];
+    let header = file
+        .read_exact_at(&mut bytes, 0)
+        .map_err(|_| tampered("header is cut short"))
+        .and_then(|()| read_header(unlocked, &bytes));
+    let head = match header {
+        Ok((id, _)) if id != *expected_id => {
+            return broken(0, 1, format!("the log file {LOG_FILE} was replaced"));
+        }
+        Ok((_, head)) => head,
+        Err(err) => return broken(0, 1, err.to_string()),
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    reader.seek(SeekFrom::Start(FRAMES_START))?;
+    let mut at = Head::START;
+    let mut met_head = false;
+    let mut body = Zeroizing::new(Vec::new());
+    loop {
+        if at.end == head.end {
+            if (at.seq, at.mac) != (head.seq, head.mac) {
+                return broken(
+                    at.seq,
+                    at.seq.max(1),
+                    "the log's head does not match its last entry".into(),
+                );
+            }
+            met_head = true;
+        }
+        let inside = at.end < head.end;
+        let next = read_frame(&mut reader, at.end, size, &mut body)
+            .ok_or("entry is missing (the file was cut or overwritten here)")
+            .and_then(|()| next_head(unlocked, &at, &body))
+            .and_then(|next| Ok((next, records(unlocked, &body)?)));
+        match next {
+            Ok((next, records)) => {
+                visit(at.seq + 1, records);
+                at = next;
+            }
+            Err(why) if inside => return broken(at.seq, at.seq + 1, why.into()),
+            Err(_) => break,
+        }
+    }
+    if !met_head {
+        return broken(
+            at.seq,
+            at.seq.max(1),
+            "the log's head does not match its entries".into(),
+        );
+    }
+    Ok(Scan {
+        entries: at.seq,
+        first_broken: None,
+    })
+}
+
+/// Reads the frame at `offset` into `body`; `None` past the last one.
+fn read_frame(
+    reader: &mut BufReader<File>,
+    offset: u64,
+    size: u64,
+    body: &mut Vec<u8>,
+) -> Option<()> {
+    let mut len = [0u8; 4];
+    reader.read_exact(&mut len).ok()?;
+    let len = u32::from_be_bytes(len) as usize;
+    if !(FRAME_FIXED..=MAX_FRAME).contains(&len) || offset + 4 + len as u64 > size {
+        return None;
+    }
+    body.resize(len, 0);
+    reader.read_exact(body).ok()
+}
