@@ -10,7 +10,7 @@ use kluis_core::Pointer;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::token::{Expectations, GrantClaims, verify_grant};
-use kluis_store::{DB_FILE, unix_now};
+use kluis_store::{LOG_FILE, frame_ranges, unix_now};
 use serde_json::{Value, json};
 
 use common::{fresh, json_of, kluis, kluis_as, ok, vault};
@@ -223,27 +223,32 @@ fn record(at_ms: i64, grant: &GrantId, business: &str, outcome: Outcome) -> Acce
     }
 }
 
-/// Appends four entries: three by webshop.example (two grants), one by other.example.
+/// Appends four entries, one by one (four frames of the log file): three by webshop.example
+/// (two grants), one by other.example.
 fn plant_log(dir: &Path) -> (GrantId, GrantId) {
     let a = GrantId::from_random([1; 16]);
     let b = GrantId::from_random([2; 16]);
     let vault = vault(dir);
-    vault
-        .in_transaction(|v| {
-            v.append_log(&[
-                record(1_750_000_000_250, &a, "webshop.example", Outcome::Allowed),
-                record(1_750_000_001_000, &b, "other.example", Outcome::Allowed),
-                record(1_750_000_002_000, &a, "webshop.example", Outcome::Refused),
-            ])?;
-            v.append_log(&[record(
-                1_750_000_003_000,
-                &b,
-                "webshop.example",
-                Outcome::Allowed,
-            )])
-        })
-        .unwrap();
+    for record in [
+        record(1_750_000_000_250, &a, "webshop.example", Outcome::Allowed),
+        record(1_750_000_001_000, &b, "other.example", Outcome::Allowed),
+        record(1_750_000_002_000, &a, "webshop.example", Outcome::Refused),
+        record(1_750_000_003_000, &b, "webshop.example", Outcome::Allowed),
+    ] {
+        vault.append_log(&[record]).unwrap();
+    }
     (a, b)
+}
+
+/// The log file's bytes, and where its frames are.
+fn log_bytes(dir: &Path) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    let path = dir.join(LOG_FILE);
+    let frames = frame_ranges(&path)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.start as usize..r.end as usize)
+        .collect();
+    (std::fs::read(&path).unwrap(), frames)
 }
 
 fn seqs(entries: &Value) -> Vec<i64> {
@@ -333,19 +338,10 @@ fn a_tampered_log_fails_verification_with_exit_code_6() {
     let dir = fresh();
     let d = dir.path();
     plant_log(d);
-    // Swap the sealed records of entries 2 and 3, leaving the MACs in place.
-    let db = rusqlite::Connection::open(d.join(DB_FILE)).unwrap();
-    let sealed = |seq: i64| -> Vec<u8> {
-        db.query_row("SELECT sealed FROM access_log WHERE seq = ?1", [seq], |r| {
-            r.get(0)
-        })
-        .unwrap()
-    };
-    let (two, three) = (sealed(2), sealed(3));
-    let put = "UPDATE access_log SET sealed = ?2 WHERE seq = ?1";
-    db.execute(put, (2, &three)).unwrap();
-    db.execute(put, (3, &two)).unwrap();
-    drop(db);
+    // One bit of entry 2's sealed record flipped, its MAC left in place.
+    let (mut bytes, frames) = log_bytes(d);
+    bytes[frames[1].start + 20] ^= 1;
+    std::fs::write(d.join(LOG_FILE), &bytes).unwrap();
 
     let out = kluis(d, &["log", "verify"]);
     assert_eq!(out.status.code(), Some(6));
@@ -365,15 +361,12 @@ fn reordered_log_entries_are_named() {
     let dir = fresh();
     let d = dir.path();
     plant_log(d);
-    let db = rusqlite::Connection::open(d.join(DB_FILE)).unwrap();
-    // Swap whole rows 2 and 3 (sealed bytes and MACs), as someone hiding an order would.
-    db.execute_batch(
-        "UPDATE access_log SET seq = -2 WHERE seq = 2;
-         UPDATE access_log SET seq = 2 WHERE seq = 3;
-         UPDATE access_log SET seq = 3 WHERE seq = -2;",
-    )
-    .unwrap();
-    drop(db);
+    // Swap whole entries 2 and 3 (records and MACs), as someone hiding an order would.
+    let (mut bytes, frames) = log_bytes(d);
+    let (two, three) = (frames[1].clone(), frames[2].clone());
+    let swapped = [&bytes[three.clone()], &bytes[two.clone()]].concat();
+    bytes[two.start..three.end].copy_from_slice(&swapped);
+    std::fs::write(d.join(LOG_FILE), &bytes).unwrap();
     let out = kluis(d, &["log", "verify"]);
     assert_eq!(out.status.code(), Some(6));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -231,10 +231,10 @@ impl AppState {
             return;
         };
         let lookup = kid.clone();
-        if let Ok(Some(key)) = self.with_vault(move |v| v.verifying_key(&lookup)).await {
-            if let Ok(mut keys) = self.0.keys.write() {
-                keys.insert(kid, key);
-            }
+        if let Ok(Some(key)) = self.with_vault(move |v| v.verifying_key(&lookup)).await
+            && let Ok(mut keys) = self.0.keys.write()
+        {
+            keys.insert(kid, key);
         }
     }
 }

@@ -17,7 +17,7 @@ pub use crypto::{KdfParams, Keys, Passphrase};
 pub use error::{Result, StoreError};
 pub use grants::GrantState;
 pub use log::{LogCheck, LogEntry};
-pub use logfile::LOG_FILE;
+pub use logfile::{LOG_FILE, frame_ranges};
 pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,

@@ -151,7 +151,9 @@ impl Vault {
             .get(..16)
             .and_then(|id| id.try_into().ok())
             .filter(|id: &[u8; 16]| marker[16..] == self.marker_mac(id))
-            .ok_or_else(|| StoreError::Tampered("the access log's file record was altered".into()))?;
+            .ok_or_else(|| {
+                StoreError::Tampered("the access log's file record was altered".into())
+            })?;
         Ok(Kept::InFile(id))
     }
 
@@ -202,8 +204,9 @@ impl Vault {
         }
         self.in_transaction(|v| {
             v.write_log_marker(&id)?;
-            v.conn
-                .execute_batch("DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';")?;
+            v.conn.execute_batch(
+                "DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';",
+            )?;
             Ok(())
         })?;
         Ok(id)

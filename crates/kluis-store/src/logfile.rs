@@ -135,13 +135,16 @@ impl LogFile {
     ) -> Result<()> {
         self.catch_up(unlocked);
         let first = self.head.seq + 1;
-        let sealed = unlocked
-            .keys
-            .seal(&unlocked.place(SEAL_PLACE, &first.to_be_bytes()), records_json)?;
+        let sealed = unlocked.keys.seal(
+            &unlocked.place(SEAL_PLACE, &first.to_be_bytes()),
+            records_json,
+        )?;
         let mac = link(unlocked, &self.head.mac, first, count, &sealed);
         let body_len = FRAME_FIXED + sealed.len();
         if body_len > MAX_FRAME {
-            return Err(kluis_core::Error::invalid("too many access records for one append").into());
+            return Err(
+                kluis_core::Error::invalid("too many access records for one append").into(),
+            );
         }
         let mut frame = Vec::with_capacity(4 + body_len);
         frame.extend_from_slice(&(body_len as u32).to_be_bytes());
@@ -269,9 +272,8 @@ fn read_header(unlocked: &Unlocked, bytes: &[u8; HEADER_LEN]) -> Result<([u8; 16
     if mac[..] != bytes[HEAD_LEN..] {
         return Err(tampered("header was altered (or belongs to another vault)"));
     }
-    let array = |range: std::ops::Range<usize>| -> [u8; 8] {
-        bytes[range].try_into().expect("8 bytes")
-    };
+    let array =
+        |range: std::ops::Range<usize>| -> [u8; 8] { bytes[range].try_into().expect("8 bytes") };
     let file_id = bytes[12..28].try_into().expect("16 bytes");
     let head = Head {
         seq: i64::from_be_bytes(array(28..36)),
@@ -346,6 +348,25 @@ fn records(unlocked: &Unlocked, body: &[u8]) -> Result<Vec<AccessRecord>, &'stat
         return Err("entry is unreadable (its count does not match)");
     }
     Ok(records)
+}
+
+/// The byte ranges of the frames in the log file at `path`, in order, by their lengths alone
+/// (nothing is checked). For inspection, and for tests that tamper with the file.
+pub fn frame_ranges(path: &Path) -> Result<Vec<std::ops::Range<u64>>> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut ranges = Vec::new();
+    let mut at = FRAMES_START;
+    let mut len = [0u8; 4];
+    while at + 4 <= size && file.read_exact_at(&mut len, at).is_ok() {
+        let len = u64::from(u32::from_be_bytes(len));
+        if len == 0 || at + 4 + len > size {
+            break;
+        }
+        ranges.push(at..at + 4 + len);
+        at += 4 + len;
+    }
+    Ok(ranges)
 }
 
 /// What reading the whole log found.

@@ -4,7 +4,6 @@ mod common;
 
 use common::{raw, vault};
 use kluis_core::Pointer;
-use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantRequest, Status};
 use kluis_core::token::{Expectations, verify_grant};
 use kluis_store::{StoreError, Vault};
@@ -19,19 +18,6 @@ fn request(to: &str) -> GrantRequest {
         purpose_category: None,
         lifetime_secs: 3600,
         key_thumbprint: None,
-    }
-}
-
-fn record(n: i64) -> AccessRecord {
-    AccessRecord {
-        at_ms: NOW * 1000 + n,
-        endpoint: "GET /v1/data".into(),
-        grant: None,
-        business: None,
-        purpose: None,
-        fields: vec![],
-        outcome: Outcome::Refused,
-        reason: Some(format!("test {n}")),
     }
 }
 
@@ -137,73 +123,6 @@ fn rotated_keys_stay_published_while_their_grants_live() {
 }
 
 #[test]
-fn the_log_chain_verifies_and_names_the_first_broken_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let v = vault(dir.path());
-    for batch in 0..3 {
-        v.in_transaction(|v| v.append_log(&[record(batch * 2), record(batch * 2 + 1)]))
-            .unwrap();
-    }
-    let check = v.verify_log().unwrap();
-    assert_eq!((check.entries, check.first_broken.clone()), (6, None));
-    assert_eq!(v.log_entries().unwrap()[3].record, record(3));
-
-    let raw = raw(dir.path());
-    // Swap the sealed bytes of entries 3 and 4.
-    let sealed: Vec<Vec<u8>> = raw
-        .prepare("SELECT sealed FROM access_log WHERE seq IN (3, 4) ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    raw.execute(
-        "UPDATE access_log SET sealed = ?1 WHERE seq = 3",
-        [&sealed[1]],
-    )
-    .unwrap();
-    raw.execute(
-        "UPDATE access_log SET sealed = ?1 WHERE seq = 4",
-        [&sealed[0]],
-    )
-    .unwrap();
-    assert_eq!(v.verify_log().unwrap().first_broken.unwrap().0, 3);
-    raw.execute(
-        "UPDATE access_log SET sealed = ?1 WHERE seq = 3",
-        [&sealed[0]],
-    )
-    .unwrap();
-    raw.execute(
-        "UPDATE access_log SET sealed = ?1 WHERE seq = 4",
-        [&sealed[1]],
-    )
-    .unwrap();
-    assert_eq!(v.verify_log().unwrap().first_broken, None);
-
-    // Truncation: the head still says 6.
-    raw.execute("DELETE FROM access_log WHERE seq = 6", [])
-        .unwrap();
-    assert_eq!(v.verify_log().unwrap().first_broken.unwrap().0, 6);
-    // A hole in the middle.
-    raw.execute("DELETE FROM access_log WHERE seq = 2", [])
-        .unwrap();
-    assert_eq!(v.verify_log().unwrap().first_broken.unwrap().0, 2);
-}
-
-#[test]
-fn a_refused_batch_leaves_no_log_entries() {
-    let dir = tempfile::tempdir().unwrap();
-    let v = vault(dir.path());
-    let out: Result<(), StoreError> = v.in_transaction(|v| {
-        v.append_log(&[record(1)])?;
-        Err(StoreError::Conflict("give up".into()))
-    });
-    assert!(out.is_err());
-    assert!(v.log_entries().unwrap().is_empty());
-    assert_eq!(v.verify_log().unwrap().first_broken, None);
-}
-
-#[test]
 fn editing_a_grants_clear_state_is_caught_on_the_hot_path() {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());
@@ -242,28 +161,6 @@ fn a_public_key_slipped_into_the_table_is_not_published() {
     assert!(matches!(v.jwks(NOW), Err(StoreError::Tampered(_))));
 }
 
-#[test]
-fn an_emptied_log_is_not_mistaken_for_a_new_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let v = vault(dir.path());
-    assert_eq!(
-        v.verify_log().unwrap().first_broken,
-        None,
-        "a new vault's log is intact"
-    );
-    v.in_transaction(|v| v.append_log(&[record(1), record(2)]))
-        .unwrap();
-    let raw = raw(dir.path());
-    raw.execute_batch("DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';")
-        .unwrap();
-    let broken = v.verify_log().unwrap().first_broken.unwrap();
-    assert!(broken.1.contains("head record is missing"), "{broken:?}");
-    assert!(matches!(
-        v.in_transaction(|v| v.append_log(&[record(3)])),
-        Err(StoreError::Tampered(_))
-    ));
-}
-
 /// A writer committing back to back (a bulk import, a busy server's access requests) leaves
 /// the write lock free only for moments; a revocation from another process must still get its
 /// turn (with SQLite's default back-off it could give up after 5 s with "database is locked").
@@ -289,10 +186,8 @@ fn revocation_gets_the_write_lock_while_another_connection_commits_back_to_back(
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                busy.execute_batch(
-                    "BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1); COMMIT;",
-                )
-                .unwrap();
+                busy.execute_batch("BEGIN IMMEDIATE; INSERT INTO scratch VALUES (1); COMMIT;")
+                    .unwrap();
                 commits.fetch_add(1, Ordering::Relaxed);
             }
         });

@@ -25,3 +25,12 @@ pub fn p(text: &str) -> Pointer {
 pub fn raw(dir: &Path) -> Connection {
     Connection::open(dir.join(DB_FILE)).unwrap()
 }
+
+/// A refused anonymous access record, told apart by `n`.
+pub fn record(n: i64) -> kluis_core::access::AccessRecord {
+    kluis_core::access::AccessRecord::refused_anonymously(
+        1_800_000_000_000 + n,
+        "GET /v1/data",
+        format!("test {n}"),
+    )
+}
