@@ -1,7 +1,7 @@
 //! The ledger: one thread owns a connection and the access log's writer. It takes grant-API calls
-//! in batches, checks each grant's revocation and expiry on one snapshot of the database, then
-//! appends the batch's access records to the log file as one frame and flushes it (group commit)
-//! before any handler may answer. Handlers never touch SQLite.
+//! in batches, checks each grant's revocation and expiry (asking SQLite once per batch whether
+//! anything changed), then appends the batch's access records to the log file as one frame and
+//! flushes it (group commit) before any handler may answer. Handlers never touch SQLite.
 //!
 //! Calls with a DPoP proof first pass one of two proof-checker threads, which check the
 //! signatures of up to eight waiting proofs in one Ed25519 batch verification (about half the
@@ -324,12 +324,12 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let now = unix_now();
         let summary = anonymous.next_second(now);
-        let decided = vault
-            .in_read_transaction(|v| {
-                caches.refresh(v)?;
+        let decided = caches
+            .refresh(&vault)
+            .and_then(|()| {
                 batch
                     .iter()
-                    .map(|job| caches.decide(v, job, now))
+                    .map(|job| caches.decide(&vault, job, now))
                     .collect::<kluis_store::Result<Vec<_>>>()
             })
             .and_then(|answers| {
@@ -408,8 +408,8 @@ impl AnonymousBudget {
 }
 
 /// Grants (and documents) known to the ledger. Everything here is dropped as soon as another
-/// connection commits anything (`PRAGMA data_version`, asked once per batch on the batch's
-/// snapshot), so a revocation by `kluis grant revoke` in another process still applies to the
+/// connection commits anything (`PRAGMA data_version`, asked once per batch before its
+/// grants are looked at), so a revocation by `kluis grant revoke` in another process still applies to the
 /// very next call; between such commits, a call costs no look-up and no JSON building.
 #[derive(Default)]
 struct Caches {
@@ -444,17 +444,24 @@ struct Served {
 impl Caches {
     /// Forgets grants when another connection committed something, and reloads the decrypted
     /// document when that something was a write to it.
+    ///
+    /// Outside a transaction: what is read after `data_version` is at least as new, and if it
+    /// is newer, the next batch sees another `data_version` and reads again. The document,
+    /// several rows, is read on one snapshot.
     fn refresh(&mut self, vault: &Vault) -> kluis_store::Result<()> {
         let version = vault.data_version()?;
         if self.data_version == Some(version) {
             return Ok(());
         }
         self.grants.clear();
-        let generation = vault.generation()?;
-        if self.generation != Some(generation) {
-            self.doc = Arc::new(vault.document()?);
-            self.generation = Some(generation);
-        }
+        vault.in_read_transaction(|v| {
+            let generation = v.generation()?;
+            if self.generation != Some(generation) {
+                self.doc = Arc::new(v.document()?);
+                self.generation = Some(generation);
+            }
+            Ok(())
+        })?;
         self.data_version = Some(version);
         Ok(())
     }

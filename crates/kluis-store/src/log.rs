@@ -66,7 +66,7 @@ impl Vault {
             Some(log) => log,
             empty => empty.insert(self.open_log_file()?),
         };
-        log.append(&self.unlocked, &json, count, self.log_fsync.get())
+        log.append(&json, count, self.log_fsync.get())
     }
 
     /// All entries in order. A log whose chain is broken is an error: `verify_log` says where.
@@ -195,7 +195,7 @@ impl Vault {
                 serde_json::to_vec(&records)
                     .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
             );
-            log.append(&self.unlocked, &json, chunk.len() as u32, true)?;
+            log.append(&json, chunk.len() as u32, true)?;
         }
         drop(log);
         std::fs::rename(&new, &path)?;

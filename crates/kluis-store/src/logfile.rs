@@ -17,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use kluis_core::access::AccessRecord;
 use zeroize::Zeroizing;
@@ -64,10 +65,28 @@ impl Head {
 /// A writer's handle on the log file.
 pub(crate) struct LogFile {
     file: File,
+    unlocked: Unlocked,
     file_id: [u8; 16],
     /// The file's size as last seen: zeroed space up to here.
     capacity: u64,
     head: Head,
+    /// When this handle last wrote the header's head, if it has; and whether it appended since.
+    head_written: Option<Instant>,
+    head_behind: bool,
+}
+
+/// A writer rewrites the header's head at most this often, and when it closes the log (see
+/// [`LogFile::append`]).
+const HEAD_EVERY: Duration = Duration::from_millis(100);
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        if self.head_behind && self.file.lock().is_ok() {
+            self.catch_up();
+            let _ = self.write_head();
+            let _ = self.file.unlock();
+        }
+    }
 }
 
 impl LogFile {
@@ -99,10 +118,13 @@ impl LogFile {
         let mut log = Self {
             capacity: file.metadata()?.len(),
             file,
+            unlocked: unlocked.clone(),
             file_id,
             head,
+            head_written: None,
+            head_behind: false,
         };
-        log.catch_up(unlocked);
+        log.catch_up();
         Ok(log)
     }
 
@@ -112,29 +134,25 @@ impl LogFile {
 
     /// Appends `records_json` (a JSON array of `count` records) as one frame and (with `fsync`)
     /// flushes it to the disk; the records are in the log once this returns.
-    pub(crate) fn append(
-        &mut self,
-        unlocked: &Unlocked,
-        records_json: &[u8],
-        count: u32,
-        fsync: bool,
-    ) -> Result<()> {
+    ///
+    /// The header's head is rewritten after the first append of this handle, then at most
+    /// every [`HEAD_EVERY`] and when the handle is dropped; it is not flushed on its own (the
+    /// next flush takes it along). Readers and writers accept valid frames past the head, so
+    /// a head that lags loses nothing: it only protects the entries up to it against being cut
+    /// off the end. Rewriting it with every append would make every flush write two places of
+    /// the file instead of one (about 20 µs of a busy server's ~170 µs flush).
+    pub(crate) fn append(&mut self, records_json: &[u8], count: u32, fsync: bool) -> Result<()> {
         self.file.lock()?;
-        let appended = self.append_locked(unlocked, records_json, count, fsync);
+        let appended = self.append_locked(records_json, count, fsync);
         // Closing the file would release the lock too.
         let _ = self.file.unlock();
         appended
     }
 
-    fn append_locked(
-        &mut self,
-        unlocked: &Unlocked,
-        records_json: &[u8],
-        count: u32,
-        fsync: bool,
-    ) -> Result<()> {
-        self.catch_up(unlocked);
+    fn append_locked(&mut self, records_json: &[u8], count: u32, fsync: bool) -> Result<()> {
+        self.catch_up();
         let first = self.head.seq + 1;
+        let unlocked = &self.unlocked;
         let sealed = unlocked.keys.seal(
             &unlocked.place(SEAL_PLACE, &first.to_be_bytes()),
             records_json,
@@ -163,16 +181,27 @@ impl LogFile {
             end,
             mac,
         };
-        // Not flushed on its own (the next append's flush takes it along): readers and writers
-        // accept valid frames past the head, so a head that a crash set back loses nothing.
-        self.file
-            .write_all_at(&header(unlocked, &self.file_id, &self.head), 0)?;
+        self.head_behind = true;
+        if self
+            .head_written
+            .is_none_or(|at| at.elapsed() >= HEAD_EVERY)
+        {
+            self.write_head()?;
+        }
+        Ok(())
+    }
+
+    fn write_head(&mut self) -> Result<()> {
+        let bytes = header(&self.unlocked, &self.file_id, &self.head);
+        self.file.write_all_at(&bytes, 0)?;
+        self.head_written = Some(Instant::now());
+        self.head_behind = false;
         Ok(())
     }
 
     /// Adopts the frames other writers appended (or a crashed writer flushed without moving
     /// the head) since this handle last looked.
-    fn catch_up(&mut self, unlocked: &Unlocked) {
+    fn catch_up(&mut self) {
         loop {
             let mut len = [0u8; 4];
             if self.file.read_exact_at(&mut len, self.head.end).is_err() {
@@ -192,7 +221,7 @@ impl LogFile {
             {
                 return;
             }
-            match next_head(unlocked, &self.head, &body) {
+            match next_head(&self.unlocked, &self.head, &body) {
                 Ok(head) => self.head = head,
                 Err(_) => return,
             }

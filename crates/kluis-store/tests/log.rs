@@ -50,7 +50,8 @@ fn the_chain_verifies_and_names_the_first_broken_entry() {
     let d = dir.path();
     let v = vault(d);
     assert_eq!(v.verify_log().unwrap().entries, 0);
-    three_frames(&v);
+    // Written through a connection that is closed again, so the head is up to date.
+    three_frames(&Vault::connect(d, v.unlocked()).unwrap());
     let check = v.verify_log().unwrap();
     assert_eq!((check.entries, check.first_broken), (6, None));
     let entries = v.log_entries().unwrap();
@@ -99,11 +100,48 @@ fn the_chain_verifies_and_names_the_first_broken_entry() {
 }
 
 #[test]
+fn the_head_lags_the_last_appends_only_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = vault(d);
+    let zero_frame = |n: usize| {
+        let frame = frame_ranges(&d.join(LOG_FILE)).unwrap()[n].clone();
+        let bytes = read_at(d, frame.start, frame.end - frame.start);
+        write_at(d, frame.start, &vec![0; bytes.len()]);
+        move || write_at(d, frame.start, &bytes)
+    };
+
+    let writer = Vault::connect(d, v.unlocked()).unwrap();
+    writer.append_log(&[record(1)]).unwrap();
+    writer.append_log(&[record(2)]).unwrap();
+    // The head was written after the first append only: cutting the second goes unseen.
+    let restore = zero_frame(1);
+    assert_eq!(v.verify_log().unwrap().entries, 1);
+    assert_eq!(first_broken(&v), None);
+    restore();
+    // Closing the writer writes the head.
+    drop(writer);
+    let restore = zero_frame(1);
+    assert_eq!(first_broken(&v).unwrap().0, 2);
+    restore();
+
+    // A writer that stays open writes it again once the interval has passed.
+    let writer = Vault::connect(d, v.unlocked()).unwrap();
+    writer.append_log(&[record(3)]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    writer.append_log(&[record(4)]).unwrap();
+    let restore = zero_frame(3);
+    assert_eq!(first_broken(&v).unwrap().0, 4);
+    restore();
+    assert_eq!(first_broken(&v), None);
+}
+
+#[test]
 fn an_edited_header_is_found_and_stops_appends() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let v = vault(d);
-    three_frames(&v);
+    three_frames(&Vault::connect(d, v.unlocked()).unwrap());
     // The head's entry count (bytes 28..36) set back to 2, as if the last frames never were.
     let header = read_at(d, 0, 108);
     let mut edited = header.clone();
