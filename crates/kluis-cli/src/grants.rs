@@ -157,7 +157,7 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
 fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
     let id = GrantId::parse(id)?;
     let now = unix_now();
-    // The revocation and its log record commit together.
+    // The log record is appended last: the revocation commits only once it is in the log.
     let (grant, revoked_now) = open(global)?.in_transaction(|v| {
         let (grant, revoked_now) = v.revoke_grant(&id, now)?;
         if revoked_now {

@@ -108,7 +108,8 @@ fn approve(
     };
     let lifetime = expires.map(parse_lifetime).transpose()?;
     let now = unix_now();
-    // The approval (grant, receipt, decision) and its log record commit together.
+    // The approval (grant, receipt, decision) commits only once its log record, appended last,
+    // is in the log.
     let (asked, status, grant) = open(global)?.in_transaction(|v| {
         let asked = v.stored_request(id.as_str(), now)?;
         let (status, grant) = v.approve_request(id.as_str(), fields, lifetime, now)?;

@@ -203,7 +203,8 @@ impl Vault {
     /// Inside another `in_transaction` (SQLite cannot nest BEGIN) `work` runs in a savepoint of
     /// the outer transaction instead: its writes are undone on its own error and otherwise
     /// commit with the outer one. So store operations built on this compose, e.g. an approval
-    /// and the log record describing it.
+    /// and the revocation of an older grant. (The access log is not part of the transaction:
+    /// see [`Vault::append_log`].)
     pub fn in_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("SAVEPOINT nested")?;
