@@ -203,8 +203,8 @@ impl Vault {
     /// Inside another `in_transaction` (SQLite cannot nest BEGIN) `work` runs in a savepoint of
     /// the outer transaction instead: its writes are undone on its own error and otherwise
     /// commit with the outer one. So store operations built on this compose, e.g. an approval
-    /// made of a new grant (itself a transaction), a receipt and the decision. (The access log is not part of the transaction:
-    /// see [`Vault::append_log`].)
+    /// made of a new grant (itself a transaction), a receipt and the decision. (The access log
+    /// is not part of the transaction: see [`Vault::append_log`].)
     pub fn in_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("SAVEPOINT nested")?;
