@@ -761,3 +761,28 @@ async fn a_flood_of_junk_is_counted_without_filling_the_log() {
         log.len()
     );
 }
+
+#[tokio::test]
+async fn a_quiet_server_brings_the_log_head_up_to_its_last_reads() {
+    use std::os::unix::fs::FileExt;
+
+    let server = Server::start().await;
+    let (_, token) = server.grant("webshop.example", &["/profile/email"]);
+    // Three batches within 100 ms: the head is rewritten after the first only...
+    for _ in 0..3 {
+        assert_eq!(server.data(&token, "").await.0, StatusCode::OK);
+    }
+    // ...and again once the ledger has had no call for 100 ms.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let path = server.path().join(kluis::store::LOG_FILE);
+    let last = kluis::store::frame_ranges(&path).unwrap().pop().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(&vec![0; (last.end - last.start) as usize], last.start)
+        .unwrap();
+    let check = server.vault.verify_log().unwrap();
+    assert_eq!(
+        check.first_broken.map(|(seq, _)| seq),
+        Some(3),
+        "the last read was cut"
+    );
+}

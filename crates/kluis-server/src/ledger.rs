@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, FieldList, Outcome};
@@ -31,6 +32,9 @@ const MAX_BATCH: usize = 1024;
 /// on two threads keep the wait short).
 const PROOF_CHECKERS: usize = 2;
 const PROOF_BATCH: usize = 8;
+/// After this long without calls, the ledger rewrites the log's head if its last appends left
+/// it behind.
+const SETTLE_AFTER: Duration = Duration::from_millis(100);
 /// Calls waiting for the ledger before new ones are turned away with 503.
 const QUEUE: usize = 8192;
 /// Committed batches and the calls they held, since the process started (all ledgers).
@@ -150,13 +154,15 @@ enum Job {
         record: Box<AccessRecord>,
         reply: oneshot::Sender<()>,
     },
+    /// Rewrite the log's head (see [`Ledger::settle`]).
+    Settle { reply: oneshot::Sender<()> },
 }
 
 impl Job {
     fn proof_mut(&mut self) -> Option<&mut Proof> {
         match self {
             Job::Read { proof, .. } | Job::Introspect { proof, .. } => Some(proof),
-            Job::Record { .. } => None,
+            Job::Record { .. } | Job::Settle { .. } => None,
         }
     }
 
@@ -166,7 +172,7 @@ impl Job {
                 Proof::Unchecked(pending) => Some(pending),
                 Proof::Verdict(_) => None,
             },
-            Job::Record { .. } => None,
+            Job::Record { .. } | Job::Settle { .. } => None,
         }
     }
 }
@@ -306,6 +312,14 @@ impl Ledger {
         answer.await.map_err(|_| ApiError::Unavailable)
     }
 
+    /// Makes the log's head cover every call answered so far (the ledger rewrites it at most
+    /// every 100 ms under load, and after 100 ms without calls). For a clean stop.
+    pub async fn settle(&self) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Settle { reply })?;
+        answer.await.map_err(|_| ApiError::Unavailable)
+    }
+
     fn submit(&self, job: Job) -> Result<(), ApiError> {
         let queue = match job.unchecked_proof() {
             Some(_) => &self.proofs,
@@ -319,7 +333,17 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
-    while let Ok(first) = queue.recv() {
+    loop {
+        let first = match queue.recv_timeout(SETTLE_AFTER) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(err) = vault.settle_log() {
+                    tracing::warn!(error = %err, "could not rewrite the access log's head");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         batch.push(first);
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let now = unix_now();
@@ -336,13 +360,18 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 let mut records = Vec::with_capacity(batch.len() + 1);
                 records.extend(summary.as_ref().map(AccessRecord::view));
                 for (job, answer) in batch.iter().zip(&answers) {
-                    let record = answer.record(job);
+                    let Some(record) = answer.record(job) else {
+                        continue;
+                    };
                     if record.grant.is_some() || anonymous.admit() {
                         records.push(record);
                     }
                 }
                 vault.append_log(&records)?;
                 drop(records);
+                if answers.iter().any(|a| matches!(a, Answer::Settled)) {
+                    vault.settle_log()?;
+                }
                 Ok(answers)
             });
         match decided {
@@ -497,6 +526,7 @@ impl Caches {
     fn decide(&mut self, vault: &Vault, job: &Job, now: i64) -> kluis_store::Result<Answer> {
         let (access, proof) = match job {
             Job::Record { .. } => return Ok(Answer::Recorded),
+            Job::Settle { .. } => return Ok(Answer::Settled),
             Job::Read { access, proof, .. } | Job::Introspect { access, proof, .. } => {
                 (access, proof)
             }
@@ -519,7 +549,7 @@ impl Caches {
         let narrowed = match job {
             Job::Introspect { .. } => return Ok(Answer::Introspect(refusal)),
             Job::Read { narrowed, .. } => narrowed,
-            Job::Record { .. } => unreachable!("answered above"),
+            Job::Record { .. } | Job::Settle { .. } => unreachable!("answered above"),
         };
         if let Some(reason) = refusal {
             return Ok(Answer::Read(Err(reason)));
@@ -558,13 +588,15 @@ enum Answer {
     /// `None` if the grant is active, else why not.
     Introspect(Option<&'static str>),
     Recorded,
+    Settled,
 }
 
 impl Answer {
-    /// The access-log record of `job`, answered so.
-    fn record<'a>(&'a self, job: &'a Job) -> AccessRecordRef<'a> {
+    /// The access-log record of `job`, answered so; a `Settle` has none.
+    fn record<'a>(&'a self, job: &'a Job) -> Option<AccessRecordRef<'a>> {
         let (access, at_ms, endpoint) = match job {
-            Job::Record { record, .. } => return record.view(),
+            Job::Settle { .. } => return None,
+            Job::Record { record, .. } => return Some(record.view()),
             Job::Read { access, at_ms, .. } => (access, *at_ms, "GET /v1/data"),
             Job::Introspect { access, at_ms, .. } => (access, *at_ms, "POST /v1/introspect"),
         };
@@ -572,9 +604,9 @@ impl Answer {
             Answer::Read(Ok(served)) => (FieldList::Json(&served.fields), None),
             Answer::Read(Err(reason)) => (FieldList::NONE, Some(*reason)),
             Answer::Introspect(refusal) => (FieldList::NONE, *refusal),
-            Answer::Recorded => (FieldList::NONE, None),
+            Answer::Recorded | Answer::Settled => (FieldList::NONE, None),
         };
-        access.view(at_ms, endpoint, fields, reason)
+        Some(access.view(at_ms, endpoint, fields, reason))
     }
 
     fn send(self, job: Job) {
@@ -587,7 +619,10 @@ impl Answer {
             (Job::Introspect { reply, .. }, Answer::Introspect(refusal)) => {
                 let _ = reply.send(refusal.is_none());
             }
-            (Job::Record { reply, .. }, Answer::Recorded) => drop(reply.send(())),
+            (Job::Record { reply, .. }, Answer::Recorded)
+            | (Job::Settle { reply }, Answer::Settled) => {
+                let _ = reply.send(());
+            }
             _ => unreachable!("answers are made in the order of their jobs"),
         }
     }

@@ -15,7 +15,11 @@ use kluis_core::access::AccessRecord;
 
 use crate::error::{Result, StoreError};
 use crate::logfile::{self, GENESIS, LOG_FILE, LogFile, SEAL_PLACE};
-use crate::vault::Vault;
+use crate::vault::{Unlocked, Vault};
+
+fn marker_mac(unlocked: &Unlocked, id: &[u8; 16]) -> [u8; 32] {
+    unlocked.keys.chain_mac(&[b"log file", id])
+}
 
 /// Records moved per frame when an old log is moved out of the database.
 const MOVE_PER_FRAME: usize = 1000;
@@ -69,10 +73,26 @@ impl Vault {
         log.append(&json, count, self.log_fsync.get())
     }
 
+    /// Rewrites the log's head if this connection's last appends left it behind (it is
+    /// rewritten at most every 100 ms while appending, and when the connection closes).
+    pub fn settle_log(&self) -> Result<()> {
+        match &mut *self.log.borrow_mut() {
+            Some(log) => log.settle(),
+            None => Ok(()),
+        }
+    }
+
     /// All entries in order. A log whose chain is broken is an error: `verify_log` says where.
     pub fn log_entries(&self) -> Result<Vec<LogEntry>> {
         let id = match self.log_kept()? {
-            Kept::InTable => return self.table_entries(),
+            Kept::InTable => {
+                if let Some((seq, why)) = self.verify_table()?.first_broken {
+                    return Err(StoreError::Tampered(format!(
+                        "the access log is broken at entry {seq}: {why}"
+                    )));
+                }
+                return self.table_entries();
+            }
             Kept::InFile(id) => id,
         };
         let mut entries = Vec::new();
@@ -104,14 +124,11 @@ impl Vault {
         })
     }
 
-    /// Creates the log file of a new vault and names it in the database.
-    pub(crate) fn start_log(&self) -> Result<()> {
-        let path = self.log_path();
-        if path.exists() {
-            return Err(StoreError::AlreadyExists(path));
-        }
-        let id = LogFile::create(&path, &self.unlocked)?;
-        self.write_log_marker(&id)
+    /// The `meta` record that names a vault's log file: its id and a chain MAC over it.
+    pub(crate) fn log_marker(unlocked: &Unlocked, id: &[u8; 16]) -> Vec<u8> {
+        let mut marker = id.to_vec();
+        marker.extend_from_slice(&marker_mac(unlocked, id));
+        marker
     }
 
     pub(crate) fn log_path(&self) -> PathBuf {
@@ -150,66 +167,63 @@ impl Vault {
         let id: [u8; 16] = marker
             .get(..16)
             .and_then(|id| id.try_into().ok())
-            .filter(|id: &[u8; 16]| marker[16..] == self.marker_mac(id))
+            .filter(|id: &[u8; 16]| marker[16..] == marker_mac(&self.unlocked, id))
             .ok_or_else(|| {
                 StoreError::Tampered("the access log's file record was altered".into())
             })?;
         Ok(Kept::InFile(id))
     }
 
-    fn marker_mac(&self, id: &[u8; 16]) -> [u8; 32] {
-        self.unlocked.keys.chain_mac(&[b"log file", id])
-    }
-
     fn write_log_marker(&self, id: &[u8; 16]) -> Result<()> {
-        let mut marker = id.to_vec();
-        marker.extend_from_slice(&self.marker_mac(id));
         self.conn
             .prepare_cached("INSERT INTO meta (name, value) VALUES ('log_file', ?1)")?
-            .execute([&marker])?;
+            .execute([&Self::log_marker(&self.unlocked, id)])?;
         Ok(())
     }
 
     /// Moves a log kept in the database (a vault from before the log file) into a new log
     /// file, if its chain is intact: written beside under another name, flushed, renamed into
-    /// place, then named in the database while the table is emptied. A crash before that
-    /// commit leaves the table as it was, and the move starts over.
+    /// place, then named in the database while the table is emptied. All of it holds the
+    /// database's write lock, so two processes do not move it at once (the second finds it
+    /// moved). A crash before the commit leaves the table as it was, and the move starts over.
     fn move_log_to_file(&self) -> Result<[u8; 16]> {
-        if let Some((seq, why)) = self.verify_table()?.first_broken {
-            return Err(StoreError::Tampered(format!(
-                "the access log kept in the database is broken at entry {seq} ({why}); it was not moved to {LOG_FILE}"
-            )));
-        }
-        let entries = self.table_entries()?;
-        let path = self.log_path();
-        let new = path.with_extension("log.new");
-        match std::fs::remove_file(&new) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
-            _ => {}
-        }
-        let id = LogFile::create(&new, &self.unlocked)?;
-        let mut log = LogFile::open(&new, &self.unlocked)?;
-        for chunk in entries.chunks(MOVE_PER_FRAME) {
-            let records: Vec<&AccessRecord> = chunk.iter().map(|e| &e.record).collect();
-            let json = zeroize::Zeroizing::new(
-                serde_json::to_vec(&records)
-                    .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
-            );
-            log.append(&json, chunk.len() as u32, true)?;
-        }
-        drop(log);
-        std::fs::rename(&new, &path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
         self.in_transaction(|v| {
+            if let Kept::InFile(id) = v.log_kept()? {
+                return Ok(id);
+            }
+            if let Some((seq, why)) = v.verify_table()?.first_broken {
+                return Err(StoreError::Tampered(format!(
+                    "the access log kept in the database is broken at entry {seq} ({why}); it was not moved to {LOG_FILE}"
+                )));
+            }
+            let entries = v.table_entries()?;
+            let path = v.log_path();
+            let new = path.with_extension("log.new");
+            match std::fs::remove_file(&new) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+                _ => {}
+            }
+            let id = LogFile::create(&new, &v.unlocked)?;
+            let mut log = LogFile::open(&new, &v.unlocked)?;
+            for chunk in entries.chunks(MOVE_PER_FRAME) {
+                let records: Vec<&AccessRecord> = chunk.iter().map(|e| &e.record).collect();
+                let json = zeroize::Zeroizing::new(
+                    serde_json::to_vec(&records)
+                        .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
+                );
+                log.append(&json, chunk.len() as u32, true)?;
+            }
+            drop(log);
+            std::fs::rename(&new, &path)?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
             v.write_log_marker(&id)?;
             v.conn.execute_batch(
                 "DELETE FROM access_log; DELETE FROM meta WHERE name = 'log_head';",
             )?;
-            Ok(())
-        })?;
-        Ok(id)
+            Ok(id)
+        })
     }
 
     /// The entries of a log kept in the database, in order.

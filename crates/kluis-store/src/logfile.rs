@@ -113,7 +113,7 @@ impl LogFile {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let mut bytes = [0u8; HEADER_LEN];
         file.read_exact_at(&mut bytes, 0)
-            .map_err(|_| tampered("its header is cut short"))?;
+            .map_err(|_| tampered("header is cut short"))?;
         let (file_id, head) = read_header(unlocked, &bytes)?;
         let mut log = Self {
             capacity: file.metadata()?.len(),
@@ -186,9 +186,23 @@ impl LogFile {
             .head_written
             .is_none_or(|at| at.elapsed() >= HEAD_EVERY)
         {
-            self.write_head()?;
+            // The records are in the log already; a head that could not be rewritten only lags.
+            let _ = self.write_head();
         }
         Ok(())
+    }
+
+    /// Rewrites the head if an append since the last rewrite left it behind: for a writer that
+    /// has gone quiet (the server's ledger calls it when no call came for a while).
+    pub(crate) fn settle(&mut self) -> Result<()> {
+        if !self.head_behind {
+            return Ok(());
+        }
+        self.file.lock()?;
+        self.catch_up();
+        let written = self.write_head();
+        let _ = self.file.unlock();
+        written
     }
 
     fn write_head(&mut self) -> Result<()> {
@@ -438,7 +452,8 @@ pub(crate) fn scan(
             return broken(0, 1, format!("the log file {LOG_FILE} was replaced"));
         }
         Ok((_, head)) => head,
-        Err(err) => return broken(0, 1, err.to_string()),
+        Err(StoreError::Tampered(why)) => return broken(0, 1, why),
+        Err(err) => return Err(err),
     };
     let mut reader = BufReader::with_capacity(1 << 20, file);
     reader.seek(SeekFrom::Start(FRAMES_START))?;

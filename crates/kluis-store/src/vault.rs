@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, Transactio
 
 use crate::crypto::{self, KdfParams, Keys, Passphrase, Secret32};
 use crate::error::{Result, StoreError};
-use crate::logfile::LogFile;
+use crate::logfile::{LOG_FILE, LogFile};
 use crate::schema;
 
 /// The database file inside a vault directory.
@@ -82,6 +82,10 @@ impl Vault {
         if path.exists() {
             return Err(StoreError::AlreadyExists(path));
         }
+        let log_path = dir.join(LOG_FILE);
+        if log_path.exists() {
+            return Err(StoreError::AlreadyExists(log_path));
+        }
         // Everything that can fail for reasons other than the disk happens before the file exists.
         let mut id = [0u8; 16];
         crypto::fill_random(&mut id)?;
@@ -92,21 +96,28 @@ impl Vault {
         let kek = crypto::derive_kek(passphrase, &salt, params)?;
         let wrapped = crypto::wrap(&kek, &key_binding(&id, &kdf), &data_key)?;
 
+        let unlocked = Unlocked {
+            keys: Arc::new(Keys::from_data_key(&data_key)),
+            id,
+        };
+
         create_private_dir(dir)?;
         let mut conn = Connection::open(&path)?;
         restrict_file(&path)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The log file first, named in the same transaction as the key record: a vault either
+        // has both or is not a vault yet.
+        let log_id = LogFile::create(&log_path, &unlocked)?;
         let insert = "INSERT INTO meta (name, value) VALUES (?1, ?2)";
         tx.execute(insert, ("vault_id", &id[..]))?;
         tx.execute(insert, ("kdf", kdf.as_bytes()))?;
         tx.execute(insert, ("wrapped_key", &wrapped))?;
+        tx.execute(insert, ("log_file", Self::log_marker(&unlocked, &log_id)))?;
         tx.commit()?;
 
-        let vault = Self::unlocked_with(conn, path, id, &data_key)?;
-        vault.start_log()?;
-        Ok(vault)
+        Self::unlocked_with(conn, path, id, &data_key)
     }
 
     /// Unlocks the vault in `dir`. A wrong passphrase changes nothing on disk.

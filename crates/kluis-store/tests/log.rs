@@ -125,13 +125,23 @@ fn the_head_lags_the_last_appends_only_briefly() {
     assert_eq!(first_broken(&v).unwrap().0, 2);
     restore();
 
-    // A writer that stays open writes it again once the interval has passed.
+    // A writer that went quiet settles it.
     let writer = Vault::connect(d, v.unlocked()).unwrap();
     writer.append_log(&[record(3)]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
     writer.append_log(&[record(4)]).unwrap();
+    writer.settle_log().unwrap();
     let restore = zero_frame(3);
     assert_eq!(first_broken(&v).unwrap().0, 4);
+    restore();
+    drop(writer);
+
+    // A writer that stays open writes it again once the interval has passed.
+    let writer = Vault::connect(d, v.unlocked()).unwrap();
+    writer.append_log(&[record(5)]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    writer.append_log(&[record(6)]).unwrap();
+    let restore = zero_frame(5);
+    assert_eq!(first_broken(&v).unwrap().0, 6);
     restore();
     assert_eq!(first_broken(&v), None);
 }
@@ -150,6 +160,10 @@ fn an_edited_header_is_found_and_stops_appends() {
     let (seq, why) = first_broken(&v).unwrap();
     assert_eq!(seq, 1);
     assert!(why.contains("header was altered"), "{why}");
+    assert!(
+        !why.contains("tampered with"),
+        "said once, by the caller: {why}"
+    );
     let other = Vault::connect(d, v.unlocked()).unwrap();
     assert!(matches!(
         other.append_log(&[record(7)]),
@@ -352,4 +366,45 @@ fn a_broken_log_in_the_database_is_not_moved() {
     );
     assert!(!d.join(LOG_FILE).exists());
     assert_eq!(first_broken(&v).unwrap().0, 3, "still named where it is");
+    assert!(
+        matches!(v.log_entries(), Err(StoreError::Tampered(_))),
+        "not listed as if it were whole"
+    );
+}
+
+#[test]
+fn two_writers_moving_an_old_log_at_once_move_it_once() {
+    let dir = old_vault();
+    let d = dir.path();
+    let v = Vault::open(d, &Passphrase::new("pass phrase")).unwrap();
+    std::thread::scope(|scope| {
+        for n in [6, 7] {
+            let conn = Vault::connect(d, v.unlocked()).unwrap();
+            scope.spawn(move || conn.append_log(&[record(n)]).unwrap());
+        }
+    });
+    let check = v.verify_log().unwrap();
+    assert_eq!((check.entries, check.first_broken), (7, None));
+    let mut last: Vec<_> = v.log_entries().unwrap()[5..]
+        .iter()
+        .map(|e| e.record.clone())
+        .collect();
+    last.sort_by_key(|r| r.at_ms);
+    assert_eq!(last, [record(6), record(7)]);
+}
+
+#[test]
+fn a_vault_is_not_made_over_a_log_file_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(LOG_FILE), b"left behind").unwrap();
+    let made = Vault::create(
+        dir.path(),
+        &Passphrase::new("pass phrase"),
+        kluis_store::KdfParams::OWASP_MINIMUM,
+    );
+    assert!(matches!(made, Err(StoreError::AlreadyExists(_))));
+    assert!(
+        !dir.path().join(kluis_store::DB_FILE).exists(),
+        "nothing made"
+    );
 }
