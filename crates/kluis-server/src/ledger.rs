@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 use crate::replay::ReplayCache;
 
-/// At most this many calls share one transaction.
+/// At most this many calls share one frame of the log (one flush).
 const MAX_BATCH: usize = 1024;
 /// Threads checking DPoP signatures, and at most how many each checks in one batch (batches
 /// of 4 to 8 already cost about half as much per signature as single checks; smaller batches
@@ -41,8 +41,8 @@ const QUEUE: usize = 8192;
 static BATCHES: AtomicU64 = AtomicU64::new(0);
 static BATCHED_CALLS: AtomicU64 = AtomicU64::new(0);
 
-/// How many batches the ledgers of this process have committed, and how many calls they held:
-/// the average batch size tells how well group commit spreads the cost of a commit.
+/// How many batches the ledgers of this process have logged (one frame, one flush each), and how
+/// many calls they held: the average batch size tells how well group commit spreads a flush.
 pub fn batch_stats() -> (u64, u64) {
     (
         BATCHES.load(Ordering::Relaxed),
@@ -187,7 +187,7 @@ pub struct Ledger {
 
 /// A proof checker's thread: it checks the signatures of the calls waiting for it (up to
 /// [`PROOF_BATCH`]) in one batch and that no proof is reused, then hands the calls on to the
-/// ledger. A stage of its own, so that checking signatures overlaps with the ledger's commit.
+/// ledger. A stage of its own, so that checking signatures overlaps with the ledger's flush.
 fn check_proofs_then_pass_on(
     queue: &Mutex<mpsc::Receiver<Job>>,
     ledger: mpsc::SyncSender<Job>,
@@ -348,32 +348,34 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let now = unix_now();
         let summary = anonymous.next_second(now);
-        let decided = caches
-            .refresh(&vault)
-            .and_then(|()| {
-                batch
-                    .iter()
-                    .map(|job| caches.decide(&vault, job, now))
-                    .collect::<kluis_store::Result<Vec<_>>>()
-            })
-            .and_then(|answers| {
-                let mut records = Vec::with_capacity(batch.len() + 1);
-                records.extend(summary.as_ref().map(AccessRecord::view));
-                for (job, answer) in batch.iter().zip(&answers) {
-                    let Some(record) = answer.record(job) else {
-                        continue;
-                    };
-                    if record.grant.is_some() || anonymous.admit() {
-                        records.push(record);
-                    }
+        // Under the log's lock: a revocation recorded before this batch's records has also
+        // committed before the batch is decided (see `Vault::with_log_lock`).
+        let decided = vault.with_log_lock(|v| {
+            caches.refresh(v)?;
+            let answers = batch
+                .iter()
+                .map(|job| caches.decide(v, job, now))
+                .collect::<kluis_store::Result<Vec<_>>>()?;
+            let mut records = Vec::with_capacity(batch.len() + 1);
+            records.extend(summary.as_ref().map(AccessRecord::view));
+            for (job, answer) in batch.iter().zip(&answers) {
+                let Some(record) = answer.record(job) else {
+                    continue;
+                };
+                if record.grant.is_some() || anonymous.admit() {
+                    records.push(record);
                 }
-                vault.append_log(&records)?;
-                drop(records);
-                if answers.iter().any(|a| matches!(a, Answer::Settled)) {
-                    vault.settle_log()?;
-                }
-                Ok(answers)
-            });
+            }
+            v.append_log(&records)?;
+            drop(records);
+            if answers.iter().any(|a| matches!(a, Answer::Settled))
+                && let Err(err) = v.settle_log()
+            {
+                // The batch's records are in the log; only the head lags.
+                tracing::warn!(error = %err, "could not rewrite the access log's head");
+            }
+            Ok(answers)
+        });
         match decided {
             Ok(answers) => {
                 BATCHES.fetch_add(1, Ordering::Relaxed);

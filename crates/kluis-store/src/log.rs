@@ -54,7 +54,9 @@ impl Vault {
     /// records are written when this is called, so call it last, once the action it records
     /// can no longer fail but for the commit. If the append fails, the transaction is rolled
     /// back and nothing happened unrecorded; a failing commit after it would leave a record of
-    /// an action that did not happen (docs/storage.md).
+    /// an action that did not happen (docs/storage.md). Inside a transaction the log's lock is
+    /// kept until the transaction ends, so no other writer appends between the record and the
+    /// commit of what it records (see [`Vault::with_log_lock`]).
     pub fn append_log<R: serde::Serialize>(&self, records: &[R]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
@@ -65,12 +67,56 @@ impl Vault {
         );
         let count = u32::try_from(records.len())
             .map_err(|_| kluis_core::Error::invalid("too many access records for one append"))?;
+        self.ensure_log_open()?;
         let mut log = self.log.borrow_mut();
-        let log = match &mut *log {
-            Some(log) => log,
-            empty => empty.insert(self.open_log_file()?),
-        };
+        let log = log.as_mut().expect("opened above");
+        if !self.conn.is_autocommit() {
+            log.lock()?;
+        }
         log.append(&json, count, self.log_fsync.get())
+    }
+
+    /// Runs `work` holding the log file's lock: no other connection or process appends
+    /// meanwhile, and a transaction that appended a record and holds the lock until it ends
+    /// has committed (or rolled back) before `work` starts. So what `work` reads and then
+    /// appends is ordered with the other writers' records and the actions they record: the
+    /// server's ledger decides and records its calls this way, so a revocation recorded
+    /// before a read was also committed before that read was decided.
+    pub fn with_log_lock<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
+        self.ensure_log_open()?;
+        self.log
+            .borrow_mut()
+            .as_mut()
+            .expect("opened above")
+            .lock()?;
+        let out = work(self);
+        if let Some(log) = self.log.borrow_mut().as_mut() {
+            log.unlock();
+        }
+        out
+    }
+
+    /// The end of the outermost transaction: releases the log's lock if an append in it took
+    /// it; after a rollback, forgets the log file too (it may have been moved there by the
+    /// rolled-back transaction, whose database no longer names it).
+    pub(crate) fn end_log_transaction(&self, committed: bool) {
+        if let Ok(mut log) = self.log.try_borrow_mut() {
+            if committed {
+                if let Some(log) = log.as_mut() {
+                    log.unlock();
+                }
+            } else {
+                *log = None;
+            }
+        }
+    }
+
+    fn ensure_log_open(&self) -> Result<()> {
+        if self.log.borrow().is_none() {
+            let log = self.open_log_file()?;
+            *self.log.borrow_mut() = Some(log);
+        }
+        Ok(())
     }
 
     /// Rewrites the log's head if this connection's last appends left it behind (it is
@@ -211,8 +257,11 @@ impl Vault {
                     serde_json::to_vec(&records)
                         .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
                 );
-                log.append(&json, chunk.len() as u32, true)?;
+                log.append(&json, chunk.len() as u32, false)?;
             }
+            // One flush for all frames, and the head over all of them, before the rename.
+            log.settle()?;
+            log.flush()?;
             drop(log);
             std::fs::rename(&new, &path)?;
             if let Some(dir) = path.parent() {

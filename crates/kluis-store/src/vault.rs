@@ -232,9 +232,15 @@ impl Vault {
             };
         }
         let tx = self.immediate()?;
-        let out = work(self)?;
-        tx.commit()?;
-        Ok(out)
+        let out = match work(self) {
+            Ok(out) => tx.commit().map(|()| out).map_err(StoreError::from),
+            Err(err) => {
+                drop(tx);
+                Err(err)
+            }
+        };
+        self.end_log_transaction(out.is_ok());
+        out
     }
 
     /// Runs `work` on one snapshot of the database (a read transaction): what it reads is

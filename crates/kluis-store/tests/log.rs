@@ -9,6 +9,7 @@ use std::path::Path;
 
 use common::{raw, record, vault};
 use kluis_core::Pointer;
+use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantRequest, Status};
 use kluis_store::{LOG_FILE, Passphrase, StoreError, Vault, frame_ranges};
 
@@ -114,12 +115,7 @@ fn the_head_lags_the_last_appends_only_briefly() {
     let writer = Vault::connect(d, v.unlocked()).unwrap();
     writer.append_log(&[record(1)]).unwrap();
     writer.append_log(&[record(2)]).unwrap();
-    // The head was written after the first append only: cutting the second goes unseen.
-    let restore = zero_frame(1);
-    assert_eq!(v.verify_log().unwrap().entries, 1);
-    assert_eq!(first_broken(&v), None);
-    restore();
-    // Closing the writer writes the head.
+    // Closing the writer writes the head (unless the second append already did, 100 ms on).
     drop(writer);
     let restore = zero_frame(1);
     assert_eq!(first_broken(&v).unwrap().0, 2);
@@ -215,9 +211,16 @@ fn a_head_a_crash_set_back_and_a_half_written_frame_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let v = vault(d);
-    v.append_log(&[record(1), record(2)]).unwrap();
+    let append_and_close = |records: &[AccessRecord]| {
+        Vault::connect(d, v.unlocked())
+            .unwrap()
+            .append_log(records)
+            .unwrap()
+    };
+    append_and_close(&[record(1), record(2)]);
     let old_header = read_at(d, 0, 108);
-    v.append_log(&[record(3)]).unwrap();
+    append_and_close(&[record(3)]);
+    assert_ne!(read_at(d, 0, 108), old_header, "the head moved");
     write_at(d, 0, &old_header);
     let check = v.verify_log().unwrap();
     assert_eq!((check.entries, check.first_broken), (3, None));
@@ -406,5 +409,64 @@ fn a_vault_is_not_made_over_a_log_file_left_behind() {
     assert!(
         !dir.path().join(kluis_store::DB_FILE).exists(),
         "nothing made"
+    );
+}
+
+/// `kluis grant revoke` records the revocation, then commits it; the server's ledger decides a
+/// batch and records it under the log's lock. A read decided between the revocation's record
+/// and its commit would be served and logged as allowed after the revocation.
+#[test]
+fn a_read_recorded_after_a_revocation_was_decided_after_it() {
+    use std::sync::mpsc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = vault(d);
+    let request = GrantRequest {
+        audience: BusinessId::parse("shop.example").unwrap(),
+        fields: vec![Pointer::parse("/profile/email").unwrap()],
+        purpose: "newsletter".into(),
+        purpose_category: None,
+        lifetime_secs: 3600,
+        key_thumbprint: None,
+    };
+    let (grant, _) = v.create_grant(request, NOW).unwrap();
+    let id = grant.id.clone();
+    let (recorded, go) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let owner = Vault::connect(d, v.unlocked()).unwrap();
+        let id = &id;
+        scope.spawn(move || {
+            owner
+                .in_transaction(|o| {
+                    o.revoke_grant(id, NOW + 1)?;
+                    o.append_log(&[record(1)])?;
+                    recorded.send(()).unwrap();
+                    // The commit takes its time (a WAL fsync, another writer ahead).
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .unwrap()
+        });
+        let ledger = Vault::connect(d, v.unlocked()).unwrap();
+        go.recv().unwrap();
+        ledger
+            .with_log_lock(|l| {
+                let state = l.grant_state(id.as_str())?.unwrap();
+                let mut read = record(2);
+                if state.revoked_at.is_none() {
+                    read.outcome = Outcome::Allowed;
+                }
+                l.append_log(&[read])
+            })
+            .unwrap();
+    });
+    let entries = v.log_entries().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].record, record(1), "the revocation first");
+    assert_eq!(
+        entries[1].record.outcome,
+        Outcome::Refused,
+        "the read after it saw the revocation"
     );
 }
