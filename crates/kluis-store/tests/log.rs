@@ -41,6 +41,19 @@ fn three_frames(v: &Vault) {
     }
 }
 
+/// A grant for shop.example to the e-mail address.
+fn newsletter_grant(v: &Vault) -> kluis_core::grant::Grant {
+    let request = GrantRequest {
+        audience: BusinessId::parse("shop.example").unwrap(),
+        fields: vec![Pointer::parse("/profile/email").unwrap()],
+        purpose: "newsletter".into(),
+        purpose_category: None,
+        lifetime_secs: 3600,
+        key_thumbprint: None,
+    };
+    v.create_grant(request, NOW).unwrap().0
+}
+
 fn first_broken(v: &Vault) -> Option<(i64, String)> {
     v.verify_log().unwrap().first_broken
 }
@@ -280,15 +293,7 @@ fn records_are_written_before_the_action_commits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let v = vault(d);
-    let request = GrantRequest {
-        audience: BusinessId::parse("shop.example").unwrap(),
-        fields: vec![Pointer::parse("/profile/email").unwrap()],
-        purpose: "newsletter".into(),
-        purpose_category: None,
-        lifetime_secs: 3600,
-        key_thumbprint: None,
-    };
-    let (grant, _) = v.create_grant(request, NOW).unwrap();
+    let grant = newsletter_grant(&v);
 
     // An action whose record cannot be written is not taken.
     let header = read_at(d, 0, 108);
@@ -422,15 +427,7 @@ fn a_read_recorded_after_a_revocation_was_decided_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let v = vault(d);
-    let request = GrantRequest {
-        audience: BusinessId::parse("shop.example").unwrap(),
-        fields: vec![Pointer::parse("/profile/email").unwrap()],
-        purpose: "newsletter".into(),
-        purpose_category: None,
-        lifetime_secs: 3600,
-        key_thumbprint: None,
-    };
-    let (grant, _) = v.create_grant(request, NOW).unwrap();
+    let grant = newsletter_grant(&v);
     let id = grant.id.clone();
     let (recorded, go) = mpsc::channel();
     std::thread::scope(|scope| {
