@@ -114,10 +114,7 @@ impl LogFile {
     /// Opens the log at `path` for appending; a header that does not check out is an error.
     pub(crate) fn open(path: &Path, unlocked: &Unlocked) -> Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let mut bytes = [0u8; HEADER_LEN];
-        file.read_exact_at(&mut bytes, 0)
-            .map_err(|_| tampered("header is cut short"))?;
-        let (file_id, head) = read_header(unlocked, &bytes)?;
+        let (file_id, head) = read_header(unlocked, &header_bytes(&file)?)?;
         let mut log = Self {
             capacity: file.metadata()?.len(),
             file,
@@ -351,6 +348,27 @@ fn header(unlocked: &Unlocked, file_id: &[u8; 16], head: &Head) -> [u8; HEADER_L
     bytes
 }
 
+/// The header's bytes, read until two reads in a row agree: a writer may be rewriting it (one
+/// `pwrite`), and a read that overlaps the write could see half of each. No lock is taken, so a
+/// reader never waits for (or on) a writer, in this process or another.
+fn header_bytes(file: &File) -> Result<[u8; HEADER_LEN]> {
+    let read = || -> Result<[u8; HEADER_LEN]> {
+        let mut bytes = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|_| tampered("header is cut short"))?;
+        Ok(bytes)
+    };
+    let mut last = read()?;
+    for _ in 0..100 {
+        let next = read()?;
+        if next == last {
+            return Ok(next);
+        }
+        last = next;
+    }
+    Ok(last)
+}
+
 fn read_header(unlocked: &Unlocked, bytes: &[u8; HEADER_LEN]) -> Result<([u8; 16], Head)> {
     if &bytes[..8] != MAGIC {
         return Err(tampered("is not a Kluis access log"));
@@ -490,15 +508,8 @@ pub(crate) fn scan(
         }
         Err(err) => return Err(err.into()),
     };
-    // The header under a shared lock, so that it is not read while a writer rewrites it.
-    file.lock_shared()?;
     let size = file.metadata()?.len();
-    let mut bytes = [0u8; HEADER_LEN];
-    let read = file.read_exact_at(&mut bytes, 0);
-    file.unlock()?;
-    let header = read
-        .map_err(|_| tampered("header is cut short"))
-        .and_then(|()| read_header(unlocked, &bytes));
+    let header = header_bytes(&file).and_then(|bytes| read_header(unlocked, &bytes));
     let head = match header {
         Ok((id, _)) if id != *expected_id => {
             return broken(0, 1, format!("the log file {LOG_FILE} was replaced"));

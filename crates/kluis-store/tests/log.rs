@@ -467,3 +467,27 @@ fn a_read_recorded_after_a_revocation_was_decided_after_it() {
         "the read after it saw the revocation"
     );
 }
+
+#[test]
+fn a_log_file_of_the_same_vault_with_another_id_is_found() {
+    // Two copies of one old vault: the same keys, two log files made by two moves.
+    let (a, b) = (old_vault(), old_vault());
+    let pass = Passphrase::new("pass phrase");
+    let va = Vault::open(a.path(), &pass).unwrap();
+    va.append_log(&[record(6)]).unwrap();
+    Vault::open(b.path(), &pass)
+        .unwrap()
+        .append_log(&[record(6)])
+        .unwrap();
+    fs::copy(b.path().join(LOG_FILE), a.path().join(LOG_FILE)).unwrap();
+    let (seq, why) = first_broken(&va).unwrap();
+    assert_eq!(seq, 1);
+    assert!(why.contains("was replaced"), "{why}");
+    let out = Vault::connect(a.path(), va.unlocked())
+        .unwrap()
+        .append_log(&[record(7)]);
+    assert!(
+        matches!(&out, Err(StoreError::Tampered(why)) if why.contains("was replaced")),
+        "{out:?}"
+    );
+}
