@@ -17,6 +17,13 @@ use crate::error::{Result, StoreError};
 use crate::logfile::{self, GENESIS, LOG_FILE, LogFile, SEAL_PLACE};
 use crate::vault::{Unlocked, Vault};
 
+/// Records as the JSON array a frame seals.
+fn encode<R: serde::Serialize>(records: &[R]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    serde_json::to_vec(records)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| StoreError::Crypto("a log record could not be encoded"))
+}
+
 fn marker_mac(unlocked: &Unlocked, id: &[u8; 16]) -> [u8; 32] {
     unlocked.keys.chain_mac(&[b"log file", id])
 }
@@ -61,10 +68,7 @@ impl Vault {
         if records.is_empty() {
             return Ok(());
         }
-        let json = zeroize::Zeroizing::new(
-            serde_json::to_vec(records)
-                .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
-        );
+        let json = encode(records)?;
         let count = u32::try_from(records.len())
             .map_err(|_| kluis_core::Error::invalid("too many access records for one append"))?;
         self.ensure_log_open()?;
@@ -253,11 +257,7 @@ impl Vault {
             let mut log = LogFile::open(&new, &v.unlocked)?;
             for chunk in entries.chunks(MOVE_PER_FRAME) {
                 let records: Vec<&AccessRecord> = chunk.iter().map(|e| &e.record).collect();
-                let json = zeroize::Zeroizing::new(
-                    serde_json::to_vec(&records)
-                        .map_err(|_| StoreError::Crypto("a log record could not be encoded"))?,
-                );
-                log.append(&json, chunk.len() as u32, false)?;
+                log.append(&encode(&records)?, chunk.len() as u32, false)?;
             }
             // One flush for all frames, and the head over all of them, before the rename.
             log.settle()?;

@@ -491,3 +491,27 @@ fn a_log_file_of_the_same_vault_with_another_id_is_found() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_move_rolled_back_with_its_transaction_is_made_again() {
+    let dir = old_vault();
+    let d = dir.path();
+    let v = Vault::open(d, &Passphrase::new("pass phrase")).unwrap();
+    // The move happens inside the transaction, which then gives up.
+    let out: Result<(), StoreError> = v.in_transaction(|v| {
+        v.append_log(&[record(6)])?;
+        Err(StoreError::Conflict("give up".into()))
+    });
+    assert!(out.is_err());
+    assert_eq!(v.verify_log().unwrap().entries, 5, "still the old table");
+    // The same connection must not keep appending to the file the database does not name.
+    v.append_log(&[record(7)]).unwrap();
+    let entries: Vec<_> = v
+        .log_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record)
+        .collect();
+    assert_eq!(entries.len(), 6);
+    assert_eq!(entries[5], record(7));
+}
