@@ -9,8 +9,6 @@
 
 use std::path::PathBuf;
 
-use rusqlite::OptionalExtension;
-
 use kluis_core::access::AccessRecord;
 
 use crate::error::{Result, StoreError};
@@ -134,26 +132,8 @@ impl Vault {
 
     /// All entries in order. A log whose chain is broken is an error: `verify_log` says where.
     pub fn log_entries(&self) -> Result<Vec<LogEntry>> {
-        let id = match self.log_kept()? {
-            Kept::InTable => {
-                if let Some((seq, why)) = self.verify_table()?.first_broken {
-                    return Err(StoreError::Tampered(format!(
-                        "the access log is broken at entry {seq}: {why}"
-                    )));
-                }
-                return self.table_entries();
-            }
-            Kept::InFile(id) => id,
-        };
         let mut entries = Vec::new();
-        let scan = logfile::scan(&self.log_path(), &self.unlocked, &id, |first, records| {
-            entries.extend(
-                (first..)
-                    .zip(records)
-                    .map(|(seq, record)| LogEntry { seq, record }),
-            )
-        })?;
-        match scan.first_broken {
+        match self.walk_log(|entry| entries.push(entry))?.first_broken {
             None => Ok(entries),
             Some((seq, why)) => Err(StoreError::Tampered(format!(
                 "the access log is broken at entry {seq}: {why}"
@@ -163,15 +143,21 @@ impl Vault {
 
     /// Walks the chain from the start and names the first entry that does not fit.
     pub fn verify_log(&self) -> Result<LogCheck> {
-        let id = match self.log_kept()? {
-            Kept::InTable => return self.verify_table(),
-            Kept::InFile(id) => id,
-        };
-        let scan = logfile::scan(&self.log_path(), &self.unlocked, &id, |_, _| {})?;
-        Ok(LogCheck {
-            entries: scan.entries,
-            first_broken: scan.first_broken,
-        })
+        self.walk_log(|_| {})
+    }
+
+    /// Checks the chain wherever the log is kept, handing each entry that fits to `visit`.
+    fn walk_log(&self, mut visit: impl FnMut(LogEntry)) -> Result<LogCheck> {
+        match self.log_kept()? {
+            Kept::InTable => self.walk_table(visit),
+            Kept::InFile(id) => {
+                logfile::scan(&self.log_path(), &self.unlocked, &id, |first, records| {
+                    for (seq, record) in (first..).zip(records) {
+                        visit(LogEntry { seq, record });
+                    }
+                })
+            }
+        }
     }
 
     /// The `meta` record that names a vault's log file: its id and a chain MAC over it.
@@ -206,12 +192,7 @@ impl Vault {
     }
 
     fn log_kept(&self) -> Result<Kept> {
-        let marker: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE name = 'log_file'")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        let Some(marker) = marker else {
+        let Some(marker) = self.meta("log_file")? else {
             return Ok(Kept::InTable);
         };
         let id: [u8; 16] = marker
@@ -241,12 +222,12 @@ impl Vault {
             if let Kept::InFile(id) = v.log_kept()? {
                 return Ok(id);
             }
-            if let Some((seq, why)) = v.verify_table()?.first_broken {
+            let mut entries = Vec::new();
+            if let Some((seq, why)) = v.walk_table(|entry| entries.push(entry))?.first_broken {
                 return Err(StoreError::Tampered(format!(
                     "the access log kept in the database is broken at entry {seq} ({why}); it was not moved to {LOG_FILE}"
                 )));
             }
-            let entries = v.table_entries()?;
             let path = v.log_path();
             let new = path.with_extension("log.new");
             match std::fs::remove_file(&new) {
@@ -259,7 +240,7 @@ impl Vault {
                 let records: Vec<&AccessRecord> = chunk.iter().map(|e| &e.record).collect();
                 log.append(&encode(&records)?, chunk.len() as u32, false)?;
             }
-            // One flush for all frames, and the head over all of them, before the rename.
+            // The frames flushed once, then the head over all of them, before the rename.
             log.settle()?;
             log.flush()?;
             drop(log);
@@ -275,26 +256,9 @@ impl Vault {
         })
     }
 
-    /// The entries of a log kept in the database, in order.
-    fn table_entries(&self) -> Result<Vec<LogEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, sealed FROM access_log ORDER BY seq")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(seq, sealed)| {
-                Ok(LogEntry {
-                    seq,
-                    record: self.open_table_record(seq, &sealed)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Checks the chain of a log kept in the database.
-    fn verify_table(&self) -> Result<LogCheck> {
+    /// Checks the chain of a log kept in the database, handing each entry that fits to `visit`
+    /// (one pass: each row is read and opened once).
+    fn walk_table(&self, mut visit: impl FnMut(LogEntry)) -> Result<LogCheck> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, sealed, mac FROM access_log ORDER BY seq")?;
@@ -312,10 +276,14 @@ impl Vault {
                 broken(expected_seq, "entry is missing or out of order")
             } else if mac != self.table_link(&prev, seq, &sealed) {
                 broken(seq, "entry was altered (its MAC does not match the chain)")
-            } else if self.open_table_record(seq, &sealed).is_err() {
-                broken(seq, "entry does not decrypt")
             } else {
-                None
+                match self.open_table_record(seq, &sealed) {
+                    Ok(record) => {
+                        visit(LogEntry { seq, record });
+                        None
+                    }
+                    Err(_) => broken(seq, "entry does not decrypt"),
+                }
             };
             if first_broken.is_some() {
                 return Ok(LogCheck {
@@ -343,12 +311,7 @@ impl Vault {
     }
 
     fn table_head(&self) -> Result<Option<(i64, [u8; 32])>> {
-        let head: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE name = 'log_head'")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        let Some(head) = head else {
+        let Some(head) = self.meta("log_head")? else {
             return Ok(None);
         };
         let bad = || StoreError::Tampered("the access log's head record was altered".into());

@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto;
 use crate::error::{Result, StoreError};
+use crate::log::LogCheck;
 use crate::vault::Unlocked;
 
 /// The log file inside a vault directory.
@@ -146,13 +147,19 @@ impl LogFile {
     ///
     /// Takes the file's lock for the append, unless the handle holds it already.
     pub(crate) fn append(&mut self, records_json: &[u8], count: u32, fsync: bool) -> Result<()> {
+        self.locked(|log| log.append_locked(records_json, count, fsync))
+    }
+
+    /// Runs `work` holding the file's lock: taken for it and released after, unless the handle
+    /// holds it already.
+    fn locked<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let held = self.held;
         self.lock()?;
-        let appended = self.append_locked(records_json, count, fsync);
+        let out = work(self);
         if !held {
             self.unlock();
         }
-        appended
+        out
     }
 
     /// Takes the file's exclusive lock (writers in every process take turns) and adopts what
@@ -234,13 +241,7 @@ impl LogFile {
         if !self.head_behind {
             return Ok(());
         }
-        let held = self.held;
-        self.lock()?;
-        let written = self.write_head();
-        if !held {
-            self.unlock();
-        }
-        written
+        self.locked(Self::write_head)
     }
 
     /// Rewrites the head. Frames written without a flush are flushed first: the head must
@@ -272,9 +273,8 @@ impl LogFile {
                 return end_or_error(err);
             }
             let len = u32::from_be_bytes(len) as usize;
-            if !(FRAME_FIXED..=MAX_FRAME).contains(&len)
-                || self.head.end + 4 + len as u64 > self.file_len()
-            {
+            let end = self.head.end;
+            if !frame_fits(end, len, self.file_len()) {
                 return Ok(());
             }
             let mut body = vec![0u8; len];
@@ -406,6 +406,13 @@ fn link(unlocked: &Unlocked, prev: &[u8; 32], first: i64, count: u32, sealed: &[
     ])
 }
 
+/// Whether a frame at `offset` whose length field says `len` can be one: long enough for its
+/// fixed parts, not over the limit, and inside a file of `size` bytes. What cannot be is not a
+/// frame but the end of the log (zeroed space, or a write a crash cut short).
+fn frame_fits(offset: u64, len: usize, size: u64) -> bool {
+    (FRAME_FIXED..=MAX_FRAME).contains(&len) && offset + 4 + len as u64 <= size
+}
+
 /// A frame's parts, from its body (everything after the length).
 struct Frame<'a> {
     first: i64,
@@ -479,13 +486,6 @@ pub fn frame_ranges(path: &Path) -> Result<Vec<std::ops::Range<u64>>> {
     Ok(ranges)
 }
 
-/// What reading the whole log found.
-pub(crate) struct Scan {
-    pub entries: i64,
-    /// The first entry where the chain breaks, and why.
-    pub first_broken: Option<(i64, String)>,
-}
-
 /// Reads the log at `path` from the start, handing each intact frame's first entry number and
 /// records to `visit`, and checks the chain up to the header's head. `expected_id` is the file
 /// id the vault's database names.
@@ -494,9 +494,9 @@ pub(crate) fn scan(
     unlocked: &Unlocked,
     expected_id: &[u8; 16],
     mut visit: impl FnMut(i64, Vec<AccessRecord>),
-) -> Result<Scan> {
+) -> Result<LogCheck> {
     let broken = |entries: i64, seq: i64, why: String| {
-        Ok(Scan {
+        Ok(LogCheck {
             entries,
             first_broken: Some((seq, why)),
         })
@@ -555,7 +555,7 @@ pub(crate) fn scan(
             "the log's head does not match its entries".into(),
         );
     }
-    Ok(Scan {
+    Ok(LogCheck {
         entries: at.seq,
         first_broken: None,
     })
@@ -571,7 +571,7 @@ fn read_frame(
     let mut len = [0u8; 4];
     reader.read_exact(&mut len).ok()?;
     let len = u32::from_be_bytes(len) as usize;
-    if !(FRAME_FIXED..=MAX_FRAME).contains(&len) || offset + 4 + len as u64 > size {
+    if !frame_fits(offset, len, size) {
         return None;
     }
     body.resize(len, 0);

@@ -23,6 +23,13 @@ pub struct Unlocked {
 }
 
 impl Unlocked {
+    fn from_data_key(id: [u8; 16], data_key: &Secret32) -> Self {
+        Self {
+            keys: Arc::new(Keys::from_data_key(data_key)),
+            id,
+        }
+    }
+
     pub fn keys(&self) -> &Keys {
         &self.keys
     }
@@ -96,10 +103,7 @@ impl Vault {
         let kek = crypto::derive_kek(passphrase, &salt, params)?;
         let wrapped = crypto::wrap(&kek, &key_binding(&id, &kdf), &data_key)?;
 
-        let unlocked = Unlocked {
-            keys: Arc::new(Keys::from_data_key(&data_key)),
-            id,
-        };
+        let unlocked = Unlocked::from_data_key(id, &data_key);
 
         create_private_dir(dir)?;
         let mut conn = Connection::open(&path)?;
@@ -117,7 +121,7 @@ impl Vault {
         tx.execute(insert, ("log_file", Self::log_marker(&unlocked, &log_id)))?;
         tx.commit()?;
 
-        Self::unlocked_with(conn, path, id, &data_key)
+        Self::unlocked_with(conn, path, unlocked)
     }
 
     /// Unlocks the vault in `dir`. A wrong passphrase changes nothing on disk.
@@ -128,29 +132,24 @@ impl Vault {
         let kek = crypto::derive_kek(passphrase, &salt, params)?;
         let data_key = crypto::unwrap(&kek, &key_binding(&id, &kdf), &wrapped)?;
         schema::migrate(&mut conn)?;
-        Self::unlocked_with(conn, path, id, &data_key)
+        Self::unlocked_with(conn, path, Unlocked::from_data_key(id, &data_key))
     }
 
-    /// A vault over `conn` with keys from `data_key`, with a signing key made if it has none.
-    fn unlocked_with(
-        conn: Connection,
-        path: PathBuf,
-        id: [u8; 16],
-        data_key: &Secret32,
-    ) -> Result<Self> {
-        let unlocked = Unlocked {
-            keys: Arc::new(Keys::from_data_key(data_key)),
-            id,
-        };
-        let vault = Self {
+    /// A vault over `conn` with `unlocked`'s keys, with a signing key made if it has none.
+    fn unlocked_with(conn: Connection, path: PathBuf, unlocked: Unlocked) -> Result<Self> {
+        let vault = Self::over(conn, path, unlocked);
+        vault.ensure_signing_key(unix_now())?;
+        Ok(vault)
+    }
+
+    fn over(conn: Connection, path: PathBuf, unlocked: Unlocked) -> Self {
+        Self {
             conn,
             unlocked,
             path,
             log: RefCell::new(None),
             log_fsync: Cell::new(true),
-        };
-        vault.ensure_signing_key(unix_now())?;
-        Ok(vault)
+        }
     }
 
     /// Another connection to an already unlocked vault, without running the KDF again.
@@ -162,13 +161,7 @@ impl Vault {
                 "these keys belong to another vault".into(),
             ));
         }
-        Ok(Self {
-            conn,
-            unlocked: unlocked.clone(),
-            path,
-            log: RefCell::new(None),
-            log_fsync: Cell::new(true),
-        })
+        Ok(Self::over(conn, path, unlocked.clone()))
     }
 
     /// Appends to the access log through this connection are written but not flushed to the
@@ -264,6 +257,15 @@ impl Vault {
     /// The place a sealed value is bound to: table, vault and row key.
     pub(crate) fn place(&self, table: &str, key: &[u8]) -> Vec<u8> {
         self.unlocked.place(table, key)
+    }
+
+    /// A `meta` row's value, if the row is there.
+    pub(crate) fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
     }
 }
 
