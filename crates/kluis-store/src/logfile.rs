@@ -274,7 +274,7 @@ impl LogFile {
             }
             let len = u32::from_be_bytes(len) as usize;
             let end = self.head.end;
-            if !frame_fits(end, len, self.file_len()) {
+            if !frame_fits(end, len, || self.file_len()) {
                 return Ok(());
             }
             let mut body = vec![0u8; len];
@@ -407,10 +407,11 @@ fn link(unlocked: &Unlocked, prev: &[u8; 32], first: i64, count: u32, sealed: &[
 }
 
 /// Whether a frame at `offset` whose length field says `len` can be one: long enough for its
-/// fixed parts, not over the limit, and inside a file of `size` bytes. What cannot be is not a
-/// frame but the end of the log (zeroed space, or a write a crash cut short).
-fn frame_fits(offset: u64, len: usize, size: u64) -> bool {
-    (FRAME_FIXED..=MAX_FRAME).contains(&len) && offset + 4 + len as u64 <= size
+/// fixed parts, not over the limit, and inside a file of `size()` bytes. What cannot be is not a
+/// frame but the end of the log (zeroed space, or a write a crash cut short). `size` is asked
+/// only for a plausible length: a writer's usual case, zeros at its end, costs no `fstat`.
+fn frame_fits(offset: u64, len: usize, size: impl FnOnce() -> u64) -> bool {
+    (FRAME_FIXED..=MAX_FRAME).contains(&len) && offset + 4 + len as u64 <= size()
 }
 
 /// A frame's parts, from its body (everything after the length).
@@ -571,7 +572,7 @@ fn read_frame(
     let mut len = [0u8; 4];
     reader.read_exact(&mut len).ok()?;
     let len = u32::from_be_bytes(len) as usize;
-    if !frame_fits(offset, len, size) {
+    if !frame_fits(offset, len, || size) {
         return None;
     }
     body.resize(len, 0);
