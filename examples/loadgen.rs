@@ -315,7 +315,7 @@ fn business_keys(n: usize) -> Vec<SigningKey> {
 
 /// Builds the vault; with `keys`, grant i is bound to key i mod `keys.len()`.
 fn build_vault(dir: &Path, args: &Args, keys: &[SigningKey]) -> Result<(Vault, Vec<Token>)> {
-    let mut vault = Vault::create(dir, &Passphrase::new("loadgen"), KdfParams::OWASP_MINIMUM)?;
+    let vault = Vault::create(dir, &Passphrase::new("loadgen"), KdfParams::OWASP_MINIMUM)?;
     vault.replace_document(sample())?;
     let extra: Vec<String> = (0..args.fields)
         .map(|i| format!("/custom/load/group{:02}/field{i:03}", i / 25))

@@ -119,7 +119,6 @@ async fn granted_fields_are_returned_and_nothing_else() {
         json!({"profile": {"email": doc["profile"]["email"]}})
     );
     let writer = Vault::connect(&server.path(), server.vault.unlocked()).unwrap();
-    let mut writer = writer;
     writer
         .set(
             &Pointer::parse("/profile/email").unwrap(),

@@ -27,11 +27,11 @@ impl Server {
     /// until `/healthz` answers.
     pub async fn start_with(public_url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut vault =
+        let vault =
             Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
         vault.replace_document(sample()).unwrap();
         let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
-        state.set_public_url(public_url.map(str::to_owned));
+        state.set_public_url(public_url.map(str::to_owned)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

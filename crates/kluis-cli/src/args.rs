@@ -143,6 +143,17 @@ pub enum GrantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Narrow a live grant to fewer fields; the business keeps its token and reads only these
+    Narrow {
+        /// The grant's id (g_…)
+        id: String,
+        /// The fields it keeps: JSON Pointers it covers now, comma-separated or repeated
+        #[arg(long, value_name = "POINTERS", value_delimiter = ',', required = true)]
+        keep: Vec<String>,
+        /// Print the grant as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use kluis_core::{Pointer, document};
-use kluis_store::{KdfParams, Vault};
+use kluis_store::{KdfParams, Vault, Via};
 use serde_json::{Value, json};
 
 use crate::args::Global;
@@ -14,6 +14,7 @@ use crate::{open, secret, vault_dir};
 pub fn init(global: &Global, json: bool) -> Result<()> {
     let dir = vault_dir(global)?;
     let passphrase = secret::new(global.passphrase_file.as_deref(), "KLUIS_PASSPHRASE")?;
+    passphrase.check_new()?;
     let vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
     if json {
         print_json(&json!({"vault": dir, "id": vault.unlocked().id_hex()}));
@@ -30,7 +31,7 @@ pub fn set(global: &Global, pointer: &str, value: &str, as_string: bool) -> Resu
     } else {
         serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()))
     };
-    open(global)?.set(&at, value)?;
+    open(global)?.owner(Via::Cli).set(vec![(at, value)])?;
     Ok(())
 }
 
@@ -45,7 +46,7 @@ pub fn get(global: &Global, pointer: &str, raw: bool) -> Result<()> {
 
 pub fn unset(global: &Global, pointer: &str) -> Result<()> {
     let at = parse_pointer(pointer)?;
-    open(global)?.unset(&at)?;
+    open(global)?.owner(Via::Cli).unset(&at)?;
     Ok(())
 }
 
@@ -69,14 +70,16 @@ pub fn import(global: &Global, file: &Path) -> Result<()> {
         )))
     })?;
     document::validate(&doc)?;
-    open(global)?.replace_document(doc)?;
+    open(global)?.owner(Via::Cli).import(doc)?;
     Ok(())
 }
 
 pub fn passwd(global: &Global, new_file: Option<&Path>) -> Result<()> {
-    let mut vault = open(global)?;
+    let vault = open(global)?;
     let new = secret::new(new_file, "KLUIS_NEW_PASSPHRASE")?;
-    vault.change_passphrase(&new, KdfParams::OWASP_MINIMUM)?;
+    vault
+        .owner(Via::Cli)
+        .change_passphrase(&new, KdfParams::OWASP_MINIMUM)?;
     eprintln!("the passphrase is changed");
     Ok(())
 }

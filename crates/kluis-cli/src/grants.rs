@@ -1,18 +1,18 @@
-//! Commands on grants and the key that signs them: grant create/list/show/revoke, key rotate.
+//! Commands on grants and the key that signs them: grant create/list/show/revoke/narrow, key
+//! rotate. The actions themselves are the store's owner layer (`Vault::owner`).
 
 use anyhow::Result;
 use kluis_core::Pointer;
 use kluis_core::grant::{
     BusinessId, DEFAULT_LIFETIME_SECS, Grant, GrantId, GrantRequest, Status, parse_lifetime,
 };
-use kluis_store::unix_now;
+use kluis_store::{Via, unix_now};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::args::{Global, GrantCommand, GrantCreateArgs, KeyCommand};
 use crate::document::print_json;
-use crate::log::owner_record;
 use crate::open;
 
 pub fn run(global: &Global, command: GrantCommand) -> Result<()> {
@@ -21,13 +21,14 @@ pub fn run(global: &Global, command: GrantCommand) -> Result<()> {
         GrantCommand::List { all, json } => list(global, all, json),
         GrantCommand::Show { id, json } => show(global, &id, json),
         GrantCommand::Revoke { id, json } => revoke(global, &id, json),
+        GrantCommand::Narrow { id, keep, json } => narrow(global, &id, &keep, json),
     }
 }
 
 pub fn key(global: &Global, command: KeyCommand) -> Result<()> {
     match command {
         KeyCommand::Rotate { json } => {
-            let kid = open(global)?.rotate_signing_key(unix_now())?;
+            let kid = open(global)?.owner(Via::Cli).rotate_key()?;
             if json {
                 print_json(&json!({ "kid": kid }));
             } else {
@@ -63,8 +64,8 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
         },
         key_thumbprint: None,
     };
+    let (grant, token) = open(global)?.owner(Via::Cli).create_grant(request)?;
     let now = unix_now();
-    let (grant, token) = open(global)?.create_grant(request, now)?;
     if args.json {
         let mut out = grant_json(&grant, now);
         out["token"] = Value::String(token);
@@ -156,27 +157,8 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
 
 fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
     let id = GrantId::parse(id)?;
+    let (grant, revoked_now) = open(global)?.owner(Via::Cli).revoke_grant(&id)?;
     let now = unix_now();
-    // The log record is appended last: the revocation commits only once it is in the log.
-    let (grant, revoked_now) = open(global)?.in_transaction(|v| {
-        let (grant, revoked_now) = v.revoke_grant(&id, now)?;
-        if revoked_now {
-            let receipts = v.receipt_ids(&grant.id)?;
-            let reason = (!receipts.is_empty()).then(|| {
-                let ids: Vec<&str> = receipts.iter().map(|r| r.as_str()).collect();
-                format!("ends the consent recorded in receipt {}", ids.join(", "))
-            });
-            v.append_log(&[owner_record(
-                "owner: revoke grant".to_owned(),
-                Some(grant.id.clone()),
-                Some(grant.audience.clone()),
-                grant.fields.clone(),
-                Some(grant.purpose.clone()),
-                reason,
-            )])?;
-        }
-        Ok((grant, revoked_now))
-    })?;
     if json {
         let mut out = grant_json(&grant, now);
         out["already_revoked"] = Value::Bool(!revoked_now);
@@ -188,6 +170,25 @@ fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
         println!(
             "grant {id} ({}) was already revoked at {at}",
             grant.audience
+        );
+    }
+    Ok(())
+}
+
+fn narrow(global: &Global, id: &str, keep: &[String], json: bool) -> Result<()> {
+    let id = GrantId::parse(id)?;
+    let keep = keep
+        .iter()
+        .map(|text| parse_field(text))
+        .collect::<Result<Vec<_>>>()?;
+    let grant = open(global)?.owner(Via::Cli).narrow_grant(&id, keep)?;
+    if json {
+        print_json(&grant_json(&grant, unix_now()));
+    } else {
+        println!(
+            "grant {id} ({}) now covers {} only; its token stays the same",
+            grant.audience,
+            fields_text(&grant.fields)
         );
     }
     Ok(())

@@ -1,8 +1,7 @@
-//! Commands on the access log: list it (with filters) and verify its hash chain; and the records
-//! of the owner's own consent decisions, which the log keeps beside the businesses' calls.
+//! Commands on the access log: list it (with filters) and verify its hash chain. The log keeps
+//! the owner's own actions (written by the store's owner layer) beside the businesses' calls.
 
 use anyhow::Result;
-use kluis_core::Pointer;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_store::{LogEntry, StoreError};
@@ -53,7 +52,7 @@ fn list(global: &Global, business: Option<&str>, grant: Option<&str>, json: bool
             vec![
                 seq.to_string(),
                 rfc3339_ms(r.at_ms),
-                r.endpoint.clone(),
+                format!("{} {}", r.actor.as_str(), r.action.as_str()),
                 text(r.business.as_ref().map(ToString::to_string)),
                 text(r.grant.as_ref().map(ToString::to_string)),
                 outcome_text(r.outcome).to_owned(),
@@ -65,8 +64,7 @@ fn list(global: &Global, business: Option<&str>, grant: Option<&str>, json: bool
         .collect();
     print_table(
         &[
-            "SEQ", "TIME", "ENDPOINT", "BUSINESS", "GRANT", "OUTCOME", "REASON", "FIELDS",
-            "PURPOSE",
+            "SEQ", "TIME", "ACTION", "BUSINESS", "GRANT", "OUTCOME", "REASON", "FIELDS", "PURPOSE",
         ],
         &rows,
     );
@@ -109,7 +107,9 @@ fn verify(global: &Global, json: bool) -> Result<()> {
 fn entry_json(entry: &LogEntry) -> Value {
     let AccessRecord {
         at_ms,
-        endpoint,
+        actor,
+        action,
+        request,
         grant,
         business,
         purpose,
@@ -121,7 +121,9 @@ fn entry_json(entry: &LogEntry) -> Value {
         "seq": entry.seq,
         "at_ms": at_ms,
         "time": rfc3339_ms(*at_ms),
-        "endpoint": endpoint,
+        "actor": actor,
+        "action": action,
+        "request": request,
         "grant": grant,
         "business": business,
         "purpose": purpose,
@@ -129,29 +131,6 @@ fn entry_json(entry: &LogEntry) -> Value {
         "outcome": outcome,
         "reason": reason,
     })
-}
-
-/// A consent event by the owner (approve, deny, revoke) as an access-log record, so the history
-/// shows when access began and ended next to the reads it allowed. `endpoint` names the action,
-/// e.g. `owner: revoke grant`.
-pub(crate) fn owner_record(
-    endpoint: String,
-    grant: Option<GrantId>,
-    business: Option<BusinessId>,
-    fields: Vec<Pointer>,
-    purpose: Option<String>,
-    reason: Option<String>,
-) -> AccessRecord {
-    AccessRecord {
-        at_ms: kluis_store::unix_now_ms(),
-        endpoint,
-        grant,
-        business,
-        purpose,
-        fields,
-        outcome: Outcome::Allowed,
-        reason,
-    }
 }
 
 fn outcome_text(outcome: Outcome) -> &'static str {

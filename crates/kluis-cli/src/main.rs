@@ -1,7 +1,6 @@
 //! The `kluis` command: the owner's tool for their vault.
 
 mod args;
-mod callback;
 mod document;
 mod grants;
 mod log;

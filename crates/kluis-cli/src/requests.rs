@@ -5,14 +5,13 @@ use anyhow::Result;
 use kluis_core::grant::{Status, parse_lifetime};
 use kluis_core::request::RequestId;
 use kluis_core::wire::{AccessRequestStatus, RequestStatus};
-use kluis_store::{Decision, StoredReceipt, StoredRequest, unix_now};
+use kluis_server::callback::{self, Delivery};
+use kluis_store::{Approval, Decision, Denial, StoredReceipt, StoredRequest, Via, unix_now};
 use serde_json::{Value, json};
 
 use crate::args::{Global, RequestsArgs, RequestsCommand};
-use crate::callback::{self, Delivery};
 use crate::document::print_json;
 use crate::grants::{fields_text, grant_json, parse_field, print_table, rfc3339};
-use crate::log::owner_record;
 use crate::open;
 
 pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
@@ -107,27 +106,14 @@ fn approve(
         ),
     };
     let lifetime = expires.map(parse_lifetime).transpose()?;
+    let Approval {
+        asked,
+        status,
+        grant,
+    } = open(global)?
+        .owner(Via::Cli)
+        .approve_request(&id, fields, lifetime)?;
     let now = unix_now();
-    // The approval (grant, receipt, decision) commits only once its log record, appended last,
-    // is in the log.
-    let (asked, status, grant) = open(global)?.in_transaction(|v| {
-        let asked = v.stored_request(id.as_str(), now)?;
-        let (status, grant) = v.approve_request(id.as_str(), fields, lifetime, now)?;
-        let receipts: Vec<String> = v
-            .receipt_ids(&grant.id)?
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        v.append_log(&[owner_record(
-            format!("owner: approve request {id}"),
-            Some(grant.id.clone()),
-            Some(grant.audience.clone()),
-            grant.fields.clone(),
-            Some(grant.purpose.clone()),
-            Some(format!("consent receipt {}", receipts.join(", "))),
-        )])?;
-        Ok((asked, status, grant))
-    })?;
     if !json {
         // The token alone on stdout, as `kluis grant create` prints it.
         println!("{}", status.token.as_deref().unwrap_or_default());
@@ -157,23 +143,7 @@ fn deny(
     allow_local_callback: bool,
 ) -> Result<()> {
     let id = RequestId::parse(id)?;
-    let now = unix_now();
-    let (asked, status) = open(global)?.in_transaction(|v| {
-        let asked = v.stored_request(id.as_str(), now)?;
-        let status = v.deny_request(id.as_str(), reason, now)?;
-        v.append_log(&[owner_record(
-            format!("owner: deny request {id}"),
-            None,
-            Some(asked.request.business.id.clone()),
-            Vec::new(),
-            Some(asked.request.purpose.clone()),
-            Some(match &status.reason {
-                Some(reason) => format!("denied: {reason}"),
-                None => "denied".to_owned(),
-            }),
-        )])?;
-        Ok((asked, status))
-    })?;
+    let Denial { asked, status } = open(global)?.owner(Via::Cli).deny_request(&id, reason)?;
     if !json {
         println!(
             "denied request {id} from {} ({})",
@@ -194,7 +164,9 @@ fn notify(
     allow_local: bool,
 ) -> Option<Delivery> {
     let url = asked.request.callback_url.as_deref()?;
-    Some(callback::deliver(url, status, allow_local))
+    let delivery = callback::deliver(url, status, allow_local);
+    eprintln!("{}", delivery.describe());
+    Some(delivery)
 }
 
 pub fn receipts(global: &Global, json: bool) -> Result<()> {

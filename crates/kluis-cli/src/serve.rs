@@ -19,18 +19,6 @@ pub fn serve(
     public_url: Option<String>,
     no_log_fsync: bool,
 ) -> Result<()> {
-    if let Some(url) = &public_url {
-        let ok = (url.starts_with("https://") || url.starts_with("http://"))
-            && !url.contains(['?', '#', ' ']);
-        if !ok {
-            return Err(
-                kluis_store::StoreError::Invalid(kluis_core::Error::invalid(format!(
-                    "--public-url {url:?} must be an http(s) URL without query or fragment"
-                )))
-                .into(),
-            );
-        }
-    }
     let vault = open(global)?;
     run_server(
         vault.path().parent().unwrap_or(Path::new(".")),
@@ -50,7 +38,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         }
     };
     let passphrase = Passphrase::new("demo passphrase");
-    let mut vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
+    let vault = Vault::create(&dir, &passphrase, KdfParams::OWASP_MINIMUM)?;
     vault.replace_document(document::sample())?;
     let (grant, token) = vault.create_grant(
         GrantRequest {
@@ -128,7 +116,7 @@ fn run_server(
         LogDurability::Fsync
     };
     let state = AppState::open_with(dir, unlocked, durability)?;
-    state.set_public_url(public_url);
+    state.set_public_url(public_url)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

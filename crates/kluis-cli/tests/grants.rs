@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use kluis_core::Pointer;
-use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::token::{Expectations, GrantClaims, verify_grant};
 use kluis_store::{LOG_FILE, frame_ranges, unix_now};
@@ -209,7 +209,9 @@ fn record(at_ms: i64, grant: &GrantId, business: &str, outcome: Outcome) -> Acce
     let refused = outcome == Outcome::Refused;
     AccessRecord {
         at_ms,
-        endpoint: "GET /v1/data".into(),
+        actor: Actor::Business,
+        action: Action::Read,
+        request: None,
         grant: Some(grant.clone()),
         business: Some(BusinessId::parse(business).unwrap()),
         purpose: Some("order delivery".into()),
@@ -279,7 +281,9 @@ fn the_log_lists_and_filters() {
             "seq": 1,
             "at_ms": 1_750_000_000_250_i64,
             "time": "2025-06-15T15:06:40.250Z",
-            "endpoint": "GET /v1/data",
+            "actor": "business",
+            "action": "read",
+            "request": null,
             "grant": a.as_str(),
             "business": "webshop.example",
             "purpose": "order delivery",

@@ -346,18 +346,24 @@ fn receipts_show_revocation_and_the_log_shows_consent_events() {
     ok(d, &["grant", "revoke", &grant]);
 
     let log = json_of(&ok(d, &["log", "--json"]));
-    let endpoints: Vec<&str> = log
+    let events: Vec<(&str, &str, &str)> = log
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["endpoint"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["request"].as_str().unwrap_or("-"),
+            )
+        })
         .collect();
     assert_eq!(
-        endpoints,
+        events,
         [
-            format!("owner: approve request {approved}"),
-            format!("owner: deny request {denied}"),
-            "owner: revoke grant".to_owned(),
+            ("owner_cli", "request_approve", approved.as_str()),
+            ("owner_cli", "request_deny", denied.as_str()),
+            ("owner_cli", "grant_revoke", "-"),
         ]
     );
     assert_eq!(log[0]["grant"], grant.as_str());

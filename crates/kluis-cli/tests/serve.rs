@@ -128,19 +128,24 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
         .iter()
         .map(|e| {
             (
-                e["endpoint"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
                 e["outcome"].as_str().unwrap(),
             )
         })
         .collect();
-    // The owner's revocation is logged between the business's last read and its refused one.
+    // The owner's actions are logged among the business's reads, the revocation between its
+    // last read and its refused one.
     assert_eq!(
         entries,
         [
-            ("GET /v1/data", "allowed"),
-            ("GET /v1/data", "allowed"),
-            ("owner: revoke grant", "allowed"),
-            ("GET /v1/data", "refused"),
+            ("document_set", "allowed"),
+            ("document_set", "allowed"),
+            ("grant_create", "allowed"),
+            ("read", "allowed"),
+            ("document_set", "allowed"),
+            ("read", "allowed"),
+            ("grant_revoke", "allowed"),
+            ("read", "refused"),
         ]
     );
     succeeded(kluis_cmd(d).args(["log", "verify"]));

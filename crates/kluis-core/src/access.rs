@@ -1,38 +1,192 @@
-//! Access records: one per grant-API call, allowed or refused, as the owner sees them in the log.
+//! Access records: one per grant-API call (allowed or refused) and one per owner action, as the
+//! owner sees them in the log. Each names its actor and action as types; records written before
+//! they had them named the call in free text (`endpoint`) and still read (see [`Action::from_endpoint`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::grant::{BusinessId, GrantId};
 use crate::pointer::Pointer;
+use crate::request::RequestId;
 
 /// Whether a call was served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Allowed,
     Refused,
 }
 
-/// One grant-API call. `grant` and `business` are absent when the token could not be read.
+/// Who made a call or a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// A business, through the grant API.
+    Business,
+    /// The owner, with the `kluis` command.
+    OwnerCli,
+    /// The owner, on the dashboard.
+    OwnerDashboard,
+}
+
+impl Actor {
+    pub fn is_owner(self) -> bool {
+        !matches!(self, Actor::Business)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Business => "business",
+            Actor::OwnerCli => "owner_cli",
+            Actor::OwnerDashboard => "owner_dashboard",
+        }
+    }
+}
+
+/// What was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `GET /v1/data`.
+    Read,
+    /// `POST /v1/introspect`.
+    Introspect,
+    /// A count of grant-API calls without a valid token, over the number listed one by one.
+    RefusedCalls,
+    GrantCreate,
+    GrantRevoke,
+    GrantNarrow,
+    RequestApprove,
+    RequestDeny,
+    /// Fields of the document written (`fields` names them; values are never logged).
+    DocumentSet,
+    DocumentUnset,
+    DocumentImport,
+    KeyRotate,
+    PassphraseChange,
+    SignIn,
+    SignInFailed,
+    SignOut,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Introspect => "introspect",
+            Action::RefusedCalls => "refused_calls",
+            Action::GrantCreate => "grant_create",
+            Action::GrantRevoke => "grant_revoke",
+            Action::GrantNarrow => "grant_narrow",
+            Action::RequestApprove => "request_approve",
+            Action::RequestDeny => "request_deny",
+            Action::DocumentSet => "document_set",
+            Action::DocumentUnset => "document_unset",
+            Action::DocumentImport => "document_import",
+            Action::KeyRotate => "key_rotate",
+            Action::PassphraseChange => "passphrase_change",
+            Action::SignIn => "sign_in",
+            Action::SignInFailed => "sign_in_failed",
+            Action::SignOut => "sign_out",
+        }
+    }
+
+    /// The actor, action and request id of a record written before records were typed, from
+    /// its free-text `endpoint`; `None` for text no version of Kluis wrote.
+    pub fn from_endpoint(endpoint: &str) -> Option<(Actor, Action, Option<RequestId>)> {
+        let request = |rest: &str| RequestId::parse(rest).ok();
+        Some(match endpoint {
+            "GET /v1/data" => (Actor::Business, Action::Read, None),
+            "POST /v1/introspect" => (Actor::Business, Action::Introspect, None),
+            "grant API" => (Actor::Business, Action::RefusedCalls, None),
+            "owner: revoke grant" => (Actor::OwnerCli, Action::GrantRevoke, None),
+            other => {
+                if let Some(id) = other.strip_prefix("owner: approve request ") {
+                    (Actor::OwnerCli, Action::RequestApprove, Some(request(id)?))
+                } else if let Some(id) = other.strip_prefix("owner: deny request ") {
+                    (Actor::OwnerCli, Action::RequestDeny, Some(request(id)?))
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
+/// One grant-API call or owner action. `grant` and `business` are absent when the token could
+/// not be read, or the action concerned none.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredRecord")]
 pub struct AccessRecord {
     /// Milliseconds since 1970-01-01 UTC.
     pub at_ms: i64,
-    /// What was called, e.g. `GET /v1/data` or `POST /v1/introspect`.
-    pub endpoint: String,
+    pub actor: Actor,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<GrantId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business: Option<BusinessId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
-    /// The fields whose values were returned (empty when refused).
+    /// The fields whose values were returned (empty when refused), or that an owner action
+    /// concerned.
     #[serde(default)]
     pub fields: Vec<Pointer>,
     pub outcome: Outcome,
-    /// Why a call was refused, in words for the owner.
+    /// Why a call was refused, or a note on an owner action, in words for the owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// A record as stored, typed or from before (with `endpoint`).
+#[derive(Deserialize)]
+struct StoredRecord {
+    at_ms: i64,
+    #[serde(default)]
+    actor: Option<Actor>,
+    #[serde(default)]
+    action: Option<Action>,
+    #[serde(default)]
+    endpoint: Option<String>,
+    #[serde(default)]
+    request: Option<RequestId>,
+    #[serde(default)]
+    grant: Option<GrantId>,
+    #[serde(default)]
+    business: Option<BusinessId>,
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    fields: Vec<Pointer>,
+    outcome: Outcome,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl TryFrom<StoredRecord> for AccessRecord {
+    type Error = String;
+
+    fn try_from(r: StoredRecord) -> Result<Self, String> {
+        let (actor, action, request) = match (r.actor, r.action, r.endpoint) {
+            (Some(actor), Some(action), _) => (actor, action, None),
+            (None, None, Some(endpoint)) => Action::from_endpoint(&endpoint)
+                .ok_or_else(|| format!("unknown endpoint {endpoint:?}"))?,
+            _ => return Err("a record names neither its actor and action nor its endpoint".into()),
+        };
+        Ok(Self {
+            at_ms: r.at_ms,
+            actor,
+            action,
+            request: request.or(r.request),
+            grant: r.grant,
+            business: r.business,
+            purpose: r.purpose,
+            fields: r.fields,
+            outcome: r.outcome,
+            reason: r.reason,
+        })
+    }
 }
 
 /// A borrowed [`AccessRecord`] that serializes to the same JSON: the server's ledger writes one
@@ -40,7 +194,10 @@ pub struct AccessRecord {
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct AccessRecordRef<'a> {
     pub at_ms: i64,
-    pub endpoint: &'a str,
+    pub actor: Actor,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<&'a RequestId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant: Option<&'a GrantId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,7 +236,9 @@ impl AccessRecordRef<'_> {
     pub fn to_record(&self) -> AccessRecord {
         AccessRecord {
             at_ms: self.at_ms,
-            endpoint: self.endpoint.to_owned(),
+            actor: self.actor,
+            action: self.action,
+            request: self.request.cloned(),
             grant: self.grant.cloned(),
             business: self.business.cloned(),
             purpose: self.purpose.map(str::to_owned),
@@ -104,7 +263,9 @@ impl AccessRecord {
     pub fn view(&self) -> AccessRecordRef<'_> {
         AccessRecordRef {
             at_ms: self.at_ms,
-            endpoint: &self.endpoint,
+            actor: self.actor,
+            action: self.action,
+            request: self.request.as_ref(),
             grant: self.grant.as_ref(),
             business: self.business.as_ref(),
             purpose: self.purpose.as_deref(),
@@ -115,10 +276,12 @@ impl AccessRecord {
     }
 
     /// A call refused before any grant was identified (no token, a forged one…).
-    pub fn refused_anonymously(at_ms: i64, endpoint: impl Into<String>, reason: String) -> Self {
+    pub fn refused_anonymously(at_ms: i64, action: Action, reason: String) -> Self {
         Self {
             at_ms,
-            endpoint: endpoint.into(),
+            actor: Actor::Business,
+            action,
+            request: None,
             grant: None,
             business: None,
             purpose: None,
@@ -137,7 +300,9 @@ mod tests {
     fn the_borrowed_view_serializes_like_the_record() {
         let allowed = AccessRecord {
             at_ms: 1_700_000_000_123,
-            endpoint: "GET /v1/data".into(),
+            actor: Actor::Business,
+            action: Action::Read,
+            request: None,
             grant: Some(GrantId::from_random([7; 16])),
             business: Some(BusinessId::parse("shop.example").unwrap()),
             purpose: Some("order \"delivery\"".into()),
@@ -148,8 +313,7 @@ mod tests {
             outcome: Outcome::Allowed,
             reason: None,
         };
-        let refused =
-            AccessRecord::refused_anonymously(5, "POST /v1/introspect", "no token".into());
+        let refused = AccessRecord::refused_anonymously(5, Action::Introspect, "no token".into());
         for record in [allowed, refused] {
             let owned = serde_json::to_string(&record).unwrap();
             let borrowed = serde_json::to_string(&record.view()).unwrap();
@@ -164,6 +328,45 @@ mod tests {
             assert_eq!(back, record);
             assert_eq!(record.view().to_record(), record);
             assert_eq!(with_json.to_record(), record);
+        }
+    }
+
+    #[test]
+    fn records_from_before_typed_actors_still_read() {
+        let id = RequestId::from_random([0; 16]);
+        let old = format!(
+            r#"{{"at_ms":1,"endpoint":"owner: approve request {id}","grant":"{}","fields":[],"outcome":"allowed"}}"#,
+            GrantId::from_random([0; 16])
+        );
+        let record: AccessRecord = serde_json::from_str(&old).unwrap();
+        assert_eq!(
+            (record.actor, record.action, record.request),
+            (Actor::OwnerCli, Action::RequestApprove, Some(id))
+        );
+        for (endpoint, actor, action) in [
+            ("GET /v1/data", Actor::Business, Action::Read),
+            ("POST /v1/introspect", Actor::Business, Action::Introspect),
+            ("owner: revoke grant", Actor::OwnerCli, Action::GrantRevoke),
+        ] {
+            let json = format!(r#"{{"at_ms":1,"endpoint":"{endpoint}","outcome":"refused"}}"#);
+            let record: AccessRecord = serde_json::from_str(&json).unwrap();
+            assert_eq!((record.actor, record.action), (actor, action), "{endpoint}");
+            // Written again, it is typed.
+            let again = serde_json::to_string(&record).unwrap();
+            assert!(
+                !again.contains("endpoint") && again.contains(action.as_str()),
+                "{again}"
+            );
+        }
+        for junk in [
+            r#"{"at_ms":1,"endpoint":"DELETE /x","outcome":"allowed"}"#,
+            r#"{"at_ms":1,"outcome":"allowed"}"#,
+            r#"{"at_ms":1,"actor":"business","outcome":"allowed"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<AccessRecord>(junk).is_err(),
+                "{junk}"
+            );
         }
     }
 }

@@ -218,6 +218,19 @@ pub fn status(revoked_at: Option<i64>, expires_at: i64, now: i64) -> Status {
     }
 }
 
+/// What of `asked` lies within `granted`: each asked pointer inside a granted one, and each
+/// granted pointer inside an asked one (asking for `/profile` of a grant narrowed to
+/// `/profile/email` yields `/profile/email`).
+pub fn within(asked: &[Pointer], granted: &[Pointer]) -> Vec<Pointer> {
+    let inside = asked
+        .iter()
+        .filter(|a| granted.iter().any(|g| a.starts_with(g)));
+    let below = granted
+        .iter()
+        .filter(|g| asked.iter().any(|a| g.starts_with(a)));
+    normalize(inside.chain(below).cloned().collect())
+}
+
 /// Sorts, removes duplicates and drops pointers already covered by a shorter one.
 pub fn normalize(mut fields: Vec<Pointer>) -> Vec<Pointer> {
     fields.sort();

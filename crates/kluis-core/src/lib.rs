@@ -9,6 +9,7 @@ pub mod error;
 pub mod grant;
 mod id;
 pub mod jose;
+pub mod passphrase;
 pub mod pointer;
 pub mod receipt;
 pub mod request;

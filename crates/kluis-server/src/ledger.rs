@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use kluis_core::access::{AccessRecord, AccessRecordRef, FieldList, Outcome};
+use kluis_core::access::{AccessRecord, AccessRecordRef, Action, Actor, FieldList, Outcome};
 use kluis_core::dpop::{MAX_SKEW_SECS, ProofError};
 use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::jose::{self, UncheckedSignature};
@@ -67,13 +67,15 @@ impl Access {
     fn view<'a>(
         &'a self,
         at_ms: i64,
-        endpoint: &'a str,
+        action: Action,
         fields: FieldList<'a>,
         reason: Option<&'a str>,
     ) -> AccessRecordRef<'a> {
         AccessRecordRef {
             at_ms,
-            endpoint,
+            actor: Actor::Business,
+            action,
+            request: None,
             grant: Some(&self.grant),
             business: Some(&self.business),
             purpose: Some(&self.purpose),
@@ -89,8 +91,8 @@ impl Access {
 
     /// The access-log record of a call with this grant, refused for `reason` before it reached
     /// the ledger.
-    pub fn refusal(&self, at_ms: i64, endpoint: &str, reason: &str) -> AccessRecord {
-        self.view(at_ms, endpoint, FieldList::NONE, Some(reason))
+    pub fn refusal(&self, at_ms: i64, action: Action, reason: &str) -> AccessRecord {
+        self.view(at_ms, action, FieldList::NONE, Some(reason))
             .to_record()
     }
 }
@@ -418,7 +420,7 @@ impl AnonymousBudget {
         (suppressed > 0).then(|| {
             AccessRecord::refused_anonymously(
                 now * 1000,
-                "grant API",
+                Action::RefusedCalls,
                 format!(
                     "{suppressed} more calls without a valid token were refused (over {ANONYMOUS_PER_SECOND}/s, counted, not listed one by one)"
                 ),
@@ -535,8 +537,8 @@ impl Caches {
         };
         let doc = &self.doc;
         let known = Self::known(&mut self.grants, vault, &access.grant)?;
-        let refusal = match known.state {
-            Err(reason) => Some(reason),
+        let refusal = match &known.state {
+            Err(reason) => Some(*reason),
             Ok(None) => Some("the grant does not exist"),
             Ok(Some(state)) if state.token_hash != access.token_hash => {
                 Some("the token is not the one issued for this grant")
@@ -565,15 +567,24 @@ impl Caches {
                 fields,
             })
         };
+        // The fields the grant covers now: the token's, or fewer if the owner narrowed it.
+        let kept = match &known.state {
+            Ok(Some(GrantState {
+                narrowed: Some(kept),
+                ..
+            })) => Some(kept.as_slice()),
+            _ => None,
+        };
+        let granted = kept.unwrap_or(&access.fields);
         let served = match narrowed {
-            None => known
-                .all
-                .get_or_insert_with(|| build(&access.fields))
-                .clone(),
+            None => known.all.get_or_insert_with(|| build(granted)).clone(),
             Some(fields) => match known.narrowed.iter().find(|(f, _)| f == fields) {
                 Some((_, served)) => served.clone(),
                 None => {
-                    let served = build(fields);
+                    let served = match kept {
+                        None => build(fields),
+                        Some(kept) => build(&grant::within(fields, kept)),
+                    };
                     if known.narrowed.len() < MAX_NARROWINGS {
                         known.narrowed.push((fields.clone(), served.clone()));
                     }
@@ -599,8 +610,8 @@ impl Answer {
         let (access, at_ms, endpoint) = match job {
             Job::Settle { .. } => return None,
             Job::Record { record, .. } => return Some(record.view()),
-            Job::Read { access, at_ms, .. } => (access, *at_ms, "GET /v1/data"),
-            Job::Introspect { access, at_ms, .. } => (access, *at_ms, "POST /v1/introspect"),
+            Job::Read { access, at_ms, .. } => (access, *at_ms, Action::Read),
+            Job::Introspect { access, at_ms, .. } => (access, *at_ms, Action::Introspect),
         };
         let (fields, reason) = match self {
             Answer::Read(Ok(served)) => (FieldList::Json(&served.fields), None),
@@ -674,7 +685,11 @@ mod tests {
             job("c", now - 3600, &key),
             job("b", now, &key),
             Job::Record {
-                record: Box::new(AccessRecord::refused_anonymously(0, "x", "y".into())),
+                record: Box::new(AccessRecord::refused_anonymously(
+                    0,
+                    Action::Read,
+                    "y".into(),
+                )),
                 reply: oneshot::channel().0,
             },
         ];

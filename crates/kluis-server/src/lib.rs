@@ -1,6 +1,7 @@
 //! The Kluis grant API over HTTP (axum). A library: [`serve`] runs it on any listener, so tests
 //! bind `127.0.0.1:0`; the `kluis serve` command is a thin entry on top.
 
+pub mod callback;
 mod error;
 mod ledger;
 pub mod openapi;

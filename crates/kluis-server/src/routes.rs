@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use kluis_core::access::AccessRecord;
+use kluis_core::access::{AccessRecord, Action};
 use kluis_core::dpop::{self, ProofError};
 use kluis_core::grant;
 use kluis_core::jose::{Jwk, Jwks};
@@ -50,7 +50,7 @@ pub async fn read_data(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    const ENDPOINT: &str = "GET /v1/data";
+    const ENDPOINT: Action = Action::Read;
     let (scheme, token) = match authorization(&headers) {
         Ok(found) => found,
         Err(cause) => return Err(refuse(&state, ENDPOINT, cause).await),
@@ -127,7 +127,7 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Introspection>, ApiError> {
-    const ENDPOINT: &str = "POST /v1/introspect";
+    const ENDPOINT: Action = Action::Introspect;
     let body = read_body(body, &headers, "application/x-www-form-urlencoded")?;
     let token = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "token")
@@ -306,7 +306,7 @@ fn pending_proof(
     })
 }
 
-fn refusal(access: &Access, endpoint: &str, err: &ApiError) -> AccessRecord {
+fn refusal(access: &Access, endpoint: Action, err: &ApiError) -> AccessRecord {
     access.refusal(unix_now_ms(), endpoint, &err.to_string())
 }
 
@@ -337,7 +337,7 @@ fn asked_fields(uri: &Uri) -> Option<Result<Vec<Pointer>, ApiError>> {
 }
 
 /// Records a call refused before any grant was identified, and returns the 401.
-async fn refuse(state: &AppState, endpoint: &str, cause: impl Into<String>) -> ApiError {
+async fn refuse(state: &AppState, endpoint: Action, cause: impl Into<String>) -> ApiError {
     let cause = cause.into();
     let record = AccessRecord::refused_anonymously(unix_now_ms(), endpoint, cause.clone());
     if let Err(err) = state.ledger().record(record).await {

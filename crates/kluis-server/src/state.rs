@@ -91,10 +91,27 @@ impl AppState {
 
     /// The URL businesses use to reach this server (e.g. `https://vault.example`), against
     /// which DPoP proofs' `htu` is checked. Without it, `http://` and the `Host` header are used.
-    pub fn set_public_url(&self, url: Option<String>) {
+    ///
+    /// A URL that is not http(s), or has a query or fragment, is refused and nothing changes.
+    pub fn set_public_url(&self, url: Option<String>) -> Result<(), kluis_core::Error> {
+        if let Some(url) = &url {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.contains(['?', '#', ' ']);
+            if !ok {
+                return Err(kluis_core::Error::invalid(format!(
+                    "--public-url {url:?} must be an http(s) URL without query or fragment"
+                )));
+            }
+        }
         if let Ok(mut public) = self.0.public_url.write() {
             *public = url.map(|u| u.trim_end_matches('/').to_owned());
         }
+        Ok(())
+    }
+
+    /// The public URL, if one was set.
+    pub fn public_url(&self) -> Option<String> {
+        self.0.public_url.read().ok().and_then(|p| p.clone())
     }
 
     /// The URL a request was made to, without query: what a DPoP proof's `htu` must name.

@@ -15,8 +15,7 @@ fn field(i: usize) -> Pointer {
 }
 
 fn vault_with(dir: &std::path::Path, n: usize) -> Vault {
-    let mut vault =
-        Vault::create(dir, &Passphrase::new("bench"), KdfParams::OWASP_MINIMUM).unwrap();
+    let vault = Vault::create(dir, &Passphrase::new("bench"), KdfParams::OWASP_MINIMUM).unwrap();
     let mut batch = Vec::with_capacity(1000);
     for i in 0..n {
         batch.push((
@@ -50,7 +49,7 @@ fn read_one_field(c: &mut Criterion) {
 fn write_fields(c: &mut Criterion) {
     let mut group = c.benchmark_group("write_fields_batched");
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = vault_with(dir.path(), 10_000);
+    let vault = vault_with(dir.path(), 10_000);
     let mut round = 0usize;
     for batch in [1usize, 100, 1000] {
         group.throughput(Throughput::Elements(batch as u64));

@@ -10,14 +10,16 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kluis_core::Pointer;
-use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_store::{KdfParams, Passphrase, Vault};
 
 fn record(i: usize) -> AccessRecord {
     AccessRecord {
         at_ms: 1_800_000_000_000 + i as i64,
-        endpoint: "GET /v1/data".into(),
+        actor: Actor::Business,
+        action: Action::Read,
+        request: None,
         grant: Some(GrantId::from_random([i as u8; 16])),
         business: Some(BusinessId::parse(&format!("shop-{i}.example")).unwrap()),
         purpose: Some("order delivery and the invoices that go with it".into()),

@@ -28,6 +28,17 @@ impl Passphrase {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Why this passphrase would be too weak for a new key, if it would
+    /// ([`kluis_core::passphrase::weakness`]); said at sign-in to vaults made before the rule.
+    pub fn weakness(&self) -> Option<String> {
+        kluis_core::passphrase::weakness(&self.0)
+    }
+
+    /// Refuses a passphrase too weak for a new key, saying why.
+    pub fn check_new(&self) -> std::result::Result<(), kluis_core::Error> {
+        kluis_core::passphrase::check_new(&self.0)
+    }
 }
 
 /// Argon2id cost parameters, stored beside the salt so they can be raised later.

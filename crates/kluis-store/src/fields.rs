@@ -56,45 +56,47 @@ impl Vault {
     }
 
     /// Validates and stores `value` at `at`, replacing what was there.
-    pub fn set(&mut self, at: &Pointer, value: Value) -> Result<()> {
+    pub fn set(&self, at: &Pointer, value: Value) -> Result<()> {
         self.set_many(vec![(at.clone(), value)])
     }
 
-    /// Several writes in one transaction: all of them land, or none.
-    pub fn set_many(&mut self, writes: Vec<(Pointer, Value)>) -> Result<()> {
+    /// Several writes in one transaction: all of them land, or none. Composes with a caller's
+    /// [`Vault::in_transaction`].
+    pub fn set_many(&self, writes: Vec<(Pointer, Value)>) -> Result<()> {
         for (at, value) in &writes {
             document::validate_at(at, value)?;
         }
-        let tx = self.immediate()?;
-        for (at, value) in writes {
-            if at.is_root() {
-                self.clear(&tx)?;
+        self.in_transaction(|v| {
+            for (at, value) in writes {
+                if at.is_root() {
+                    v.clear(&v.conn)?;
+                }
+                v.write(&v.conn, &at, value)?;
             }
-            self.write(&tx, &at, value)?;
-        }
-        bump_generation(&tx)?;
-        tx.commit()?;
-        Ok(())
+            bump_generation(&v.conn)
+        })
     }
 
-    /// Removes what is stored at `at` and returns it.
-    pub fn unset(&mut self, at: &Pointer) -> Result<Value> {
-        let tx = self.immediate()?;
-        let old = if at.is_root() {
-            let old = self.document()?;
-            self.clear(&tx)?;
-            Some(old)
-        } else {
-            self.remove(&tx, at)?
-        };
-        let old = old.ok_or_else(|| StoreError::not_found(format!("nothing is stored at {at}")))?;
-        bump_generation(&tx)?;
-        tx.commit()?;
-        Ok(old)
+    /// Removes what is stored at `at` and returns it. Composes with a caller's
+    /// [`Vault::in_transaction`].
+    pub fn unset(&self, at: &Pointer) -> Result<Value> {
+        self.in_transaction(|v| {
+            let old = if at.is_root() {
+                let old = v.document()?;
+                v.clear(&v.conn)?;
+                Some(old)
+            } else {
+                v.remove(&v.conn, at)?
+            };
+            let old =
+                old.ok_or_else(|| StoreError::not_found(format!("nothing is stored at {at}")))?;
+            bump_generation(&v.conn)?;
+            Ok(old)
+        })
     }
 
     /// Replaces the whole document, atomically, after validating it.
-    pub fn replace_document(&mut self, doc: Value) -> Result<()> {
+    pub fn replace_document(&self, doc: Value) -> Result<()> {
         if !doc.is_object() {
             return Err(
                 kluis_core::Error::invalid("a vault document must be a JSON object").into(),

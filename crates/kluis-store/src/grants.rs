@@ -3,7 +3,8 @@
 
 use rusqlite::OptionalExtension;
 
-use kluis_core::grant::{Grant, GrantId, GrantRequest};
+use kluis_core::Pointer;
+use kluis_core::grant::{self, Grant, GrantId, GrantRequest};
 use kluis_core::token::encode_grant;
 
 use crate::crypto;
@@ -13,13 +14,18 @@ use crate::vault::Vault;
 const TABLE: &str = "grants";
 
 /// The facts about a grant the grant API checks on every call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantState {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     /// Keyed hash of the one token issued for the grant ([`crate::Unlocked::token_hash`]).
     pub token_hash: [u8; 32],
+    /// The fields the grant still covers if the owner narrowed it (its token names more);
+    /// `None`: the token's fields.
+    pub narrowed: Option<Vec<Pointer>>,
 }
+
+const NARROWED: &str = "grants.narrowed";
 
 impl Vault {
     /// The token issuer of this vault (`iss`).
@@ -61,7 +67,7 @@ impl Vault {
                     grant.issued_at,
                     grant.expires_at,
                     &token_hash[..],
-                    &v.state_mac(grant.id.as_str(), grant.expires_at, None, &token_hash)[..],
+                    &v.state_mac(grant.id.as_str(), grant.expires_at, None, &token_hash, None)[..],
                     &sealed,
                 ),
             )?;
@@ -114,7 +120,14 @@ impl Vault {
                 .grant_state(id.as_str())?
                 .ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
             grant.revoked_at = Some(now);
-            let mac = v.state_mac(id.as_str(), state.expires_at, Some(now), &state.token_hash);
+            let sealed_narrowed = v.sealed_narrowed(id.as_str())?;
+            let mac = v.state_mac(
+                id.as_str(),
+                state.expires_at,
+                Some(now),
+                &state.token_hash,
+                sealed_narrowed.as_deref(),
+            );
             v.conn.execute(
                 "UPDATE grants SET revoked_at = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
                 (id.as_str(), now, &mac[..], v.seal_grant(&grant)?),
@@ -123,53 +136,132 @@ impl Vault {
         })
     }
 
-    /// Expiry and revocation of a grant, read fresh from the database and checked against
-    /// their MAC; `None` if unknown, `Tampered` if edited.
-    pub fn grant_state(&self, id: &str) -> Result<Option<GrantState>> {
-        let row: Option<(GrantState, Vec<u8>)> = self
-            .conn
-            .prepare_cached(
-                "SELECT expires_at, revoked_at, token_hash, state_mac FROM grants WHERE id = ?1",
-            )?
-            .query_row([id], |r| {
-                Ok((
-                    GrantState {
-                        expires_at: r.get(0)?,
-                        revoked_at: r.get(1)?,
-                        token_hash: r.get(2)?,
-                    },
-                    r.get(3)?,
-                ))
-            })
-            .optional()?;
-        let Some((state, mac)) = row else {
-            return Ok(None);
-        };
-        if mac[..] != self.state_mac(id, state.expires_at, state.revoked_at, &state.token_hash) {
-            return Err(StoreError::Tampered(format!(
-                "grant {id}'s expiry or revocation was edited"
-            )));
+    /// Narrows a live grant to `keep` (each inside a field it covers now): the business's next
+    /// read returns only those, with the token it has. Returns the grant as it is now. Composes
+    /// with a caller's [`Vault::in_transaction`].
+    pub fn narrow_grant(&self, id: &GrantId, keep: Vec<Pointer>, now: i64) -> Result<Grant> {
+        let keep = grant::normalize(keep);
+        if keep.is_empty() {
+            return Err(kluis_core::Error::invalid(
+                "a narrowed grant must keep at least one field; revoke it to end it",
+            )
+            .into());
         }
-        Ok(Some(state))
+        self.in_transaction(|v| {
+            let mut grant = v.grant(id)?;
+            if grant.status(now) != grant::Status::Active {
+                return Err(StoreError::Conflict(format!(
+                    "grant {id} is no longer active; only a live grant can be narrowed"
+                )));
+            }
+            let keep = grant::narrow(&grant.fields, Some(&keep)).map_err(|outside| {
+                kluis_core::Error::invalid(format!(
+                    "grant {id} does not cover {}; keep fields it covers ({})",
+                    crate::requests::pointers_text(&outside),
+                    crate::requests::pointers_text(&grant.fields),
+                ))
+            })?;
+            if keep == grant.fields {
+                return Err(StoreError::Conflict(format!(
+                    "grant {id} already covers exactly these fields"
+                )));
+            }
+            let state = v
+                .grant_state(id.as_str())?
+                .ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
+            let plain = zeroize::Zeroizing::new(
+                serde_json::to_vec(&keep)
+                    .map_err(|_| StoreError::Crypto("a field list could not be encoded"))?,
+            );
+            let sealed_narrowed = v
+                .unlocked
+                .keys
+                .seal(&v.place(NARROWED, id.as_str().as_bytes()), &plain)?;
+            grant.fields = keep;
+            let mac = v.state_mac(
+                id.as_str(),
+                state.expires_at,
+                state.revoked_at,
+                &state.token_hash,
+                Some(&sealed_narrowed),
+            );
+            v.conn.execute(
+                "UPDATE grants SET narrowed = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
+                (
+                    id.as_str(),
+                    &sealed_narrowed,
+                    &mac[..],
+                    v.seal_grant(&grant)?,
+                ),
+            )?;
+            Ok(grant)
+        })
     }
 
+    /// Expiry, revocation and narrowing of a grant, read fresh from the database and checked
+    /// against their MAC; `None` if unknown, `Tampered` if edited.
+    pub fn grant_state(&self, id: &str) -> Result<Option<GrantState>> {
+        type Row = (i64, Option<i64>, [u8; 32], Vec<u8>, Option<Vec<u8>>);
+        let row: Option<Row> = self
+            .conn
+            .prepare_cached(
+                "SELECT expires_at, revoked_at, token_hash, state_mac, narrowed FROM grants WHERE id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .optional()?;
+        let Some((expires_at, revoked_at, token_hash, mac, narrowed)) = row else {
+            return Ok(None);
+        };
+        let edited =
+            || StoreError::Tampered(format!("grant {id}'s expiry or revocation was edited"));
+        if mac[..] != self.state_mac(id, expires_at, revoked_at, &token_hash, narrowed.as_deref()) {
+            return Err(edited());
+        }
+        let narrowed = match narrowed {
+            None => None,
+            Some(sealed) => {
+                let plain = self
+                    .unlocked
+                    .keys
+                    .open(&self.place(NARROWED, id.as_bytes()), &sealed)
+                    .map_err(|_| edited())?;
+                Some(serde_json::from_slice(&plain).map_err(|_| edited())?)
+            }
+        };
+        Ok(Some(GrantState {
+            expires_at,
+            revoked_at,
+            token_hash,
+            narrowed,
+        }))
+    }
+
+    fn sealed_narrowed(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT narrowed FROM grants WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// The MAC over a grant's clear state. A narrowing is bound in when there is one, so a grant
+    /// never narrowed keeps the MAC it was written with.
     fn state_mac(
         &self,
         id: &str,
         expires_at: i64,
         revoked_at: Option<i64>,
         token_hash: &[u8; 32],
+        sealed_narrowed: Option<&[u8]>,
     ) -> [u8; 32] {
         let revoked = revoked_at.map_or([0xff; 8], i64::to_be_bytes);
-        self.unlocked.keys.tag(
-            "grant-state",
-            &[
-                id.as_bytes(),
-                &expires_at.to_be_bytes(),
-                &revoked,
-                token_hash,
-            ],
-        )
+        let expires = expires_at.to_be_bytes();
+        let mut parts: Vec<&[u8]> = vec![id.as_bytes(), &expires, &revoked, token_hash];
+        if let Some(sealed) = sealed_narrowed {
+            parts.push(sealed);
+        }
+        self.unlocked.keys.tag("grant-state", &parts)
     }
 
     fn seal_grant(&self, grant: &Grant) -> Result<Vec<u8>> {

@@ -14,9 +14,14 @@ use crate::vault::Vault;
 const TABLE: &str = "signing_keys";
 
 impl Vault {
-    /// Makes a new signing key current and retires the previous one.
+    /// Makes a new signing key current and retires the previous one. Composes with a caller's
+    /// [`Vault::in_transaction`].
     pub fn rotate_signing_key(&self, now: i64) -> Result<String> {
-        let tx = self.immediate()?;
+        self.in_transaction(|v| v.rotate_signing_key_now(now))
+    }
+
+    fn rotate_signing_key_now(&self, now: i64) -> Result<String> {
+        let tx = &self.conn;
         tx.execute(
             "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
             [now],
@@ -38,7 +43,6 @@ impl Vault {
                 now,
             ),
         )?;
-        tx.commit()?;
         Ok(kid)
     }
 

@@ -406,7 +406,7 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
     Ok(Some(reason.to_owned()))
 }
 
-fn pointers_text(pointers: &[Pointer]) -> String {
+pub(crate) fn pointers_text(pointers: &[Pointer]) -> String {
     pointers
         .iter()
         .map(ToString::to_string)

@@ -64,6 +64,9 @@ const MIGRATIONS: &[&str] = &[
          sealed BLOB NOT NULL
      );
      CREATE INDEX receipts_by_grant ON receipts(grant_id);",
+    // 4: a grant the owner narrowed keeps its token; the fields it still covers are sealed here
+    // (NULL: the token's own fields) and bound into the grant's state MAC.
+    "ALTER TABLE grants ADD COLUMN narrowed BLOB;",
 ];
 
 /// The newest schema this build understands.

@@ -181,7 +181,7 @@ impl Vault {
     }
 
     /// Re-wraps the data key under a new passphrase; stored data is not re-encrypted.
-    pub fn change_passphrase(&mut self, new: &Passphrase, params: KdfParams) -> Result<()> {
+    pub fn change_passphrase(&self, new: &Passphrase, params: KdfParams) -> Result<()> {
         if new.is_empty() {
             return Err(kluis_core::Error::invalid("the passphrase must not be empty").into());
         }
@@ -192,14 +192,12 @@ impl Vault {
         let kek = crypto::derive_kek(new, &salt, params)?;
         let data_key = Secret32::from_bytes(*self.unlocked.keys.data_key_bytes());
         let wrapped = crypto::wrap(&kek, &key_binding(&self.unlocked.id, &kdf), &data_key)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let update = "UPDATE meta SET value = ?2 WHERE name = ?1";
-        tx.execute(update, ("kdf", kdf.as_bytes()))?;
-        tx.execute(update, ("wrapped_key", &wrapped))?;
-        tx.commit()?;
-        Ok(())
+        self.in_transaction(|v| {
+            let update = "UPDATE meta SET value = ?2 WHERE name = ?1";
+            v.conn.execute(update, ("kdf", kdf.as_bytes()))?;
+            v.conn.execute(update, ("wrapped_key", &wrapped))?;
+            Ok(())
+        })
     }
 
     /// Runs `work` in one IMMEDIATE transaction: committed if it returns `Ok`, rolled back if not.

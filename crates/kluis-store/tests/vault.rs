@@ -26,7 +26,7 @@ fn reopen(dir: &Path) -> Vault {
 #[test]
 fn a_document_survives_closing_and_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     vault.replace_document(sample()).unwrap();
     vault
         .set(&p("/profile/address/locality"), json!("Utrecht"))
@@ -55,7 +55,7 @@ fn a_document_survives_closing_and_reopening() {
 #[test]
 fn set_and_unset_follow_pointer_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     // Missing parents are created.
     vault.set(&p("/custom/a/b/c"), json!(1)).unwrap();
     assert_eq!(
@@ -100,7 +100,7 @@ fn set_and_unset_follow_pointer_rules() {
 #[test]
 fn invalid_values_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     vault.replace_document(sample()).unwrap();
     let generation = vault.generation().unwrap();
     for (at, value) in [
@@ -145,7 +145,7 @@ fn a_wrong_passphrase_is_refused_and_touches_nothing() {
 #[test]
 fn changing_the_passphrase_keeps_the_data_and_retires_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     vault.replace_document(sample()).unwrap();
     let sealed_before: Vec<Vec<u8>> = sealed_values(dir.path());
     vault
@@ -179,7 +179,7 @@ fn sealed_values(dir: &Path) -> Vec<Vec<u8>> {
 #[test]
 fn swapped_or_altered_rows_are_detected() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     vault.set(&p("/profile/given_name"), json!("Anna")).unwrap();
     vault
         .set(&p("/profile/family_name"), json!("Jansen"))
@@ -269,7 +269,7 @@ fn a_newer_schema_is_refused() {
 #[test]
 fn no_value_or_field_name_reaches_the_disk_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     let name = "zebrafieldnamemarker";
     let value = "Quokkavaluemarker";
     let mut doc = sample();
@@ -309,7 +309,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn a_second_connection_sees_committed_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = new_vault(dir.path());
+    let writer = new_vault(dir.path());
     let reader = Vault::connect(dir.path(), writer.unlocked()).unwrap();
     let g0 = reader.generation().unwrap();
     writer.set(&p("/profile/nickname"), json!("An")).unwrap();
@@ -322,7 +322,7 @@ fn a_second_connection_sees_committed_writes() {
 #[test]
 fn an_empty_import_leaves_later_fields_visible() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     vault.replace_document(json!({})).unwrap();
     vault.set(&p("/profile/name"), json!("Anna")).unwrap();
     vault.set(&p("/custom/x"), json!(1)).unwrap();
@@ -335,7 +335,7 @@ fn an_empty_import_leaves_later_fields_visible() {
 #[test]
 fn writing_into_a_missing_list_is_refused_instead_of_making_an_object() {
     let dir = tempfile::tempdir().unwrap();
-    let mut vault = new_vault(dir.path());
+    let vault = new_vault(dir.path());
     let err = vault
         .set(&p("/preferences/channels/-"), json!("sms"))
         .unwrap_err();

@@ -30,7 +30,7 @@ pub fn raw(dir: &Path) -> Connection {
 pub fn record(n: i64) -> kluis_core::access::AccessRecord {
     kluis_core::access::AccessRecord::refused_anonymously(
         1_800_000_000_000 + n,
-        "GET /v1/data",
+        kluis_core::access::Action::Read,
         format!("test {n}"),
     )
 }

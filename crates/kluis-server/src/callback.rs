@@ -1,6 +1,7 @@
 //! Telling a business about the owner's decision: one POST of the request's status to the
 //! callback URL it gave. Best effort: the business can always poll, so a failed delivery is
-//! reported and never fails the command.
+//! reported and never fails the decision. Blocking: the CLI calls it as is, the dashboard on a
+//! blocking thread.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -24,9 +25,21 @@ impl Delivery {
     pub fn to_json(&self) -> Value {
         json!({ "url": self.url, "delivered": self.delivered, "detail": self.detail })
     }
+
+    /// How it went, in words for the owner.
+    pub fn describe(&self) -> String {
+        if self.delivered {
+            format!("told the business at {} ({})", self.url, self.detail)
+        } else {
+            format!(
+                "could not tell the business at {}: {}; it can still poll for the decision",
+                self.url, self.detail
+            )
+        }
+    }
 }
 
-/// POSTs `status` as JSON to `url` and reports the outcome on stderr. Redirects are not
+/// POSTs `status` as JSON to `url` and says how it went. Redirects are not
 /// followed: the business named the one URL it wants the decision at.
 ///
 /// The URL comes from whoever sent the request, and the POST leaves from the owner's machine:
@@ -46,13 +59,6 @@ pub fn deliver(url: &str, status: &AccessRequestStatus, allow_local: bool) -> De
         Ok(response) => (false, format!("answered {}", response.status())),
         Err(detail) => (false, detail),
     };
-    if delivered {
-        eprintln!("told the business at {url} ({detail})");
-    } else {
-        eprintln!(
-            "could not tell the business at {url}: {detail}; it can still poll for the decision"
-        );
-    }
     Delivery {
         url: url.to_owned(),
         delivered,

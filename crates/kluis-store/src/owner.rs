@@ -1,0 +1,276 @@
+//! The owner's actions, one place for every front end: the `kluis` command and the dashboard
+//! only parse input and render output. Each action is one transaction that ends with its
+//! access-log record, so an action that committed is always in the log (and one that failed is
+//! not); later capabilities add their outbox rows here, in the same transaction.
+
+use kluis_core::Pointer;
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
+use kluis_core::grant::{BusinessId, Grant, GrantId, GrantRequest};
+use kluis_core::request::RequestId;
+use kluis_core::wire::AccessRequestStatus;
+use serde_json::Value;
+
+use crate::crypto::{KdfParams, Passphrase};
+use crate::error::Result;
+use crate::requests::StoredRequest;
+use crate::vault::{Vault, unix_now, unix_now_ms};
+
+/// Which front end the owner used; the log says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    Cli,
+    Dashboard,
+}
+
+impl Via {
+    pub fn actor(self) -> Actor {
+        match self {
+            Via::Cli => Actor::OwnerCli,
+            Via::Dashboard => Actor::OwnerDashboard,
+        }
+    }
+}
+
+/// The owner acting on their vault through one front end.
+pub struct Owner<'v> {
+    vault: &'v Vault,
+    via: Via,
+}
+
+/// An approved access request: what was asked, what the business is told, the new grant.
+pub struct Approval {
+    pub asked: StoredRequest,
+    pub status: AccessRequestStatus,
+    pub grant: Grant,
+}
+
+/// A denied access request: what was asked and what the business is told.
+pub struct Denial {
+    pub asked: StoredRequest,
+    pub status: AccessRequestStatus,
+}
+
+/// The parts of an owner event's record besides who, what and when.
+#[derive(Default)]
+pub struct Event {
+    pub request: Option<RequestId>,
+    pub grant: Option<GrantId>,
+    pub business: Option<BusinessId>,
+    pub fields: Vec<Pointer>,
+    pub purpose: Option<String>,
+    pub reason: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+impl Event {
+    fn of_grant(grant: &Grant) -> Self {
+        Self {
+            grant: Some(grant.id.clone()),
+            business: Some(grant.audience.clone()),
+            fields: grant.fields.clone(),
+            purpose: Some(grant.purpose.clone()),
+            ..Self::default()
+        }
+    }
+}
+
+impl Vault {
+    /// The owner acting through `via`.
+    pub fn owner(&self, via: Via) -> Owner<'_> {
+        Owner { vault: self, via }
+    }
+}
+
+impl Owner<'_> {
+    pub fn vault(&self) -> &Vault {
+        self.vault
+    }
+
+    /// Appends the owner event `action` to the log, outside any other action (a sign-in).
+    pub fn record(&self, action: Action, event: Event) -> Result<()> {
+        self.vault.append_log(&[self.event(action, event)])
+    }
+
+    fn event(&self, action: Action, event: Event) -> AccessRecord {
+        AccessRecord {
+            at_ms: unix_now_ms(),
+            actor: self.via.actor(),
+            action,
+            request: event.request,
+            grant: event.grant,
+            business: event.business,
+            purpose: event.purpose,
+            fields: event.fields,
+            outcome: event.outcome.unwrap_or(Outcome::Allowed),
+            reason: event.reason,
+        }
+    }
+
+    /// Runs `work` in one transaction and appends its record last: the action commits only once
+    /// its record is in the log.
+    fn act<T>(
+        &self,
+        action: Action,
+        work: impl FnOnce(&Vault) -> Result<(T, Option<Event>)>,
+    ) -> Result<T> {
+        self.vault.in_transaction(|v| {
+            let (out, event) = work(v)?;
+            if let Some(event) = event {
+                v.append_log(&[self.event(action, event)])?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes several fields at once: all of them, or (on any invalid one) none.
+    pub fn set(&self, writes: Vec<(Pointer, Value)>) -> Result<()> {
+        let fields = writes.iter().map(|(at, _)| at.clone()).collect();
+        self.act(Action::DocumentSet, |v| {
+            v.set_many(writes)?;
+            Ok((
+                (),
+                Some(Event {
+                    fields,
+                    ..Event::default()
+                }),
+            ))
+        })
+    }
+
+    /// Removes what is stored at `at` and returns it.
+    pub fn unset(&self, at: &Pointer) -> Result<Value> {
+        self.act(Action::DocumentUnset, |v| {
+            let old = v.unset(at)?;
+            Ok((
+                old,
+                Some(Event {
+                    fields: vec![at.clone()],
+                    ..Event::default()
+                }),
+            ))
+        })
+    }
+
+    /// Replaces the whole document.
+    pub fn import(&self, doc: Value) -> Result<()> {
+        self.act(Action::DocumentImport, |v| {
+            v.replace_document(doc)?;
+            Ok(((), Some(Event::default())))
+        })
+    }
+
+    pub fn create_grant(&self, request: GrantRequest) -> Result<(Grant, String)> {
+        self.act(Action::GrantCreate, |v| {
+            let (grant, token) = v.create_grant(request, unix_now())?;
+            let event = Event::of_grant(&grant);
+            Ok(((grant, token), Some(event)))
+        })
+    }
+
+    /// Revokes a grant; returns it and whether this call revoked it (false: it already was, and
+    /// nothing is recorded).
+    pub fn revoke_grant(&self, id: &GrantId) -> Result<(Grant, bool)> {
+        self.act(Action::GrantRevoke, |v| {
+            let (grant, revoked_now) = v.revoke_grant(id, unix_now())?;
+            if !revoked_now {
+                return Ok(((grant, false), None));
+            }
+            let receipts = v.receipt_ids(&grant.id)?;
+            let mut event = Event::of_grant(&grant);
+            event.reason = (!receipts.is_empty()).then(|| {
+                let ids: Vec<&str> = receipts.iter().map(|r| r.as_str()).collect();
+                format!("ends the consent recorded in receipt {}", ids.join(", "))
+            });
+            Ok(((grant, true), Some(event)))
+        })
+    }
+
+    /// Narrows a live grant to `keep`; the record names the fields it lost.
+    pub fn narrow_grant(&self, id: &GrantId, keep: Vec<Pointer>) -> Result<Grant> {
+        self.act(Action::GrantNarrow, |v| {
+            let before = v.grant(id)?.fields;
+            let grant = v.narrow_grant(id, keep, unix_now())?;
+            let dropped: Vec<String> = before
+                .iter()
+                .filter(|f| !grant.fields.contains(f))
+                .map(ToString::to_string)
+                .collect();
+            let mut event = Event::of_grant(&grant);
+            event.reason = Some(format!("no longer covers {}", dropped.join(", ")));
+            Ok((grant, Some(event)))
+        })
+    }
+
+    /// Approves a pending request, all the fields asked or `fields`, for `lifetime_secs` or the
+    /// duration asked.
+    pub fn approve_request(
+        &self,
+        id: &RequestId,
+        fields: Option<Vec<Pointer>>,
+        lifetime_secs: Option<i64>,
+    ) -> Result<Approval> {
+        self.act(Action::RequestApprove, |v| {
+            let now = unix_now();
+            let asked = v.stored_request(id.as_str(), now)?;
+            let (status, grant) = v.approve_request(id.as_str(), fields, lifetime_secs, now)?;
+            let receipts: Vec<String> = v
+                .receipt_ids(&grant.id)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let mut event = Event::of_grant(&grant);
+            event.request = Some(id.clone());
+            event.reason = Some(format!("consent receipt {}", receipts.join(", ")));
+            Ok((
+                Approval {
+                    asked,
+                    status,
+                    grant,
+                },
+                Some(event),
+            ))
+        })
+    }
+
+    /// Denies a pending request, with an optional reason the business reads.
+    pub fn deny_request(&self, id: &RequestId, reason: Option<String>) -> Result<Denial> {
+        self.act(Action::RequestDeny, |v| {
+            let now = unix_now();
+            let asked = v.stored_request(id.as_str(), now)?;
+            let status = v.deny_request(id.as_str(), reason, now)?;
+            let event = Event {
+                request: Some(id.clone()),
+                business: Some(asked.request.business.id.clone()),
+                purpose: Some(asked.request.purpose.clone()),
+                reason: Some(match &status.reason {
+                    Some(reason) => format!("denied: {reason}"),
+                    None => "denied".to_owned(),
+                }),
+                ..Event::default()
+            };
+            Ok((Denial { asked, status }, Some(event)))
+        })
+    }
+
+    /// Makes a new signing key current; returns its `kid`.
+    pub fn rotate_key(&self) -> Result<String> {
+        self.act(Action::KeyRotate, |v| {
+            let kid = v.rotate_signing_key(unix_now())?;
+            let event = Event {
+                reason: Some(format!("new signing key {kid}")),
+                ..Event::default()
+            };
+            Ok((kid, Some(event)))
+        })
+    }
+
+    /// Re-wraps the vault's key under `new`, which must be strong enough
+    /// ([`kluis_core::passphrase::check_new`]).
+    pub fn change_passphrase(&self, new: &Passphrase, params: KdfParams) -> Result<()> {
+        new.check_new()?;
+        self.act(Action::PassphraseChange, |v| {
+            v.change_passphrase(new, params)?;
+            Ok(((), Some(Event::default())))
+        })
+    }
+}
