@@ -301,6 +301,77 @@ async fn revocation_takes_effect_on_the_next_request() {
 }
 
 #[tokio::test]
+async fn a_narrowed_grant_returns_only_what_it_kept_with_the_same_token() {
+    let server = Server::start().await;
+    let (grant, token) = server.grant("webshop.example", &["/profile/email", "/profile/address"]);
+    let (_, full, _) = server.data(&token, "").await;
+    assert!(full["profile"]["address"].is_object() && full["profile"]["email"].is_string());
+    // Narrowed by the owner through another connection, as `kluis grant narrow` does.
+    let other = Vault::open(&server.path(), &Passphrase::new("pw")).unwrap();
+    let owner = other.owner(kluis::store::Via::Cli);
+    let narrowed = owner
+        .narrow_grant(&grant.id, vec![Pointer::parse("/profile/address").unwrap()])
+        .unwrap();
+    assert_eq!(
+        narrowed.fields,
+        [Pointer::parse("/profile/address").unwrap()]
+    );
+    let (status, body, _) = server.data(&token, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"profile": {"address": full["profile"]["address"]}})
+    );
+    // Asking for the dropped field by name yields nothing of it.
+    let (_, asked, _) = server.data(&token, "?fields=/profile/email").await;
+    assert_eq!(asked, json!({}));
+    // The log records the narrowing with what was kept, and the reads with what they returned.
+    let entries = server.vault.log_entries().unwrap();
+    let narrow = entries
+        .iter()
+        .find(|e| e.record.action == kluis::core::access::Action::GrantNarrow)
+        .unwrap();
+    assert_eq!(narrow.record.fields, narrowed.fields);
+    assert!(
+        narrow
+            .record
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("/profile/email")
+    );
+    let after: Vec<&Vec<Pointer>> = entries
+        .iter()
+        .skip_while(|e| e.seq <= narrow.seq)
+        .map(|e| &e.record.fields)
+        .collect();
+    assert_eq!(after, [&narrowed.fields, &vec![]]);
+    // Widening is not narrowing; nothing changes on a refusal.
+    let err = owner
+        .narrow_grant(&grant.id, vec![Pointer::parse("/profile/email").unwrap()])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not cover /profile/email"),
+        "{err}"
+    );
+    assert!(owner.narrow_grant(&grant.id, vec![]).is_err());
+    assert_eq!(server.data(&token, "").await.1, body);
+    // A narrowing removed behind the vault's back is caught, not undone.
+    let raw = rusqlite_free_edit(&server.path(), grant.id.as_str());
+    assert!(raw, "the narrowing column was found and cleared");
+    assert_eq!(server.data(&token, "").await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Clears a grant's narrowing in the database file, as someone with the file but not the key
+/// could; returns whether a row changed.
+fn rusqlite_free_edit(dir: &std::path::Path, id: &str) -> bool {
+    let conn = rusqlite::Connection::open(dir.join(kluis::store::DB_FILE)).unwrap();
+    conn.execute("UPDATE grants SET narrowed = NULL WHERE id = ?1", [id])
+        .unwrap()
+        == 1
+}
+
+#[tokio::test]
 async fn introspection_follows_rfc_7662() {
     let server = Server::start().await;
     let (grant, token) = server.grant("webshop.example", &["/profile/email"]);
