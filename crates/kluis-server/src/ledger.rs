@@ -22,7 +22,7 @@ use kluis_store::{GrantState, Vault, unix_now, unix_now_ms};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::replay::ReplayCache;
 
 /// At most this many calls share one frame of the log (one flush).

@@ -12,7 +12,7 @@ use kluis_core::jose::{Jwk, thumbprint};
 use kluis_core::token::{Expectations, GrantClaims, TokenError, verify_grant};
 use kluis_store::{StoreError, Unlocked, Vault, unix_now};
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::ledger::{Access, Ledger};
 
 /// Tolerated clock skew for `exp`/`iat` checks, in seconds.

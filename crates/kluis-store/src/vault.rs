@@ -135,6 +135,19 @@ impl Vault {
         Self::unlocked_with(conn, path, Unlocked::from_data_key(id, &data_key))
     }
 
+    /// Checks `passphrase` against this vault's key record (Argon2id, slow by design: call it
+    /// off any async runtime). `WrongPassphrase` if it does not unlock this vault's key.
+    pub fn verify_passphrase(&self, passphrase: &Passphrase) -> Result<()> {
+        let (id, kdf, wrapped) = read_key_record(&self.conn)?;
+        let (params, salt) = KdfParams::from_json(&kdf)?;
+        let kek = crypto::derive_kek(passphrase, &salt, params)?;
+        let data_key = crypto::unwrap(&kek, &key_binding(&id, &kdf), &wrapped)?;
+        if id != self.unlocked.id || data_key.bytes() != self.unlocked.keys.data_key_bytes() {
+            return Err(StoreError::WrongPassphrase);
+        }
+        Ok(())
+    }
+
     /// A vault over `conn` with `unlocked`'s keys, with a signing key made if it has none.
     fn unlocked_with(conn: Connection, path: PathBuf, unlocked: Unlocked) -> Result<Self> {
         let vault = Self::over(conn, path, unlocked);

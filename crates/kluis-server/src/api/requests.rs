@@ -11,8 +11,8 @@ use axum::routing::{get, post};
 use kluis_core::wire::{AccessRequestBody, AccessRequestStatus, Problem};
 use kluis_store::unix_now;
 
-use crate::error::ApiError;
-use crate::routes::read_body;
+use crate::api::ApiError;
+use crate::api::routes::read_body;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

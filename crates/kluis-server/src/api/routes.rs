@@ -17,7 +17,7 @@ use kluis_core::token::GrantClaims;
 use kluis_core::wire::{Health, Introspection, Problem};
 use kluis_store::{unix_now, unix_now_ms};
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 use crate::ledger::{Access, Decision, PendingProof};
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
-        .merge(crate::requests::router())
+        .merge(crate::api::requests::router())
 }
 
 /// The granted fields, in the vault document's own shape.
@@ -195,7 +195,7 @@ pub async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::spec())
+    Json(crate::api::openapi::spec())
 }
 
 /// The body of a request, checked for size and media type.

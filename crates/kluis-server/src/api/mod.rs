@@ -1,0 +1,10 @@
+//! The grant API: what businesses call with a grant token (reads, introspection, access
+//! requests, keys, health, the spec). Errors are RFC 9457 problem+json ([`ApiError`]).
+
+pub mod error;
+pub mod openapi;
+pub(crate) mod requests;
+pub(crate) mod routes;
+
+pub use error::ApiError;
+pub use routes::router;

@@ -1,0 +1,162 @@
+//! The overview: who can read what right now, one line per live grant with its reads, the
+//! access requests waiting for the owner, and whether the access log's chain is intact.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use kluis_core::grant::Status;
+use kluis_core::wire::RequestStatus;
+use kluis_store::unix_now;
+
+use super::error::PageError;
+use super::i18n::Lang;
+use super::logview::LogView;
+use super::render::{Chrome, ago, date, page};
+use super::session::SignedIn;
+use super::{Dashboard, words};
+
+pub fn router() -> Router<Dashboard> {
+    Router::new().route("/dashboard/", get(overview))
+}
+
+pub struct Texts {
+    pub title: &'static str,
+    pub who_can_read: &'static str,
+    pub nobody: &'static str,
+    pub waiting: &'static str,
+    pub no_requests: &'static str,
+    pub log_state: &'static str,
+    pub weak: &'static str,
+}
+
+const EN: Texts = Texts {
+    title: "Overview",
+    who_can_read: "Who can read what, right now",
+    nobody: "No business can read anything from your vault right now.",
+    waiting: "Waiting for your decision",
+    no_requests: "No business is waiting for an answer.",
+    log_state: "The access log",
+    weak: "Your passphrase is weak: someone who reaches this page could guess it. Choose a stronger one under Passphrase.",
+};
+
+const NL: Texts = Texts {
+    title: "Overzicht",
+    who_can_read: "Wie wat kan lezen, op dit moment",
+    nobody: "Op dit moment kan geen enkel bedrijf iets uit uw kluis lezen.",
+    waiting: "Wacht op uw besluit",
+    no_requests: "Geen bedrijf wacht op een antwoord.",
+    log_state: "De inzagelog",
+    weak: "Uw wachtzin is zwak: wie deze pagina bereikt, kan hem raden. Kies een sterkere onder Wachtzin.",
+};
+
+pub struct Line {
+    pub grant: String,
+    pub text: String,
+}
+
+pub struct Waiting {
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+struct Overview {
+    chrome: Chrome,
+    t: &'static Texts,
+    weak_warning: Option<&'static str>,
+    lines: Vec<Line>,
+    waiting: Vec<Waiting>,
+    chain: String,
+    chain_class: &'static str,
+}
+
+/// One grant in words: "webshop.example can read your e-mail and address for order delivery,
+/// until 31 Dec 2026; read 14 times, last 3 h ago".
+pub fn grant_line(lang: Lang, grant: &kluis_core::grant::Grant, reads: Option<(u64, i64)>, now: i64) -> String {
+    let fields = words::fields(lang, &grant.fields);
+    let until = date(lang, grant.expires_at);
+    let reads = match (lang, reads) {
+        (Lang::En, None | Some((0, _))) => "not read yet".to_owned(),
+        (Lang::Nl, None | Some((0, _))) => "nog niet gelezen".to_owned(),
+        (Lang::En, Some((n, last))) => format!(
+            "read {n} {}, last {}",
+            if n == 1 { "time" } else { "times" },
+            ago(lang, last / 1000, now)
+        ),
+        (Lang::Nl, Some((n, last))) => format!("{n} keer gelezen, laatst {}", ago(lang, last / 1000, now)),
+    };
+    match lang {
+        Lang::En => format!(
+            "{} can read your {fields} for {}, until {until}; {reads}",
+            grant.audience, grant.purpose
+        ),
+        Lang::Nl => format!(
+            "{} kan uw {fields} lezen voor {}, tot {until}; {reads}",
+            grant.audience, grant.purpose
+        ),
+    }
+}
+
+async fn overview(State(dashboard): State<Dashboard>, owner: SignedIn) -> Result<Response, PageError> {
+    let lang = owner.lang;
+    let t = lang.pick(&EN, &NL);
+    let now = unix_now();
+    let view = LogView::of(&dashboard);
+    let (grants, requests, stats) = dashboard
+        .with_owner(move |v| {
+            let grants = v.grants()?;
+            let requests = v.access_requests(now)?;
+            let stats = view.stats(v)?;
+            Ok((grants, requests, stats))
+        })
+        .await?;
+    let lines = grants
+        .iter()
+        .filter(|g| g.status(now) == Status::Active)
+        .map(|g| Line {
+            grant: g.id.to_string(),
+            text: grant_line(lang, g, stats.reads.get(&g.id).copied(), now),
+        })
+        .collect();
+    let waiting = requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Pending)
+        .map(|r| {
+            let asked = &r.request;
+            let fields = words::fields(lang, &asked.fields);
+            let text = match lang {
+                Lang::En => format!(
+                    "{} ({}) asks to read your {fields} for {}",
+                    asked.business.name, asked.business.id, asked.purpose
+                ),
+                Lang::Nl => format!(
+                    "{} ({}) vraagt uw {fields} te lezen voor {}",
+                    asked.business.name, asked.business.id, asked.purpose
+                ),
+            };
+            Waiting {
+                id: r.id.to_string(),
+                text,
+            }
+        })
+        .collect();
+    let (chain, chain_class) = match (&stats.broken, lang) {
+        (None, Lang::En) => (format!("Intact: {} entries, every one in its place.", stats.entries), "ok"),
+        (None, Lang::Nl) => (format!("Intact: {} regels, elk op zijn plaats.", stats.entries), "ok"),
+        (Some((seq, why)), Lang::En) => (format!("Broken at entry {seq}: {why}."), "error"),
+        (Some((seq, why)), Lang::Nl) => (format!("Gebroken bij regel {seq}: {why}."), "error"),
+    };
+    let chrome = Chrome::new(&owner, "overview", t.title, "/dashboard/");
+    page(&Overview {
+        chrome,
+        t,
+        weak_warning: owner.session.weak_passphrase.then_some(t.weak),
+        lines,
+        waiting,
+        chain,
+        chain_class,
+    })
+}
