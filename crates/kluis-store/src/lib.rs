@@ -8,6 +8,7 @@ mod grants;
 mod keys;
 mod log;
 mod logfile;
+mod logindex;
 mod receipts;
 mod requests;
 pub mod schema;
@@ -18,6 +19,7 @@ pub use error::{Result, StoreError};
 pub use grants::GrantState;
 pub use log::{LogCheck, LogEntry};
 pub use logfile::{LOG_FILE, frame_ranges};
+pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};
 pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,
