@@ -34,7 +34,11 @@ fn log_query(args: &LogArgs, now_ms: i64) -> Result<LogQuery> {
             .transpose()
     };
     Ok(LogQuery {
-        business: args.business.as_deref().map(BusinessId::parse).transpose()?,
+        business: args
+            .business
+            .as_deref()
+            .map(BusinessId::parse)
+            .transpose()?,
         grant: args.grant.as_deref().map(GrantId::parse).transpose()?,
         outcome: args.outcome.map(|o| match o {
             OutcomeArg::Allowed => Outcome::Allowed,

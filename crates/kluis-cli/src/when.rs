@@ -61,11 +61,23 @@ mod tests {
         assert_eq!(t("7d").unwrap(), NOW - 7 * 86_400_000);
         assert_eq!(t(" 90m ").unwrap(), NOW - 5_400_000);
         for bad in [
-            "", "yesterday", "24", "-3d", "0h", "2025-13-01", "2025-02-30", "2025-6-15",
-            "15-06-2025", "2025-06-15T25:00:00Z", "2025-06-15 12:00",
+            "",
+            "yesterday",
+            "24",
+            "-3d",
+            "0h",
+            "2025-13-01",
+            "2025-02-30",
+            "2025-6-15",
+            "15-06-2025",
+            "2025-06-15T25:00:00Z",
+            "2025-06-15 12:00",
         ] {
             let err = t(bad).unwrap_err().to_string();
-            assert!(err.contains("--since") && err.contains("not a time"), "{bad}: {err}");
+            assert!(
+                err.contains("--since") && err.contains("not a time"),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -95,7 +95,11 @@ fn limit_shows_the_most_recent_and_before_pages_back() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no entries in the access log match"));
 
-    for bad in [&["--limit", "0"][..], &["--before", "x"], &["--limit", "-1"]] {
+    for bad in [
+        &["--limit", "0"][..],
+        &["--before", "x"],
+        &["--limit", "-1"],
+    ] {
         let mut args = vec!["log"];
         args.extend_from_slice(bad);
         let code = kluis(d, &args).status.code();
@@ -134,7 +138,10 @@ fn since_and_until_take_timestamps_dates_and_times_ago() {
     let out = kluis(d, &["log", "--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(5));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--since") && err.contains("not a time"), "{err}");
+    assert!(
+        err.contains("--since") && err.contains("not a time"),
+        "{err}"
+    );
     assert_eq!(
         kluis(d, &["log", "--until", "2025-02-30"]).status.code(),
         Some(5)
@@ -164,7 +171,10 @@ fn outcome_keeps_allowed_or_refused_calls() {
     let (allowed, hint) = page(d, &["--outcome", "allowed", "--limit", "2"]);
     assert_eq!(allowed, [5, 7]);
     assert!(hint.contains("--before 5"), "{hint}");
-    let (allowed, _) = page(d, &["--outcome", "allowed", "--limit", "2", "--before", "5"]);
+    let (allowed, _) = page(
+        d,
+        &["--outcome", "allowed", "--limit", "2", "--before", "5"],
+    );
     assert_eq!(allowed, [2, 4]);
     let out = json_of(&ok(d, &["log", "--outcome", "refused", "--json"]));
     assert!(
@@ -173,5 +183,8 @@ fn outcome_keeps_allowed_or_refused_calls() {
             .iter()
             .all(|e| e["outcome"] == "refused")
     );
-    assert_eq!(kluis(d, &["log", "--outcome", "maybe"]).status.code(), Some(2));
+    assert_eq!(
+        kluis(d, &["log", "--outcome", "maybe"]).status.code(),
+        Some(2)
+    );
 }

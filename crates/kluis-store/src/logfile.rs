@@ -19,7 +19,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-
 use crate::crypto;
 use crate::error::{Result, StoreError};
 use crate::vault::Unlocked;
@@ -435,7 +434,11 @@ pub(crate) fn frame(body: &[u8]) -> Frame<'_> {
 }
 
 /// The head after the frame with `body`, if the frame continues the chain at `head`.
-pub(crate) fn next_head(unlocked: &Unlocked, head: &Head, body: &[u8]) -> Result<Head, &'static str> {
+pub(crate) fn next_head(
+    unlocked: &Unlocked,
+    head: &Head,
+    body: &[u8],
+) -> Result<Head, &'static str> {
     let frame = frame(body);
     if frame.first != head.seq + 1 || frame.count == 0 {
         return Err("entry is missing or out of order");

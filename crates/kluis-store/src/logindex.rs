@@ -129,10 +129,9 @@ impl<T: for<'de> Deserialize<'de>> Names<T> {
             return Ok(n);
         }
         // As the full record reads it (serde), so the index never names what a page would not.
-        let id = T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(
-            name,
-        ))
-        .map_err(|_| "entry is unreadable")?;
+        let id =
+            T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name))
+                .map_err(|_| "entry is unreadable")?;
         self.ids.push(id);
         let n = u32::try_from(self.ids.len()).map_err(|_| "entry is unreadable")?;
         self.by_name.insert(name.to_owned(), n);
@@ -313,7 +312,7 @@ impl LogIndex {
         self.at_ms.push(at_ms);
         self.business.push(business);
         self.grant.push(grant);
-        if i % 64 == 0 {
+        if i.is_multiple_of(64) {
             self.allowed.push(0);
         }
         if outcome == Outcome::Allowed {
@@ -333,7 +332,9 @@ impl LogIndex {
         let mut unreadable = None;
         let mut check = vault.walk_table(|entry| {
             let r = &entry.record;
-            let business = fresh.businesses.intern(r.business.as_ref().map(|b| b.as_str()));
+            let business = fresh
+                .businesses
+                .intern(r.business.as_ref().map(|b| b.as_str()));
             let grant = fresh.grants.intern(r.grant.as_ref().map(|g| g.as_str()));
             match (business, grant) {
                 (Ok(business), Ok(grant)) if unreadable.is_none() => {
@@ -406,7 +407,8 @@ impl LogIndex {
 
     fn read_file(&self, vault: &Vault, id: &[u8; 16], seqs: &[i64]) -> Result<Vec<LogEntry>> {
         let unlocked = vault.unlocked();
-        let reader = Reader::open(&vault.log_path(), unlocked, id)?.map_err(|why| broken(1, &why))?;
+        let reader =
+            Reader::open(&vault.log_path(), unlocked, id)?.map_err(|why| broken(1, &why))?;
         let mut entries = Vec::with_capacity(seqs.len());
         let mut rest = seqs;
         while let Some(&seq) = rest.first() {
@@ -418,7 +420,8 @@ impl LogIndex {
                 .count();
             let (bytes, plain) = self.reread(&reader, unlocked, i)?;
             let altered = |why: &str| broken(frame.first, &format!("{why} (since it was indexed)"));
-            let raws: Vec<&RawValue> = logfile::parse_records(&bytes[4..], &plain).map_err(altered)?;
+            let raws: Vec<&RawValue> =
+                logfile::parse_records(&bytes[4..], &plain).map_err(altered)?;
             for &seq in &rest[..here] {
                 let raw = raws[(seq - frame.first) as usize].get();
                 let record: AccessRecord =
@@ -461,7 +464,11 @@ impl LogIndex {
         };
         match logfile::next_head(unlocked, &before, body) {
             Ok(after) if (after.seq, after.mac) == (frame.last(), frame.mac) => {}
-            Ok(_) => return Err(altered("entry was altered (its MAC does not match the chain)")),
+            Ok(_) => {
+                return Err(altered(
+                    "entry was altered (its MAC does not match the chain)",
+                ));
+            }
             Err(why) => return Err(altered(why)),
         }
         let plain = logfile::open_frame(unlocked, body).map_err(altered)?;
@@ -513,7 +520,9 @@ impl LogIndex {
         let mut counts: HashMap<(u32, i64), u64> = HashMap::new();
         for i in 0..self.end(q.before) {
             if self.business[i] != 0 && self.matches(i, &filter) {
-                let day = self.at_ms[i].saturating_add(offset_ms).div_euclid(86_400_000);
+                let day = self.at_ms[i]
+                    .saturating_add(offset_ms)
+                    .div_euclid(86_400_000);
                 *counts.entry((self.business[i], day)).or_default() += 1;
             }
         }

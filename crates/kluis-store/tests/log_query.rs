@@ -36,7 +36,12 @@ fn planted(v: &Vault) -> Vec<AccessRecord> {
                 Outcome::Allowed
             };
             let shop = shops[i % 3 / 2 + i % 2];
-            record_by(T0 + i as i64 * 3_600_000, shop, &grant((i % 3) as u8), outcome)
+            record_by(
+                T0 + i as i64 * 3_600_000,
+                shop,
+                &grant((i % 3) as u8),
+                outcome,
+            )
         })
         .collect();
     let mut rest = &all[..];
@@ -98,7 +103,10 @@ fn pages_hold_every_entry_once_newest_first() {
     let records = planted(&v);
     let index = refreshed(&v);
     assert_eq!(index.len(), 30);
-    assert_eq!((index.check().entries, &index.check().first_broken), (30, &None));
+    assert_eq!(
+        (index.check().entries, &index.check().first_broken),
+        (30, &None)
+    );
     for limit in [1, 4, 7, 30, 31, 100] {
         let q = LogQuery {
             limit,
@@ -200,7 +208,11 @@ fn each_filter_keeps_only_its_entries_across_pages() {
     };
     let page = index.query(&v, &refused).unwrap();
     assert_eq!(page.entries.len(), 10);
-    assert!(page.entries.iter().all(|e| e.record.outcome == Outcome::Refused));
+    assert!(
+        page.entries
+            .iter()
+            .all(|e| e.record.outcome == Outcome::Refused)
+    );
     let since = LogQuery {
         since_ms: Some(T0 + 20 * 3_600_000),
         limit: 100,
@@ -249,7 +261,11 @@ fn refresh_reads_new_appends_by_this_and_other_connections() {
 fn flip_bit(dir: &Path, frame: usize, at: u64) -> impl FnOnce() {
     let path = dir.join(LOG_FILE);
     let range = kluis_store::frame_ranges(&path).unwrap()[frame].clone();
-    let file = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, range.start + at).unwrap();
     file.write_all_at(&[byte[0] ^ 1], range.start + at).unwrap();
@@ -385,7 +401,12 @@ fn a_log_kept_in_the_database_is_paged_and_followed_into_its_file() {
     };
     let flat: Vec<_> = all_pages(&index, &v, &q).into_iter().flatten().collect();
     let want: Vec<_> = (1..=5).rev().map(|n| (n, record(n))).collect();
-    assert_eq!(flat.into_iter().map(|e| (e.seq, e.record)).collect::<Vec<_>>(), want);
+    assert_eq!(
+        flat.into_iter()
+            .map(|e| (e.seq, e.record))
+            .collect::<Vec<_>>(),
+        want
+    );
     assert!(!d.join(LOG_FILE).exists(), "reading moves nothing");
 
     // The first append moves the log into its file; the index follows it there.

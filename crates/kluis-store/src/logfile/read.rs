@@ -69,7 +69,6 @@ pub fn frame_ranges(path: &Path) -> Result<Vec<std::ops::Range<u64>>> {
     Ok(ranges)
 }
 
-
 /// A log file opened for reading, its header checked: what [`scan`] and the log index
 /// ([`crate::logindex`]) walk.
 pub(crate) struct Reader {
