@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Kluis: your own vault for the data businesses ask you for.
 #[derive(Debug, Parser)]
@@ -244,9 +244,32 @@ pub struct LogArgs {
     /// Only calls made with this grant
     #[arg(long, value_name = "ID")]
     pub grant: Option<String>,
-    /// Print the entries as JSON
+    /// Only allowed or only refused calls
+    #[arg(long, value_enum)]
+    pub outcome: Option<OutcomeArg>,
+    /// Only entries at or after TIME: RFC 3339, a date (2026-12-01, midnight UTC) or a time ago
+    /// (24h, 7d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only entries before TIME (the same forms as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Show the N most recent matching entries
+    #[arg(long, value_name = "N", default_value_t = kluis_store::DEFAULT_PAGE)]
+    pub limit: usize,
+    /// Only entries before entry SEQ: the cursor printed for the next (older) page
+    #[arg(long, value_name = "SEQ")]
+    pub before: Option<i64>,
+    /// Print the entries as JSON (an array, one entry per line)
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--outcome` of `kluis log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeArg {
+    Allowed,
+    Refused,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,49 +1,111 @@
-//! Commands on the access log: list it (with filters) and verify its hash chain. The log keeps
-//! the owner's own actions (written by the store's owner layer) beside the businesses' calls.
+//! Commands on the access log: list it (a page, with filters) and verify its hash chain. The
+//! log keeps the owner's own actions (written by the store's owner layer) beside the businesses'
+//! calls.
+
+use std::io::Write;
 
 use anyhow::Result;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
-use kluis_store::{LogEntry, StoreError};
+use kluis_store::{LogEntry, LogIndex, LogQuery, StoreError};
 use serde_json::{Value, json};
 
-use crate::args::{Global, LogArgs, LogCommand};
+use crate::args::{Global, LogArgs, LogCommand, OutcomeArg};
 use crate::document::print_json;
 use crate::grants::{fields_text, print_table, rfc3339_ms};
 use crate::open;
+use crate::when::parse_time;
 
 pub fn run(global: &Global, args: LogArgs) -> Result<()> {
     match args.command {
         Some(LogCommand::Verify { json }) => verify(global, json),
-        None => list(
-            global,
-            args.business.as_deref(),
-            args.grant.as_deref(),
-            args.json,
-        ),
+        None => list(global, &args),
     }
 }
 
-fn list(global: &Global, business: Option<&str>, grant: Option<&str>, json: bool) -> Result<()> {
-    let business = business.map(BusinessId::parse).transpose()?;
-    let grant = grant.map(GrantId::parse).transpose()?;
-    let entries: Vec<LogEntry> = open(global)?
-        .log_entries()?
-        .into_iter()
-        .filter(|e| business.is_none() || e.record.business == business)
-        .filter(|e| grant.is_none() || e.record.grant == grant)
-        .collect();
-    if json {
-        print_json(&Value::Array(entries.iter().map(entry_json).collect()));
+/// The page `kluis log` asks for: `--limit` entries, the most recent matching ones.
+fn log_query(args: &LogArgs, now_ms: i64) -> Result<LogQuery> {
+    if args.limit == 0 {
+        return Err(kluis_core::Error::invalid("--limit must be at least 1").into());
+    }
+    let time = |flag, text: &Option<String>| {
+        text.as_deref()
+            .map(|text| parse_time(flag, text, now_ms))
+            .transpose()
+    };
+    Ok(LogQuery {
+        business: args
+            .business
+            .as_deref()
+            .map(BusinessId::parse)
+            .transpose()?,
+        grant: args.grant.as_deref().map(GrantId::parse).transpose()?,
+        outcome: args.outcome.map(|o| match o {
+            OutcomeArg::Allowed => Outcome::Allowed,
+            OutcomeArg::Refused => Outcome::Refused,
+        }),
+        since_ms: time("--since", &args.since)?,
+        until_ms: time("--until", &args.until)?,
+        before: args.before,
+        limit: args.limit,
+    })
+}
+
+/// Entries read from the log per batch while printing: what is held in memory at once.
+const PRINT_BATCH: usize = 256;
+
+/// Lists a page through the log index (the cursor the dashboard uses too), oldest first like a
+/// log's tail; `--json` is written entry by entry.
+fn list(global: &Global, args: &LogArgs) -> Result<()> {
+    let query = log_query(args, kluis_store::unix_now_ms())?;
+    let filtered = query.business.is_some()
+        || query.grant.is_some()
+        || query.outcome.is_some()
+        || query.since_ms.is_some()
+        || query.until_ms.is_some()
+        || query.before.is_some();
+    let vault = open(global)?;
+    let mut index = LogIndex::new();
+    index.refresh(&vault)?;
+    if let Some((seq, why)) = &index.check().first_broken {
+        return Err(StoreError::Tampered(format!(
+            "the access log is broken at entry {seq}: {why}"
+        ))
+        .into());
+    }
+    let selection = index.select(&query);
+    let seqs: Vec<i64> = selection.seqs.iter().rev().copied().collect();
+    let batches = seqs
+        .chunks(PRINT_BATCH)
+        .map(|seqs| index.read(&vault, seqs));
+    if args.json {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write!(out, "[")?;
+        let mut first = true;
+        for batch in batches {
+            for entry in batch? {
+                let sep = if first { "\n" } else { ",\n" };
+                first = false;
+                write!(out, "{sep}{}", entry_json(&entry))?;
+            }
+        }
+        writeln!(out, "{}]", if first { "" } else { "\n" })?;
+        out.flush()?;
+        next_page_hint(selection.next);
         return Ok(());
     }
-    if entries.is_empty() {
-        if business.is_some() || grant.is_some() {
+    if seqs.is_empty() {
+        if filtered {
             eprintln!("no entries in the access log match");
         } else {
             eprintln!("the access log is empty");
         }
         return Ok(());
+    }
+    // The table's columns are aligned over the page, so its rows are kept until it is printed.
+    let mut entries: Vec<LogEntry> = Vec::with_capacity(seqs.len());
+    for batch in batches {
+        entries.extend(batch?);
     }
     let text = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
     let rows: Vec<Vec<String>> = entries
@@ -68,7 +130,15 @@ fn list(global: &Global, business: Option<&str>, grant: Option<&str>, json: bool
         ],
         &rows,
     );
+    next_page_hint(selection.next);
     Ok(())
+}
+
+/// On stderr, so the page on stdout stays clean for scripts.
+fn next_page_hint(next: Option<i64>) {
+    if let Some(next) = next {
+        eprintln!("more entries: add --before {next} (with the same filters) for the older ones");
+    }
 }
 
 fn verify(global: &Global, json: bool) -> Result<()> {

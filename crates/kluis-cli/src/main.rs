@@ -7,6 +7,7 @@ mod log;
 mod requests;
 mod secret;
 mod serve;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use kluis_core::grant::{BusinessId, GrantRequest};
 use kluis_core::{Pointer, document};
-use kluis_server::{AppState, LogDurability};
+use kluis_server::{AppState, Dashboard, LogDurability};
 use kluis_store::{KdfParams, Passphrase, Unlocked, Vault, unix_now};
 
 use crate::args::{DemoArgs, Global};
@@ -116,7 +116,7 @@ fn run_server(
         LogDurability::Fsync
     };
     let state = AppState::open_with(dir, unlocked, durability)?;
-    state.set_public_url(public_url)?;
+    state.set_public_url(public_url.clone())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,11 +125,26 @@ fn run_server(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        let dashboard = match Dashboard::may_serve(addr, public_url.as_deref()) {
+            Ok(()) => Some(Dashboard::open(dir, unlocked, state.clone())?),
+            Err(not) => {
+                eprintln!("kluis: {}; serving the grant API alone", not.0);
+                None
+            }
+        };
         // The server must outlive whoever reads its stdout: write errors (a closed pipe) are
         // ignored rather than allowed to stop it.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "Serving the grant API on {url} (Ctrl-C stops).");
+        if dashboard.is_some() {
+            let base = public_url.as_deref().unwrap_or(&url).trim_end_matches('/');
+            let _ = writeln!(
+                out,
+                "The owner's dashboard: {base}/dashboard/ (sign in with the vault's passphrase)."
+            );
+        }
         if let Some(hints) = demo {
             let _ = writeln!(
                 out,
@@ -141,7 +156,7 @@ fn run_server(
         }
         let _ = out.flush();
         drop(out);
-        kluis_server::serve(listener, state, shutdown_signal()).await?;
+        kluis_server::serve_with(listener, state, dashboard, shutdown_signal()).await?;
         eprintln!("kluis: stopped");
         Ok(())
     })

@@ -1,16 +1,16 @@
-//! The Kluis grant API over HTTP (axum). A library: [`serve`] runs it on any listener, so tests
-//! bind `127.0.0.1:0`; the `kluis serve` command is a thin entry on top.
+//! The Kluis server (axum): the grant API businesses call ([`api`]) and the owner's dashboard
+//! ([`dashboard`]), over one shared state and ledger. A library: [`serve`] runs it on any
+//! listener, so tests bind `127.0.0.1:0`; the `kluis serve` command is a thin entry on top.
 
+pub mod api;
 pub mod callback;
-mod error;
+pub mod dashboard;
 mod ledger;
-pub mod openapi;
 mod replay;
-mod requests;
-mod routes;
 mod state;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -19,18 +19,32 @@ use axum::{BoxError, Router};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
-pub use error::ApiError;
+pub use api::{ApiError, openapi};
+pub use dashboard::Dashboard;
 pub use ledger::batch_stats;
 pub use state::{AppState, LogDurability};
 
-/// Request bodies larger than this are refused with 413.
+/// Request bodies larger than this are refused with 413 by the grant API (the dashboard's
+/// forms have their own limit).
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// A request that takes longer than this is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The whole application.
+/// The grant API alone.
 pub fn app(state: AppState) -> Router {
-    routes::router()
+    app_with(state, None)
+}
+
+/// The grant API, and the owner's dashboard under `/dashboard/` when given.
+pub fn app_with(state: AppState, dashboard: Option<Dashboard>) -> Router {
+    let api = api::router()
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state);
+    let routes = match dashboard {
+        Some(dashboard) => api.merge(dashboard::router(dashboard)),
+        None => api,
+    };
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(
@@ -44,20 +58,33 @@ pub fn app(state: AppState) -> Router {
                 }))
                 .timeout(REQUEST_TIMEOUT),
         )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves the grant API until `shutdown` resolves, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// Like [`serve`], with the owner's dashboard too when given. Clients' addresses reach the
+/// handlers (the dashboard's sign-in throttle counts failures per address).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    dashboard: Option<Dashboard>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let ledger = state.ledger().clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let app = app_with(state, dashboard);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     // The log's head covers the last calls before the process goes (a crash leaves the last
     // 100 ms of entries past it: still read and verified, but not protected against a cut).
     if ledger.settle().await.is_err() {

@@ -8,6 +8,7 @@ mod grants;
 mod keys;
 mod log;
 mod logfile;
+mod logindex;
 mod owner;
 mod receipts;
 mod requests;
@@ -19,6 +20,7 @@ pub use error::{Result, StoreError};
 pub use grants::GrantState;
 pub use log::{LogCheck, LogEntry};
 pub use logfile::{LOG_FILE, frame_ranges};
+pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};
 pub use owner::{Approval, Denial, Event, Owner, Via};
 pub use receipts::StoredReceipt;
 pub use requests::{

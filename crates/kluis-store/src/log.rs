@@ -45,7 +45,8 @@ pub struct LogCheck {
 }
 
 /// Where this vault's log lives.
-enum Kept {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kept {
     /// In the log file with this id.
     InFile([u8; 16]),
     /// In the database's `access_log` table (a vault from before the log file).
@@ -191,7 +192,7 @@ impl Vault {
         Ok(log)
     }
 
-    fn log_kept(&self) -> Result<Kept> {
+    pub(crate) fn log_kept(&self) -> Result<Kept> {
         let Some(marker) = self.meta("log_file")? else {
             return Ok(Kept::InTable);
         };
@@ -258,7 +259,7 @@ impl Vault {
 
     /// Checks the chain of a log kept in the database, handing each entry that fits to `visit`
     /// (one pass: each row is read and opened once).
-    fn walk_table(&self, mut visit: impl FnMut(LogEntry)) -> Result<LogCheck> {
+    pub(crate) fn walk_table(&self, mut visit: impl FnMut(LogEntry)) -> Result<LogCheck> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, sealed, mac FROM access_log ORDER BY seq")?;

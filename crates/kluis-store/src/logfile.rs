@@ -11,21 +11,21 @@
 //! Writers in any process take an exclusive `flock` on the file for the append, and first adopt
 //! frames that others wrote since (valid frames past the known end). Readers take no lock: they
 //! read the header first and everything up to its end must be intact; past it, valid frames
-//! are read and the first one that is not (a write cut short by a crash) ends the log.
+//! are read and the first one that is not (a write cut short by a crash) ends the log. The
+//! reader's frame walk, shared by verification and the log index, is in [`read`].
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kluis_core::access::AccessRecord;
-use zeroize::Zeroizing;
-
 use crate::crypto;
 use crate::error::{Result, StoreError};
-use crate::log::LogCheck;
 use crate::vault::Unlocked;
+
+mod read;
+pub use read::frame_ranges;
+pub(crate) use read::{Reader, Seen, Walked, open_frame, parse_records, scan};
 
 /// The log file inside a vault directory.
 pub const LOG_FILE: &str = "access.log";
@@ -49,14 +49,14 @@ pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
 /// Where a chain ends: its last entry's number, the offset after its last frame, its last MAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Head {
-    seq: i64,
-    end: u64,
-    mac: [u8; 32],
+pub(crate) struct Head {
+    pub(crate) seq: i64,
+    pub(crate) end: u64,
+    pub(crate) mac: [u8; 32],
 }
 
 impl Head {
-    const START: Head = Head {
+    pub(crate) const START: Head = Head {
         seq: 0,
         end: FRAMES_START,
         mac: GENESIS,
@@ -415,14 +415,14 @@ fn frame_fits(offset: u64, len: usize, size: impl FnOnce() -> u64) -> bool {
 }
 
 /// A frame's parts, from its body (everything after the length).
-struct Frame<'a> {
-    first: i64,
-    count: u32,
+pub(crate) struct Frame<'a> {
+    pub(crate) first: i64,
+    pub(crate) count: u32,
     sealed: &'a [u8],
     mac: &'a [u8],
 }
 
-fn frame(body: &[u8]) -> Frame<'_> {
+pub(crate) fn frame(body: &[u8]) -> Frame<'_> {
     let (numbers, rest) = body.split_at(12);
     let (sealed, mac) = rest.split_at(rest.len() - 32);
     Frame {
@@ -434,7 +434,11 @@ fn frame(body: &[u8]) -> Frame<'_> {
 }
 
 /// The head after the frame with `body`, if the frame continues the chain at `head`.
-fn next_head(unlocked: &Unlocked, head: &Head, body: &[u8]) -> Result<Head, &'static str> {
+pub(crate) fn next_head(
+    unlocked: &Unlocked,
+    head: &Head,
+    body: &[u8],
+) -> Result<Head, &'static str> {
     let frame = frame(body);
     if frame.first != head.seq + 1 || frame.count == 0 {
         return Err("entry is missing or out of order");
@@ -448,133 +452,4 @@ fn next_head(unlocked: &Unlocked, head: &Head, body: &[u8]) -> Result<Head, &'st
         end: head.end + 4 + body.len() as u64,
         mac,
     })
-}
-
-/// Opens a frame's records; `Err` says why they are unreadable.
-fn records(unlocked: &Unlocked, body: &[u8]) -> Result<Vec<AccessRecord>, &'static str> {
-    let frame = frame(body);
-    let plain = unlocked
-        .keys
-        .open(
-            &unlocked.place(SEAL_PLACE, &frame.first.to_be_bytes()),
-            frame.sealed,
-        )
-        .map_err(|_| "entry does not decrypt")?;
-    let records: Vec<AccessRecord> =
-        serde_json::from_slice(&plain).map_err(|_| "entry is unreadable")?;
-    if records.len() != frame.count as usize {
-        return Err("entry is unreadable (its count does not match)");
-    }
-    Ok(records)
-}
-
-/// The byte ranges of the frames in the log file at `path`, in order, by their lengths alone
-/// (nothing is checked). For inspection, and for tests that tamper with the file.
-pub fn frame_ranges(path: &Path) -> Result<Vec<std::ops::Range<u64>>> {
-    let file = File::open(path)?;
-    let size = file.metadata()?.len();
-    let mut ranges = Vec::new();
-    let mut at = FRAMES_START;
-    let mut len = [0u8; 4];
-    while at + 4 <= size && file.read_exact_at(&mut len, at).is_ok() {
-        let len = u64::from(u32::from_be_bytes(len));
-        if len == 0 || at + 4 + len > size {
-            break;
-        }
-        ranges.push(at..at + 4 + len);
-        at += 4 + len;
-    }
-    Ok(ranges)
-}
-
-/// Reads the log at `path` from the start, handing each intact frame's first entry number and
-/// records to `visit`, and checks the chain up to the header's head. `expected_id` is the file
-/// id the vault's database names.
-pub(crate) fn scan(
-    path: &Path,
-    unlocked: &Unlocked,
-    expected_id: &[u8; 16],
-    mut visit: impl FnMut(i64, Vec<AccessRecord>),
-) -> Result<LogCheck> {
-    let broken = |entries: i64, seq: i64, why: String| {
-        Ok(LogCheck {
-            entries,
-            first_broken: Some((seq, why)),
-        })
-    };
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return broken(0, 1, format!("the log file {LOG_FILE} is missing"));
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let size = file.metadata()?.len();
-    let header = header_bytes(&file).and_then(|bytes| read_header(unlocked, &bytes));
-    let head = match header {
-        Ok((id, _)) if id != *expected_id => {
-            return broken(0, 1, format!("the log file {LOG_FILE} was replaced"));
-        }
-        Ok((_, head)) => head,
-        Err(StoreError::Tampered(why)) => return broken(0, 1, why),
-        Err(err) => return Err(err),
-    };
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    reader.seek(SeekFrom::Start(FRAMES_START))?;
-    let mut at = Head::START;
-    let mut met_head = false;
-    let mut body = Zeroizing::new(Vec::new());
-    loop {
-        if at.end == head.end {
-            if (at.seq, at.mac) != (head.seq, head.mac) {
-                return broken(
-                    at.seq,
-                    at.seq.max(1),
-                    "the log's head does not match its last entry".into(),
-                );
-            }
-            met_head = true;
-        }
-        let inside = at.end < head.end;
-        let next = read_frame(&mut reader, at.end, size, &mut body)
-            .ok_or("entry is missing (the file was cut or overwritten here)")
-            .and_then(|()| next_head(unlocked, &at, &body))
-            .and_then(|next| Ok((next, records(unlocked, &body)?)));
-        match next {
-            Ok((next, records)) => {
-                visit(at.seq + 1, records);
-                at = next;
-            }
-            Err(why) if inside => return broken(at.seq, at.seq + 1, why.into()),
-            Err(_) => break,
-        }
-    }
-    if !met_head {
-        return broken(
-            at.seq,
-            at.seq.max(1),
-            "the log's head does not match its entries".into(),
-        );
-    }
-    Ok(LogCheck {
-        entries: at.seq,
-        first_broken: None,
-    })
-}
-
-/// Reads the frame at `offset` into `body`; `None` past the last one.
-fn read_frame(
-    reader: &mut BufReader<File>,
-    offset: u64,
-    size: u64,
-    body: &mut Vec<u8>,
-) -> Option<()> {
-    let mut len = [0u8; 4];
-    reader.read_exact(&mut len).ok()?;
-    let len = u32::from_be_bytes(len) as usize;
-    if !frame_fits(offset, len, || size) {
-        return None;
-    }
-    body.resize(len, 0);
-    reader.read_exact(body).ok()
 }

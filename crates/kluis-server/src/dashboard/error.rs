@@ -33,9 +33,9 @@ impl From<StoreError> for PageError {
         match err {
             StoreError::NotFound(m) => Self::NotFound(m),
             StoreError::Invalid(e) => Self::BadRequest(e.to_string()),
-            e @ (StoreError::Conflict(_) | StoreError::AlreadyExists(_) | StoreError::TooMany(_)) => {
-                Self::Conflict(e.to_string())
-            }
+            e @ (StoreError::Conflict(_)
+            | StoreError::AlreadyExists(_)
+            | StoreError::TooMany(_)) => Self::Conflict(e.to_string()),
             StoreError::WrongPassphrase => Self::BadRequest(err.to_string()),
             other => Self::internal(other),
         }

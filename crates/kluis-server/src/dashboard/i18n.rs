@@ -54,7 +54,11 @@ impl Lang {
             let mut parts = item.trim().split(';');
             let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = parts
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
             if let Some(lang) = Lang::parse(primary)
@@ -160,11 +164,20 @@ mod tests {
     #[test]
     fn the_cookie_wins_then_the_best_accepted_language() {
         assert_eq!(Lang::of(&headers(&[])), Lang::En);
-        assert_eq!(Lang::of(&headers(&[("accept-language", "nl-NL,nl;q=0.9,en;q=0.8")])), Lang::Nl);
-        assert_eq!(Lang::of(&headers(&[("accept-language", "de, en;q=0.5, nl;q=0.7")])), Lang::Nl);
+        assert_eq!(
+            Lang::of(&headers(&[("accept-language", "nl-NL,nl;q=0.9,en;q=0.8")])),
+            Lang::Nl
+        );
+        assert_eq!(
+            Lang::of(&headers(&[("accept-language", "de, en;q=0.5, nl;q=0.7")])),
+            Lang::Nl
+        );
         assert_eq!(Lang::of(&headers(&[("accept-language", "fr")])), Lang::En);
         assert_eq!(
-            Lang::of(&headers(&[("accept-language", "nl"), ("cookie", "kluis_lang=en")])),
+            Lang::of(&headers(&[
+                ("accept-language", "nl"),
+                ("cookie", "kluis_lang=en")
+            ])),
             Lang::En
         );
     }

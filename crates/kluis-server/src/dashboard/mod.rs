@@ -12,6 +12,7 @@ mod form;
 mod grants;
 mod i18n;
 mod log;
+mod logview;
 mod overview;
 mod passphrase;
 mod profile;
@@ -21,6 +22,7 @@ mod requests;
 mod session;
 mod signin;
 mod throttle;
+mod words;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -48,6 +50,7 @@ struct Inner {
     /// thread, one at a time (the grant API has its own connections).
     owner: Mutex<Vault>,
     sessions: session::Sessions,
+    log: logview::LogView,
     throttle: Mutex<throttle::Throttle>,
     /// Argon2id checks at once: two, so a flood of sign-ins cannot starve the grant API.
     sign_in_slots: tokio::sync::Semaphore,
@@ -70,6 +73,7 @@ impl Dashboard {
             app,
             owner: Mutex::new(owner),
             sessions: session::Sessions::default(),
+            log: logview::LogView::default(),
             throttle: Mutex::default(),
             sign_in_slots: tokio::sync::Semaphore::new(2),
             secure_cookies,

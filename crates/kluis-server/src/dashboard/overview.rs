@@ -75,7 +75,12 @@ struct Overview {
 
 /// One grant in words: "webshop.example can read your e-mail and address for order delivery,
 /// until 31 Dec 2026; read 14 times, last 3 h ago".
-pub fn grant_line(lang: Lang, grant: &kluis_core::grant::Grant, reads: Option<(u64, i64)>, now: i64) -> String {
+pub fn grant_line(
+    lang: Lang,
+    grant: &kluis_core::grant::Grant,
+    reads: Option<(u64, i64)>,
+    now: i64,
+) -> String {
     let fields = words::fields(lang, &grant.fields);
     let until = date(lang, grant.expires_at);
     let reads = match (lang, reads) {
@@ -86,7 +91,9 @@ pub fn grant_line(lang: Lang, grant: &kluis_core::grant::Grant, reads: Option<(u
             if n == 1 { "time" } else { "times" },
             ago(lang, last / 1000, now)
         ),
-        (Lang::Nl, Some((n, last))) => format!("{n} keer gelezen, laatst {}", ago(lang, last / 1000, now)),
+        (Lang::Nl, Some((n, last))) => {
+            format!("{n} keer gelezen, laatst {}", ago(lang, last / 1000, now))
+        }
     };
     match lang {
         Lang::En => format!(
@@ -100,7 +107,10 @@ pub fn grant_line(lang: Lang, grant: &kluis_core::grant::Grant, reads: Option<(u
     }
 }
 
-async fn overview(State(dashboard): State<Dashboard>, owner: SignedIn) -> Result<Response, PageError> {
+async fn overview(
+    State(dashboard): State<Dashboard>,
+    owner: SignedIn,
+) -> Result<Response, PageError> {
     let lang = owner.lang;
     let t = lang.pick(&EN, &NL);
     let now = unix_now();
@@ -144,8 +154,14 @@ async fn overview(State(dashboard): State<Dashboard>, owner: SignedIn) -> Result
         })
         .collect();
     let (chain, chain_class) = match (&stats.broken, lang) {
-        (None, Lang::En) => (format!("Intact: {} entries, every one in its place.", stats.entries), "ok"),
-        (None, Lang::Nl) => (format!("Intact: {} regels, elk op zijn plaats.", stats.entries), "ok"),
+        (None, Lang::En) => (
+            format!("Intact: {} entries, every one in its place.", stats.entries),
+            "ok",
+        ),
+        (None, Lang::Nl) => (
+            format!("Intact: {} regels, elk op zijn plaats.", stats.entries),
+            "ok",
+        ),
         (Some((seq, why)), Lang::En) => (format!("Broken at entry {seq}: {why}."), "error"),
         (Some((seq, why)), Lang::Nl) => (format!("Gebroken bij regel {seq}: {why}."), "error"),
     };

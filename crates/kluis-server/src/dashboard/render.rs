@@ -37,7 +37,11 @@ impl Chrome {
 
     /// `aria-current` for a navigation entry.
     pub fn aria_current(&self, entry: &str) -> &'static str {
-        if entry == self.current { "page" } else { "false" }
+        if entry == self.current {
+            "page"
+        } else {
+            "false"
+        }
     }
 
     /// The language switch's link back to this page in the other language.
@@ -71,11 +75,7 @@ pub fn page_with<T: Template>(status: StatusCode, template: &T) -> Result<Respon
 
 /// A 303 to `to` (after a form: the browser then GETs the result).
 pub fn see_other(to: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, to.to_owned())],
-    )
-        .into_response()
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
 const MONTHS_EN: [&str; 12] = [
@@ -91,7 +91,12 @@ pub fn date(lang: Lang, unix_secs: i64) -> String {
         return unix_secs.to_string();
     };
     let months = lang.pick(&MONTHS_EN, &MONTHS_NL);
-    format!("{} {} {}", t.day(), months[usize::from(u8::from(t.month())) - 1], t.year())
+    format!(
+        "{} {} {}",
+        t.day(),
+        months[usize::from(u8::from(t.month())) - 1],
+        t.year()
+    )
 }
 
 /// A moment with minutes: `31 Dec 2026 14:05 UTC`.
@@ -99,7 +104,12 @@ pub fn date_time(lang: Lang, unix_secs: i64) -> String {
     let Ok(t) = OffsetDateTime::from_unix_timestamp(unix_secs) else {
         return unix_secs.to_string();
     };
-    format!("{} {:02}:{:02} UTC", date(lang, unix_secs), t.hour(), t.minute())
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(lang, unix_secs),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// How long ago `then` was, roughly: `3 h ago` / `3 uur geleden`.
@@ -125,7 +135,10 @@ mod tests {
     fn times_for_people() {
         assert_eq!(date(Lang::En, 1_798_675_200), "31 Dec 2026");
         assert_eq!(date(Lang::Nl, 1_798_675_200), "31 dec 2026");
-        assert_eq!(date_time(Lang::En, 1_798_675_200 + 3600 + 300), "31 Dec 2026 01:05 UTC");
+        assert_eq!(
+            date_time(Lang::En, 1_798_675_200 + 3600 + 300),
+            "31 Dec 2026 01:05 UTC"
+        );
         assert_eq!(ago(Lang::En, 0, 3 * 3600 + 5), "3 h ago");
         assert_eq!(ago(Lang::Nl, 0, 3 * 3600 + 5), "3 uur geleden");
         assert_eq!(ago(Lang::En, 10, 20), "just now");

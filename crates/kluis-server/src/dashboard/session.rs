@@ -53,7 +53,11 @@ pub struct Current {
 
 impl Sessions {
     /// Starts a session; returns the cookie value (the id, never stored) and the session.
-    pub fn start(&self, now: Instant, weak_passphrase: bool) -> Result<(String, Current), PageError> {
+    pub fn start(
+        &self,
+        now: Instant,
+        weak_passphrase: bool,
+    ) -> Result<(String, Current), PageError> {
         let id = random_token()?;
         let csrf = random_token()?;
         let id_hash = hash(&id);
@@ -155,6 +159,22 @@ pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
+/// The client's address, where the server knows it (`serve_with` passes it on); unknown
+/// clients share one address, so they share one throttle.
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        Ok(Self(ip))
+    }
+}
+
 /// A request from the signed-in owner.
 pub struct SignedIn {
     pub session: Current,
@@ -164,7 +184,10 @@ pub struct SignedIn {
 impl FromRequestParts<Dashboard> for SignedIn {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, dashboard: &Dashboard) -> Result<Self, PageError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        dashboard: &Dashboard,
+    ) -> Result<Self, PageError> {
         let lang = Lang::of(&parts.headers);
         let session = cookie_value(&parts.headers, COOKIE)
             .and_then(|id| dashboard.0.sessions.touch(id, Instant::now()))
@@ -242,7 +265,11 @@ fn check_origin(headers: &HeaderMap, dashboard: &Dashboard) -> Result<(), PageEr
         (None, Some(referer)) => origin_of(referer) == expected,
         (None, None) => false,
     };
-    if ok { Ok(()) } else { Err(PageError::Forbidden) }
+    if ok {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -266,7 +293,10 @@ mod tests {
         assert!(sessions.touch(&id, t0 + IDLE / 2).is_some());
         // Touched at IDLE/2, so alive until 1.5 IDLE.
         assert!(sessions.touch(&id, t0 + IDLE).is_some());
-        assert!(sessions.touch(&id, t0 + IDLE * 3).is_none(), "idle too long");
+        assert!(
+            sessions.touch(&id, t0 + IDLE * 3).is_none(),
+            "idle too long"
+        );
         assert!(sessions.touch(&id, t0).is_none(), "removed once timed out");
 
         let (id, _) = sessions.start(t0, false).unwrap();
@@ -275,7 +305,10 @@ mod tests {
             t += IDLE / 2;
             assert!(sessions.touch(&id, t).is_some());
         }
-        assert!(sessions.touch(&id, t0 + LIFETIME).is_none(), "past its lifetime");
+        assert!(
+            sessions.touch(&id, t0 + LIFETIME).is_none(),
+            "past its lifetime"
+        );
 
         let (id, again) = sessions.start(t0, false).unwrap();
         sessions.end(&again);
@@ -308,7 +341,10 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("https://vault.example/dashboard/x"), "https://vault.example");
+        assert_eq!(
+            origin_of("https://vault.example/dashboard/x"),
+            "https://vault.example"
+        );
         assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 }

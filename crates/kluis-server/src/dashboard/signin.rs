@@ -5,12 +5,11 @@
 //! tries wait longer ([`super::throttle`]). Every failure gets the same words, and every
 //! sign-in, failure and sign-out is an owner event in the access log.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,7 +20,7 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::i18n::Lang;
 use super::render::{page_with, see_other};
-use super::session::{self, Posted, SameOrigin};
+use super::session::{self, ClientAddr, Posted, SameOrigin};
 use super::{BASE, Dashboard};
 
 pub fn router() -> Router<Dashboard> {
@@ -80,7 +79,10 @@ impl SignInPage {
             lang,
             error: error.then_some(t.failed),
             signed_out,
-            switch_href: format!("{BASE}/lang/{}?back=/dashboard/sign-in", lang.other().code()),
+            switch_href: format!(
+                "{BASE}/lang/{}?back=/dashboard/sign-in",
+                lang.other().code()
+            ),
         }
     }
 }
@@ -91,19 +93,26 @@ struct SignInQuery {
     signed_out: Option<String>,
 }
 
-async fn sign_in_page(headers: HeaderMap, Query(q): Query<SignInQuery>) -> Result<Response, PageError> {
+async fn sign_in_page(
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Result<Response, PageError> {
     let page = SignInPage::new(Lang::of(&headers), false, q.signed_out.is_some());
     page_with(StatusCode::OK, &page)
 }
 
 async fn sign_in(
     State(dashboard): State<Dashboard>,
-    connect: Option<ConnectInfo<SocketAddr>>,
+    ClientAddr(client): ClientAddr,
     posted: SameOrigin,
 ) -> Result<Response, PageError> {
-    let client = connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let lang = posted.lang;
-    let failed = || page_with(StatusCode::UNAUTHORIZED, &SignInPage::new(lang, true, false));
+    let failed = || {
+        page_with(
+            StatusCode::UNAUTHORIZED,
+            &SignInPage::new(lang, true, false),
+        )
+    };
     let waiting = dashboard
         .0
         .throttle
@@ -124,7 +133,13 @@ async fn sign_in(
             let owner = v.owner(Via::Dashboard);
             match v.verify_passphrase(&passphrase) {
                 Ok(()) => {
-                    owner.record(Action::SignIn, Event { reason: Some(from), ..Event::default() })?;
+                    owner.record(
+                        Action::SignIn,
+                        Event {
+                            reason: Some(from),
+                            ..Event::default()
+                        },
+                    )?;
                     Ok(Some(passphrase.weakness()))
                 }
                 Err(StoreError::WrongPassphrase) => {
@@ -153,7 +168,10 @@ async fn sign_in(
     };
     throttle.succeeded(client);
     drop(throttle);
-    let (id, _) = dashboard.0.sessions.start(Instant::now(), weakness.is_some())?;
+    let (id, _) = dashboard
+        .0
+        .sessions
+        .start(Instant::now(), weakness.is_some())?;
     let mut response = see_other("/dashboard/");
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -164,10 +182,16 @@ async fn sign_in(
     Ok(response)
 }
 
-async fn sign_out(State(dashboard): State<Dashboard>, posted: Posted) -> Result<Response, PageError> {
+async fn sign_out(
+    State(dashboard): State<Dashboard>,
+    posted: Posted,
+) -> Result<Response, PageError> {
     dashboard.0.sessions.end(&posted.owner.session);
     dashboard
-        .with_owner(|v| v.owner(Via::Dashboard).record(Action::SignOut, Event::default()))
+        .with_owner(|v| {
+            v.owner(Via::Dashboard)
+                .record(Action::SignOut, Event::default())
+        })
         .await?;
     let mut response = see_other("/dashboard/sign-in?signed_out=1");
     response.headers_mut().insert(
@@ -185,15 +209,21 @@ struct Back {
 }
 
 /// Remembers the language and goes back to the page it was chosen on (only a dashboard page).
-async fn switch_language(Path(code): Path<String>, Query(q): Query<Back>) -> Result<Response, PageError> {
+async fn switch_language(
+    Path(code): Path<String>,
+    Query(q): Query<Back>,
+) -> Result<Response, PageError> {
     let lang = Lang::parse(&code).ok_or_else(|| PageError::NotFound("no such language".into()))?;
     let back = q
         .back
-        .filter(|b| b.starts_with("/dashboard/") && !b.starts_with("//") && !b.contains(['\r', '\n']))
+        .filter(|b| {
+            b.starts_with("/dashboard/") && !b.starts_with("//") && !b.contains(['\r', '\n'])
+        })
         .unwrap_or_else(|| "/dashboard/".into());
     let mut response = see_other(&back).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, lang.cookie().parse().map_err(PageError::internal)?);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        lang.cookie().parse().map_err(PageError::internal)?,
+    );
     Ok(response)
 }

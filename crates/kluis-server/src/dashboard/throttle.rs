@@ -38,7 +38,13 @@ impl Throttle {
             .get(&client)
             .and_then(|f| remaining(f, now, FREE_TRIES, MAX_WAIT, Duration::from_secs(1)));
         let overall = self.overall.as_ref().and_then(|f| {
-            remaining(f, now, OVERALL_FREE, OVERALL_MAX_WAIT, Duration::from_millis(500))
+            remaining(
+                f,
+                now,
+                OVERALL_FREE,
+                OVERALL_MAX_WAIT,
+                Duration::from_millis(500),
+            )
         });
         own.max(overall)
     }
@@ -74,7 +80,13 @@ impl Throttle {
 
 /// The wait left after `f`: none for the first `free` failures, then `step` doubling with each
 /// one (capped at `max`), counted from the last failure.
-fn remaining(f: &Failures, now: Instant, free: u32, max: Duration, step: Duration) -> Option<Duration> {
+fn remaining(
+    f: &Failures,
+    now: Instant,
+    free: u32,
+    max: Duration,
+    step: Duration,
+) -> Option<Duration> {
     let over = f.count.checked_sub(free)?;
     let wait = step
         .checked_mul(1u32.checked_shl(over.min(20)).unwrap_or(u32::MAX))
@@ -111,6 +123,10 @@ mod tests {
         // The overall count still holds every address back a little.
         assert!(t.wait(a, now).is_some_and(|w| w <= OVERALL_MAX_WAIT));
         assert!(t.wait(b, now).is_some());
-        assert_eq!(t.wait(b, now + FORGET_AFTER), None, "forgotten after a while");
+        assert_eq!(
+            t.wait(b, now + FORGET_AFTER),
+            None,
+            "forgotten after a while"
+        );
     }
 }

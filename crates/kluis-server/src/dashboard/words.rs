@@ -19,23 +19,39 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("/profile/picture", "picture", "foto"),
     ("/profile/website", "website", "website"),
     ("/profile/email", "e-mail", "e-mailadres"),
-    ("/profile/email_verified", "e-mail verified", "e-mail bevestigd"),
+    (
+        "/profile/email_verified",
+        "e-mail verified",
+        "e-mail bevestigd",
+    ),
     ("/profile/gender", "gender", "gender"),
     ("/profile/birthdate", "date of birth", "geboortedatum"),
     ("/profile/zoneinfo", "time zone", "tijdzone"),
     ("/profile/locale", "locale", "taalregio"),
     ("/profile/phone_number", "phone number", "telefoonnummer"),
-    ("/profile/phone_number_verified", "phone verified", "telefoon bevestigd"),
+    (
+        "/profile/phone_number_verified",
+        "phone verified",
+        "telefoon bevestigd",
+    ),
     ("/profile/updated_at", "last update", "laatst bijgewerkt"),
     ("/profile/address", "address", "adres"),
     ("/profile/addresses", "other addresses", "andere adressen"),
     ("/preferences", "preferences", "voorkeuren"),
-    ("/preferences/channels", "contact channels", "contactkanalen"),
+    (
+        "/preferences/channels",
+        "contact channels",
+        "contactkanalen",
+    ),
     ("/preferences/topics", "topics", "onderwerpen"),
     ("/preferences/frequency", "how often", "hoe vaak"),
     ("/preferences/language", "language", "taal"),
     ("/preferences/anonymous", "anonymity", "anonimiteit"),
-    ("/preferences/do_not_contact", "do not contact", "niet benaderen"),
+    (
+        "/preferences/do_not_contact",
+        "do not contact",
+        "niet benaderen",
+    ),
     ("/custom", "custom fields", "eigen velden"),
 ];
 
@@ -71,9 +87,19 @@ mod tests {
     #[test]
     fn fields_in_words() {
         let p = |t: &str| Pointer::parse(t).unwrap();
-        assert_eq!(fields(Lang::En, &[p("/profile/email"), p("/profile/address")]), "e-mail and address");
         assert_eq!(
-            fields(Lang::Nl, &[p("/profile/email"), p("/profile/phone_number"), p("/custom/x")]),
+            fields(Lang::En, &[p("/profile/email"), p("/profile/address")]),
+            "e-mail and address"
+        );
+        assert_eq!(
+            fields(
+                Lang::Nl,
+                &[
+                    p("/profile/email"),
+                    p("/profile/phone_number"),
+                    p("/custom/x")
+                ]
+            ),
             "e-mailadres, telefoonnummer en /custom/x"
         );
     }

@@ -34,3 +34,26 @@ pub fn record(n: i64) -> kluis_core::access::AccessRecord {
         format!("test {n}"),
     )
 }
+
+/// An access record by `business` with `grant` at `at_ms`: allowed (one field read) or refused.
+pub fn record_by(
+    at_ms: i64,
+    business: &str,
+    grant: &kluis_core::grant::GrantId,
+    outcome: kluis_core::access::Outcome,
+) -> kluis_core::access::AccessRecord {
+    use kluis_core::access::Outcome;
+    kluis_core::access::AccessRecord {
+        at_ms,
+        endpoint: "GET /v1/data".into(),
+        grant: Some(grant.clone()),
+        business: Some(kluis_core::grant::BusinessId::parse(business).unwrap()),
+        purpose: Some("order delivery".into()),
+        fields: match outcome {
+            Outcome::Allowed => vec![p("/profile/email")],
+            Outcome::Refused => vec![],
+        },
+        outcome,
+        reason: (outcome == Outcome::Refused).then(|| "the grant was revoked".into()),
+    }
+}

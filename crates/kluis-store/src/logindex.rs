@@ -1,0 +1,618 @@
+//! [`LogIndex`]: an in-memory index of the access log for paging through it with filters,
+//! newest first, without holding the records (docs/access-log.md#the-log-index).
+//!
+//! The index reads the log file frame by frame with the chain checks of `kluis log verify`,
+//! from where it stopped last time, and keeps per frame where it is and its MAC, and per entry
+//! only what filters need (time, business, grant, outcome; ~17 bytes). A page is picked from
+//! those, then only the frames holding its entries are read again, their links checked against
+//! the MACs the index saw, and opened. A log still kept in the database by an old vault is
+//! small and is simply walked again each time.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use kluis_core::access::{AccessRecord, Action, Outcome};
+use kluis_core::grant::{BusinessId, GrantId};
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use serde_json::value::RawValue;
+
+use crate::error::{Result, StoreError};
+use crate::log::{Kept, LogCheck, LogEntry};
+use crate::logfile::{self, GENESIS, Head, Reader, Seen, Walked};
+use crate::vault::{Unlocked, Vault};
+
+/// The page size a query gets by default.
+pub const DEFAULT_PAGE: usize = 50;
+
+/// Which entries a page holds: those matching every filter given, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogQuery {
+    pub business: Option<BusinessId>,
+    pub grant: Option<GrantId>,
+    pub outcome: Option<Outcome>,
+    /// Entries at or after this time (milliseconds since 1970).
+    pub since_ms: Option<i64>,
+    /// Entries before this time (exclusive).
+    pub until_ms: Option<i64>,
+    /// The cursor: entries with `seq < before` (a page's `next`).
+    pub before: Option<i64>,
+    /// At most this many entries.
+    pub limit: usize,
+}
+
+impl Default for LogQuery {
+    fn default() -> Self {
+        Self {
+            business: None,
+            grant: None,
+            outcome: None,
+            since_ms: None,
+            until_ms: None,
+            before: None,
+            limit: DEFAULT_PAGE,
+        }
+    }
+}
+
+/// One page of entries, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogPage {
+    pub entries: Vec<LogEntry>,
+    /// The cursor for the next (older) page (`before`), if more entries match.
+    pub next: Option<i64>,
+}
+
+/// The entry numbers of a page, newest first, before any record is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSelection {
+    pub seqs: Vec<i64>,
+    pub next: Option<i64>,
+}
+
+/// Where the index read the log from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Nothing,
+    File([u8; 16]),
+    Table,
+}
+
+/// An indexed frame: where it is and the MAC the chain had after it.
+struct FrameMeta {
+    offset: u64,
+    /// Its length field (the bytes after it).
+    len: u32,
+    first: i64,
+    count: u32,
+    mac: [u8; 32],
+}
+
+impl FrameMeta {
+    fn end(&self) -> u64 {
+        self.offset + 4 + u64::from(self.len)
+    }
+
+    fn last(&self) -> i64 {
+        self.first + i64::from(self.count) - 1
+    }
+}
+
+/// The part of a record the index keeps, read without the rest.
+#[derive(Deserialize)]
+struct Summary<'a> {
+    at_ms: i64,
+    #[serde(borrow, default)]
+    grant: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    business: Option<Cow<'a, str>>,
+    outcome: Outcome,
+    #[serde(default)]
+    action: Option<Action>,
+    /// Records from before typed actions name the call instead.
+    #[serde(borrow, default)]
+    endpoint: Option<Cow<'a, str>>,
+}
+
+impl Summary<'_> {
+    /// Whether this is a business's read that was served.
+    fn is_read(&self) -> bool {
+        self.outcome == Outcome::Allowed
+            && (self.action == Some(Action::Read)
+                || self.endpoint.as_deref() == Some("GET /v1/data"))
+    }
+}
+
+/// Interned names: `n > 0` is `ids[n - 1]`, 0 is none.
+struct Names<T> {
+    ids: Vec<T>,
+    by_name: HashMap<String, u32>,
+}
+
+impl<T: for<'de> Deserialize<'de>> Names<T> {
+    fn new() -> Self {
+        Self {
+            ids: Vec::new(),
+            by_name: HashMap::new(),
+        }
+    }
+
+    fn intern(&mut self, name: Option<&str>) -> Result<u32, &'static str> {
+        let Some(name) = name else { return Ok(0) };
+        if let Some(&n) = self.by_name.get(name) {
+            return Ok(n);
+        }
+        // As the full record reads it (serde), so the index never names what a page would not.
+        let id =
+            T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(name))
+                .map_err(|_| "entry is unreadable")?;
+        self.ids.push(id);
+        let n = u32::try_from(self.ids.len()).map_err(|_| "entry is unreadable")?;
+        self.by_name.insert(name.to_owned(), n);
+        Ok(n)
+    }
+
+    fn get(&self, n: u32) -> Option<&T> {
+        self.ids.get((n as usize).checked_sub(1)?)
+    }
+}
+
+/// The filters of a query, with names turned into interned ids.
+struct Filter {
+    business: Option<u32>,
+    grant: Option<u32>,
+    allowed: Option<bool>,
+    since_ms: i64,
+    until_ms: i64,
+}
+
+/// An incremental index of one vault's access log (see the module's doc). Not tied to a
+/// connection: [`LogIndex::refresh`] and the queries take the vault they read.
+pub struct LogIndex {
+    source: Source,
+    /// The chain as checked up to the last intact frame read.
+    at: Head,
+    check: LogCheck,
+    frames: Vec<FrameMeta>,
+    /// Per entry, entry `seq` at `seq - 1`: columns rather than structs, so nothing is padded.
+    at_ms: Vec<i64>,
+    business: Vec<u32>,
+    grant: Vec<u32>,
+    allowed: Vec<u64>,
+    /// Served reads by businesses (bit per entry), what the counts and charts count.
+    reads: Vec<u64>,
+    businesses: Names<BusinessId>,
+    grants: Names<GrantId>,
+}
+
+impl Default for LogIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LogIndex {
+    /// An empty index; the first [`LogIndex::refresh`] reads the whole log.
+    pub fn new() -> Self {
+        Self {
+            source: Source::Nothing,
+            at: Head::START,
+            check: LogCheck {
+                entries: 0,
+                first_broken: None,
+            },
+            frames: Vec::new(),
+            at_ms: Vec::new(),
+            business: Vec::new(),
+            grant: Vec::new(),
+            allowed: Vec::new(),
+            reads: Vec::new(),
+            businesses: Names::new(),
+            grants: Names::new(),
+        }
+    }
+
+    /// Reads what was appended to `vault`'s log since the last refresh, checking the chain as
+    /// it goes. When nothing was: one header read and one 4-byte read. A broken chain is not an
+    /// error here: [`LogIndex::check`] says where, and the next refresh tries again from the
+    /// last intact frame (the file may have been restored).
+    pub fn refresh(&mut self, vault: &Vault) -> Result<()> {
+        match vault.log_kept()? {
+            Kept::InTable => self.rebuild_from_table(vault),
+            Kept::InFile(id) => {
+                if self.source != Source::File(id) {
+                    // Another file (or the table's log moved into it): start over.
+                    *self = Self::new();
+                    self.source = Source::File(id);
+                }
+                self.read_new_frames(vault, &id)
+            }
+        }
+    }
+
+    /// The chain's state as of the last refresh: the entries checked, and where it broke.
+    /// Frames indexed before are not read again; one altered since is found when a page needs
+    /// it, or by [`Vault::verify_log`].
+    pub fn check(&self) -> &LogCheck {
+        &self.check
+    }
+
+    /// The number of entries indexed.
+    pub fn len(&self) -> usize {
+        self.at_ms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at_ms.is_empty()
+    }
+
+    /// The heap the index holds, roughly, in bytes (for the benchmark).
+    pub fn memory_bytes(&self) -> usize {
+        let names = |n: usize, avg: usize| n * (avg + 2 * 24 + 4 + 16);
+        self.frames.capacity() * std::mem::size_of::<FrameMeta>()
+            + self.at_ms.capacity() * 8
+            + (self.business.capacity() + self.grant.capacity()) * 4
+            + (self.allowed.capacity() + self.reads.capacity()) * 8
+            + names(self.businesses.ids.len(), 20)
+            + names(self.grants.ids.len(), 28)
+    }
+
+    fn read_new_frames(&mut self, vault: &Vault, id: &[u8; 16]) -> Result<()> {
+        let unlocked = vault.unlocked();
+        let reader = match Reader::open(&vault.log_path(), unlocked, id)? {
+            Ok(reader) => reader,
+            Err(why) => {
+                self.check = LogCheck {
+                    entries: 0,
+                    first_broken: Some((1, why)),
+                };
+                return Ok(());
+            }
+        };
+        let from = self.at;
+        let head = reader.head;
+        // A head behind what was read must be where the chain was after one of its frames.
+        if head.end < from.end && !self.passed(&head) {
+            let why = "the log's head does not match its entries";
+            self.check = LogCheck {
+                entries: from.seq,
+                first_broken: Some((from.seq.max(1), why.into())),
+            };
+            return Ok(());
+        }
+        let walked = reader.walk(unlocked, from, |seen| self.add_frame(unlocked, seen))?;
+        self.at = walked.at;
+        self.check = Walked {
+            met_head: walked.met_head || head.end < from.end,
+            ..walked
+        }
+        .check();
+        Ok(())
+    }
+
+    /// Whether the chain was at `head` after one of the indexed frames (or at the start).
+    fn passed(&self, head: &Head) -> bool {
+        if *head == Head::START {
+            return true;
+        }
+        let i = self.frames.partition_point(|f| f.end() < head.end);
+        self.frames
+            .get(i)
+            .is_some_and(|f| (f.end(), f.last(), f.mac) == (head.end, head.seq, head.mac))
+    }
+
+    fn add_frame(&mut self, unlocked: &Unlocked, seen: &Seen<'_>) -> Result<(), &'static str> {
+        let plain = logfile::open_frame(unlocked, seen.body)?;
+        let summaries: Vec<Summary<'_>> = logfile::parse_records(seen.body, &plain)?;
+        let mut interned = Vec::with_capacity(summaries.len());
+        for s in &summaries {
+            let business = self.businesses.intern(s.business.as_deref())?;
+            let grant = self.grants.intern(s.grant.as_deref())?;
+            interned.push((s.at_ms, business, grant, s.outcome, s.is_read()));
+        }
+        for (at_ms, business, grant, outcome, read) in interned {
+            self.push(at_ms, business, grant, outcome, read);
+        }
+        let frame = logfile::frame(seen.body);
+        self.frames.push(FrameMeta {
+            offset: seen.offset,
+            len: seen.body.len() as u32,
+            first: frame.first,
+            count: frame.count,
+            mac: seen.after.mac,
+        });
+        Ok(())
+    }
+
+    fn push(&mut self, at_ms: i64, business: u32, grant: u32, outcome: Outcome, read: bool) {
+        let i = self.at_ms.len();
+        self.at_ms.push(at_ms);
+        self.business.push(business);
+        self.grant.push(grant);
+        if i.is_multiple_of(64) {
+            self.allowed.push(0);
+            self.reads.push(0);
+        }
+        if outcome == Outcome::Allowed {
+            self.allowed[i / 64] |= 1 << (i % 64);
+        }
+        if read {
+            self.reads[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    fn is_allowed(&self, i: usize) -> bool {
+        self.allowed[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn is_read(&self, i: usize) -> bool {
+        self.reads[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// An old vault's log in the database: walked whole (such logs are small, and are moved to
+    /// the file at the first append).
+    fn rebuild_from_table(&mut self, vault: &Vault) -> Result<()> {
+        let mut fresh = Self::new();
+        fresh.source = Source::Table;
+        let mut unreadable = None;
+        let mut check = vault.walk_table(|entry| {
+            let r = &entry.record;
+            let business = fresh
+                .businesses
+                .intern(r.business.as_ref().map(|b| b.as_str()));
+            let grant = fresh.grants.intern(r.grant.as_ref().map(|g| g.as_str()));
+            match (business, grant) {
+                (Ok(business), Ok(grant)) if unreadable.is_none() => fresh.push(
+                    r.at_ms,
+                    business,
+                    grant,
+                    r.outcome,
+                    r.action == Action::Read && r.outcome == Outcome::Allowed,
+                ),
+                (Err(why), _) | (_, Err(why)) => unreadable = unreadable.or(Some((entry.seq, why))),
+                _ => {}
+            }
+        })?;
+        if let Some((seq, why)) = unreadable {
+            check.first_broken = check.first_broken.or(Some((seq, why.into())));
+        }
+        fresh.check = check;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// The entry numbers of the page `q` asks for, newest first, from the index alone.
+    pub fn select(&self, q: &LogQuery) -> LogSelection {
+        let mut selection = LogSelection {
+            seqs: Vec::new(),
+            next: None,
+        };
+        let Some(filter) = self.filter(q) else {
+            return selection;
+        };
+        let end = self.end(q.before);
+        selection.seqs.reserve(q.limit.min(end));
+        for i in (0..end).rev() {
+            if !self.matches(i, &filter) {
+                continue;
+            }
+            if selection.seqs.len() == q.limit {
+                selection.next = selection.seqs.last().copied();
+                break;
+            }
+            selection.seqs.push(i as i64 + 1);
+        }
+        selection
+    }
+
+    /// The page `q` asks for, newest first. A log whose chain is broken is an error (as for
+    /// [`Vault::log_entries`]); [`LogIndex::check`] says where.
+    pub fn query(&self, vault: &Vault, q: &LogQuery) -> Result<LogPage> {
+        let selection = self.select(q);
+        Ok(LogPage {
+            entries: self.read(vault, &selection.seqs)?,
+            next: selection.next,
+        })
+    }
+
+    /// The entries `seqs` (indexed ones, e.g. from [`LogIndex::select`]), in that order. Each
+    /// frame holding them is read again and must still be the frame the index saw: one altered
+    /// since is reported as tampered, never shown.
+    pub fn read(&self, vault: &Vault, seqs: &[i64]) -> Result<Vec<LogEntry>> {
+        if let Some((seq, why)) = &self.check.first_broken {
+            return Err(broken(*seq, why));
+        }
+        if let Some(&seq) = seqs.iter().find(|&&s| s < 1 || s > self.len() as i64) {
+            return Err(StoreError::not_found(format!(
+                "the access log has no entry {seq}"
+            )));
+        }
+        match self.source {
+            Source::Nothing => Ok(Vec::new()),
+            Source::Table => self.read_table(vault, seqs),
+            Source::File(id) => self.read_file(vault, &id, seqs),
+        }
+    }
+
+    fn read_file(&self, vault: &Vault, id: &[u8; 16], seqs: &[i64]) -> Result<Vec<LogEntry>> {
+        let unlocked = vault.unlocked();
+        let reader =
+            Reader::open(&vault.log_path(), unlocked, id)?.map_err(|why| broken(1, &why))?;
+        let mut entries = Vec::with_capacity(seqs.len());
+        let mut rest = seqs;
+        while let Some(&seq) = rest.first() {
+            let i = self.frames.partition_point(|f| f.first <= seq) - 1;
+            let frame = &self.frames[i];
+            let here = rest
+                .iter()
+                .take_while(|&&s| (frame.first..=frame.last()).contains(&s))
+                .count();
+            let (bytes, plain) = self.reread(&reader, unlocked, i)?;
+            let altered = |why: &str| broken(frame.first, &format!("{why} (since it was indexed)"));
+            let raws: Vec<&RawValue> =
+                logfile::parse_records(&bytes[4..], &plain).map_err(altered)?;
+            for &seq in &rest[..here] {
+                let raw = raws[(seq - frame.first) as usize].get();
+                let record: AccessRecord =
+                    serde_json::from_str(raw).map_err(|_| broken(seq, "entry is unreadable"))?;
+                entries.push(LogEntry { seq, record });
+            }
+            rest = &rest[here..];
+        }
+        Ok(entries)
+    }
+
+    /// Reads indexed frame `i` again and checks it is the one the index saw (same place, same
+    /// link from the previous frame's MAC, same MAC); returns its bytes and opened records.
+    #[allow(clippy::type_complexity)]
+    fn reread(
+        &self,
+        reader: &Reader,
+        unlocked: &Unlocked,
+        i: usize,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>)> {
+        let frame = &self.frames[i];
+        let altered = |why: &str| broken(frame.first, &format!("{why} (since it was indexed)"));
+        let cut = "entry is missing (the file was cut or overwritten here)";
+        let mut bytes = zeroize::Zeroizing::new(vec![0u8; 4 + frame.len as usize]);
+        match reader.read_at(&mut bytes, frame.offset) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(altered(cut));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        if bytes[..4] != frame.len.to_be_bytes() {
+            return Err(altered(cut));
+        }
+        let body = &bytes[4..];
+        let before = Head {
+            seq: frame.first - 1,
+            end: frame.offset,
+            mac: i.checked_sub(1).map_or(GENESIS, |p| self.frames[p].mac),
+        };
+        match logfile::next_head(unlocked, &before, body) {
+            Ok(after) if (after.seq, after.mac) == (frame.last(), frame.mac) => {}
+            Ok(_) => {
+                return Err(altered(
+                    "entry was altered (its MAC does not match the chain)",
+                ));
+            }
+            Err(why) => return Err(altered(why)),
+        }
+        let plain = logfile::open_frame(unlocked, body).map_err(altered)?;
+        Ok((bytes, plain))
+    }
+
+    fn read_table(&self, vault: &Vault, seqs: &[i64]) -> Result<Vec<LogEntry>> {
+        if vault.log_kept()? != Kept::InTable {
+            return Err(StoreError::Conflict(
+                "the access log moved to its file since the index was read; refresh it".into(),
+            ));
+        }
+        let wanted: std::collections::HashSet<i64> = seqs.iter().copied().collect();
+        let mut found = HashMap::new();
+        let check = vault.walk_table(|entry| {
+            if wanted.contains(&entry.seq) {
+                found.insert(entry.seq, entry.record);
+            }
+        })?;
+        if let Some((seq, why)) = check.first_broken {
+            return Err(broken(seq, &why));
+        }
+        seqs.iter()
+            .map(|&seq| {
+                let record = found.get(&seq).cloned();
+                let record = record.ok_or_else(|| broken(seq, "entry is missing"))?;
+                Ok(LogEntry { seq, record })
+            })
+            .collect()
+    }
+
+    /// Served reads per business and day, matching `q`'s other filters (its `outcome` and
+    /// `limit` are not used): `(business, day, count)` sorted, `day` counted from 1970-01-01 in
+    /// the time zone `utc_offset_secs` east of UTC. The owner's own events are not reads.
+    pub fn counts_by_business_and_day(
+        &self,
+        q: &LogQuery,
+        utc_offset_secs: i32,
+    ) -> Vec<(BusinessId, i64, u64)> {
+        let allowed = LogQuery {
+            outcome: Some(Outcome::Allowed),
+            ..q.clone()
+        };
+        let Some(filter) = self.filter(&allowed) else {
+            return Vec::new();
+        };
+        let offset_ms = i64::from(utc_offset_secs) * 1000;
+        let mut counts: HashMap<(u32, i64), u64> = HashMap::new();
+        for i in 0..self.end(q.before) {
+            if self.business[i] != 0 && self.is_read(i) && self.matches(i, &filter) {
+                let day = self.at_ms[i]
+                    .saturating_add(offset_ms)
+                    .div_euclid(86_400_000);
+                *counts.entry((self.business[i], day)).or_default() += 1;
+            }
+        }
+        let mut out: Vec<_> = counts
+            .into_iter()
+            .filter_map(|((b, day), n)| Some((self.businesses.get(b)?.clone(), day, n)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Per grant, its served reads: how many, and the time of the last (the greatest `at_ms`).
+    pub fn reads_per_grant(&self) -> HashMap<GrantId, (u64, i64)> {
+        let mut per: HashMap<u32, (u64, i64)> = HashMap::new();
+        for i in 0..self.len() {
+            if self.grant[i] != 0 && self.is_read(i) {
+                let seen = per.entry(self.grant[i]).or_insert((0, i64::MIN));
+                *seen = (seen.0 + 1, seen.1.max(self.at_ms[i]));
+            }
+        }
+        per.into_iter()
+            .filter_map(|(g, seen)| Some((self.grants.get(g)?.clone(), seen)))
+            .collect()
+    }
+
+    /// The entries before the cursor, as an end index.
+    fn end(&self, before: Option<i64>) -> usize {
+        match before {
+            Some(before) => usize::try_from(before.saturating_sub(1))
+                .unwrap_or(0)
+                .min(self.len()),
+            None => self.len(),
+        }
+    }
+
+    /// The query's filters on interned ids; `None` if a name it asks for never occurs.
+    fn filter(&self, q: &LogQuery) -> Option<Filter> {
+        let business = match &q.business {
+            Some(b) => Some(*self.businesses.by_name.get(b.as_str())?),
+            None => None,
+        };
+        let grant = match &q.grant {
+            Some(g) => Some(*self.grants.by_name.get(g.as_str())?),
+            None => None,
+        };
+        Some(Filter {
+            business,
+            grant,
+            allowed: q.outcome.map(|o| o == Outcome::Allowed),
+            since_ms: q.since_ms.unwrap_or(i64::MIN),
+            until_ms: q.until_ms.unwrap_or(i64::MAX),
+        })
+    }
+
+    fn matches(&self, i: usize, f: &Filter) -> bool {
+        f.business.is_none_or(|b| self.business[i] == b)
+            && f.grant.is_none_or(|g| self.grant[i] == g)
+            && f.allowed.is_none_or(|a| self.is_allowed(i) == a)
+            && (f.since_ms..f.until_ms).contains(&self.at_ms[i])
+    }
+}
+
+fn broken(seq: i64, why: &str) -> StoreError {
+    StoreError::Tampered(format!("the access log is broken at entry {seq}: {why}"))
+}
