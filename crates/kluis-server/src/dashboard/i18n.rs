@@ -102,8 +102,6 @@ pub struct Common {
     pub sign_out: &'static str,
     pub other_language: &'static str,
     pub vault: &'static str,
-    pub error_title: &'static str,
-    pub back: &'static str,
 }
 
 pub const EN: Common = Common {
@@ -119,8 +117,6 @@ pub const EN: Common = Common {
     sign_out: "Sign out",
     other_language: "Nederlands",
     vault: "Your Kluis vault",
-    error_title: "Something is not right",
-    back: "Back to the overview",
 };
 
 pub const NL: Common = Common {
@@ -136,8 +132,6 @@ pub const NL: Common = Common {
     sign_out: "Afmelden",
     other_language: "English",
     vault: "Uw Kluis",
-    error_title: "Er klopt iets niet",
-    back: "Terug naar het overzicht",
 };
 
 impl Common {
