@@ -118,6 +118,32 @@ fn export_then_import_into_another_vault() {
 }
 
 #[test]
+fn weak_passphrases_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kluis_as(dir.path(), "welkom123", &["init"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("too weak"), "{err}");
+    assert!(!dir.path().join("vault.db").exists(), "no vault made");
+
+    let dir = fresh();
+    let d = dir.path();
+    let new_file = d.join("new-pass");
+    std::fs::write(&new_file, "password1\n").unwrap();
+    let out = kluis(
+        d,
+        &[
+            "passwd",
+            "--new-passphrase-file",
+            new_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too weak"));
+    ok(d, &["show"]);
+}
+
+#[test]
 fn passwd_rewraps_the_key() {
     let dir = fresh();
     let d = dir.path();

@@ -156,6 +156,57 @@ fn list_show_and_revoke() {
 }
 
 #[test]
+fn narrow_keeps_fewer_fields_and_refuses_widening() {
+    let dir = fresh();
+    let d = dir.path();
+    let mut args = CREATE.to_vec();
+    args.push("--json");
+    let created = json_of(&ok(d, &args));
+    let id = created["id"].as_str().unwrap();
+
+    let out = ok(d, &["grant", "narrow", id, "--keep", "/profile/email"]);
+    assert!(out.contains("now covers /profile/email only"), "{out}");
+    let shown = json_of(&ok(d, &["grant", "show", id, "--json"]));
+    assert_eq!(shown["fields"], json!(["/profile/email"]));
+    // The narrowing is logged by the owner through the CLI, naming what was dropped.
+    let log = json_of(&ok(d, &["log", "--json"]));
+    let last = log.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (last["actor"].as_str(), last["action"].as_str()),
+        (Some("owner_cli"), Some("grant_narrow"))
+    );
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/profile/address"),
+        "{last}"
+    );
+
+    let before = ok(d, &["grant", "show", id, "--json"]);
+    for refused in [
+        vec!["grant", "narrow", id, "--keep", "/profile/address"],
+        vec!["grant", "narrow", id, "--keep", "/profile/email"],
+        vec!["grant", "narrow", id, "--keep", "not a pointer"],
+    ] {
+        let out = kluis(d, &refused);
+        assert_eq!(out.status.code(), Some(5), "{refused:?}");
+    }
+    assert_eq!(
+        ok(d, &["grant", "show", id, "--json"]),
+        before,
+        "nothing changed"
+    );
+    ok(d, &["grant", "revoke", id]);
+    assert_eq!(
+        kluis(d, &["grant", "narrow", id, "--keep", "/profile/email"])
+            .status
+            .code(),
+        Some(5)
+    );
+}
+
+#[test]
 fn bad_grant_input_is_refused_and_changes_nothing() {
     let dir = fresh();
     let d = dir.path();
