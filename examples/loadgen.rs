@@ -42,7 +42,7 @@ use kluis::core::document::sample;
 use kluis::core::dpop;
 use kluis::core::grant::{self, BusinessId, GrantRequest};
 use kluis::core::jose::{Jwk, thumbprint};
-use kluis::server::{AppState, LogDurability, serve};
+use kluis::server::{AppState, Dashboard, LogDurability, serve_with};
 use kluis::store::{KdfParams, Passphrase, Vault, unix_now};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,6 +100,10 @@ struct Args {
     /// connection that runs out signs in the loop again. 0 = always sign in the loop.
     #[arg(long, default_value_t = 0)]
     presign_rate: usize,
+    /// Serve the owner's dashboard on the same listener too, as `kluis serve` does (its routes
+    /// in the router, clients' addresses passed on): the grant API must not be slower for it.
+    #[arg(long)]
+    dashboard: bool,
 }
 
 /// Thread names, so the CPU each part uses can be told apart in /proc (at most 15 bytes).
@@ -149,7 +153,12 @@ fn main() -> Result<ExitCode> {
         LogDurability::Fsync
     };
     let state = AppState::open_with(&dir, vault.unlocked(), durability)?;
-    let server = Server::start(state, args.server_threads)?;
+    let dashboard = if args.dashboard {
+        Some(Dashboard::open(&dir, vault.unlocked(), state.clone())?)
+    } else {
+        None
+    };
+    let server = Server::start(state, dashboard, args.server_threads)?;
     let mut plan = Plan::new(server.addr, &tokens);
     if args.dpop {
         let proofs = DpopPlan::new(server.addr, &tokens, keys);
@@ -409,7 +418,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(state: AppState, threads: usize) -> Result<Self> {
+    fn start(state: AppState, dashboard: Option<Dashboard>, threads: usize) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name(SERVER_THREADS)
@@ -421,7 +430,7 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("srv-main".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, state, async {
+                runtime.block_on(serve_with(listener, state, dashboard, async {
                     let _ = stopped.await;
                 }))
             })?;
