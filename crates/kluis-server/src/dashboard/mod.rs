@@ -25,7 +25,7 @@ mod throttle;
 mod words;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -46,6 +46,10 @@ pub struct Dashboard(Arc<Inner>);
 
 struct Inner {
     app: AppState,
+    /// For connections of their own: a passphrase check (Argon2id, slow by design) must not
+    /// hold the owner's connection meanwhile.
+    dir: PathBuf,
+    unlocked: Unlocked,
     /// The owner's connection: every dashboard action and read runs on it, on a blocking
     /// thread, one at a time (the grant API has its own connections).
     owner: Mutex<Vault>,
@@ -71,6 +75,8 @@ impl Dashboard {
             .is_some_and(|url| url.starts_with("https://"));
         Ok(Self(Arc::new(Inner {
             app,
+            dir: dir.to_path_buf(),
+            unlocked: unlocked.clone(),
             owner: Mutex::new(owner),
             sessions: session::Sessions::default(),
             log: logview::LogView::default(),
@@ -94,6 +100,32 @@ impl Dashboard {
 
     pub(crate) fn app(&self) -> &AppState {
         &self.0.app
+    }
+
+    /// Checks `passphrase` against the vault's key record on a connection of its own, on a
+    /// blocking thread, at most two at once (so a flood of sign-ins cannot starve the grant
+    /// API's threads, nor hold up the dashboard's pages). `Ok(false)`: it is not the passphrase.
+    pub(crate) async fn passphrase_is(
+        &self,
+        passphrase: kluis_store::Passphrase,
+    ) -> Result<bool, PageError> {
+        let _slot = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.0.sign_in_slots.acquire(),
+        )
+        .await
+        .map_err(|_| PageError::Conflict("too many sign-ins at once; try again".into()))?
+        .map_err(PageError::internal)?;
+        let (dir, unlocked) = (self.0.dir.clone(), self.0.unlocked.clone());
+        tokio::task::spawn_blocking(move || {
+            match Vault::connect(&dir, &unlocked)?.verify_passphrase(&passphrase) {
+                Ok(()) => Ok(true),
+                Err(StoreError::WrongPassphrase) => Ok(false),
+                Err(other) => Err(PageError::from(other)),
+            }
+        })
+        .await
+        .map_err(PageError::internal)?
     }
 
     /// Runs `work` on the owner's connection on a blocking thread.

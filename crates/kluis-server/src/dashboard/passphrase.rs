@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use kluis_store::{KdfParams, Passphrase, StoreError, Via};
+use kluis_store::{KdfParams, Passphrase, Via};
 use serde::Deserialize;
 
 use super::Dashboard;
@@ -102,23 +102,17 @@ async fn change(State(dashboard): State<Dashboard>, posted: Posted) -> Result<Re
     } else if let Err(weak) = new.check_new() {
         Some(Refusal::New(weak.to_string()))
     } else {
-        let _slot = dashboard
-            .0
-            .sign_in_slots
-            .acquire()
-            .await
-            .map_err(PageError::internal)?;
-        dashboard
-            .with_owner(move |v| match v.verify_passphrase(&current) {
-                Err(StoreError::WrongPassphrase) => Ok(Some(Refusal::Current)),
-                Err(other) => Err(other),
-                Ok(()) => {
+        if dashboard.passphrase_is(current).await? {
+            dashboard
+                .with_owner(move |v| {
                     v.owner(Via::Dashboard)
-                        .change_passphrase(&new, KdfParams::OWASP_MINIMUM)?;
-                    Ok(None)
-                }
-            })
-            .await?
+                        .change_passphrase(&new, KdfParams::OWASP_MINIMUM)
+                })
+                .await?;
+            None
+        } else {
+            Some(Refusal::Current)
+        }
     };
     let Some(refusal) = refusal else {
         return Ok(see_other("/dashboard/passphrase?changed=1"));

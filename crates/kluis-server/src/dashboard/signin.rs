@@ -5,7 +5,7 @@
 //! tries wait longer ([`super::throttle`]). Every failure gets the same words, and every
 //! sign-in, failure and sign-out is an owner event in the access log.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use askama::Template;
 use axum::Router;
@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use kluis_core::access::{Action, Outcome};
-use kluis_store::{Event, Passphrase, StoreError, Via};
+use kluis_store::{Event, Passphrase, Via};
 use serde::Deserialize;
 
 use super::error::PageError;
@@ -123,40 +123,33 @@ async fn sign_in(
         return failed();
     }
     let passphrase = Passphrase::new(posted.form.one("passphrase").unwrap_or_default());
-    let _slot = tokio::time::timeout(Duration::from_secs(5), dashboard.0.sign_in_slots.acquire())
-        .await
-        .map_err(|_| PageError::Conflict("too many sign-ins at once; try again".into()))?
-        .map_err(PageError::internal)?;
+    let weakness = passphrase.weakness();
+    let right = dashboard.passphrase_is(passphrase).await?;
     let from = format!("from {client}");
-    let checked = dashboard
+    dashboard
         .with_owner(move |v| {
-            let owner = v.owner(Via::Dashboard);
-            match v.verify_passphrase(&passphrase) {
-                Ok(()) => {
-                    owner.record(
-                        Action::SignIn,
-                        Event {
-                            reason: Some(from),
-                            ..Event::default()
-                        },
-                    )?;
-                    Ok(Some(passphrase.weakness()))
-                }
-                Err(StoreError::WrongPassphrase) => {
-                    owner.record(
-                        Action::SignInFailed,
-                        Event {
-                            reason: Some(format!("wrong passphrase {from}")),
-                            outcome: Some(Outcome::Refused),
-                            ..Event::default()
-                        },
-                    )?;
-                    Ok(None)
-                }
-                Err(other) => Err(other),
-            }
+            let (action, event) = if right {
+                (
+                    Action::SignIn,
+                    Event {
+                        reason: Some(from),
+                        ..Event::default()
+                    },
+                )
+            } else {
+                (
+                    Action::SignInFailed,
+                    Event {
+                        reason: Some(format!("wrong passphrase {from}")),
+                        outcome: Some(Outcome::Refused),
+                        ..Event::default()
+                    },
+                )
+            };
+            v.owner(Via::Dashboard).record(action, event)
         })
         .await?;
+    let checked = right.then_some(weakness);
     let mut throttle = dashboard
         .0
         .throttle
