@@ -178,6 +178,12 @@ async fn pages_carry_strict_headers_and_cookies() {
         csrf_of(&page),
         dash.csrf.clone().unwrap_or_else(|| csrf_of(&page))
     );
+    let (status, page) = dash.get("/dashboard/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("There is no such page."),
+        "an HTML page: {page}"
+    );
     // The grant API keeps its own headers and answers.
     let api = dash.get_response("/healthz").await;
     assert!(api.headers().get("content-security-policy").is_none());

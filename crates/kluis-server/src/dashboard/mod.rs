@@ -160,6 +160,11 @@ pub fn router(dashboard: Dashboard) -> Router {
         .merge(receipts::router())
         .merge(passphrase::router())
         .merge(assets::router())
+        // Anything else under the dashboard is an HTML 404, not the API's problem+json.
+        .route(
+            "/dashboard/{*rest}",
+            axum::routing::any(|| async { PageError::NotFound("There is no such page.".into()) }),
+        )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(dashboard)
 }
