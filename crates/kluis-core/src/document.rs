@@ -563,9 +563,8 @@ mod tests {
         for field in profile.iter().chain(&preferences) {
             validate_pointer(&field.pointer).unwrap();
         }
-        let kind = |fields: &[Field], name: &str| {
-            fields.iter().find(|f| f.name == name).map(|f| f.kind)
-        };
+        let kind =
+            |fields: &[Field], name: &str| fields.iter().find(|f| f.name == name).map(|f| f.kind);
         assert_eq!(kind(&profile, "email"), Some(FieldKind::Email));
         assert_eq!(kind(&profile, "addresses"), Some(FieldKind::AddressList));
         assert_eq!(

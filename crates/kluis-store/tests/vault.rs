@@ -377,7 +377,10 @@ fn an_owner_edit_sets_and_unsets_in_one_recorded_action() {
         ],
         vec![p("/profile/birthdate")],
     );
-    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
     assert_eq!(vault.document().unwrap(), sample());
     assert!(vault.log_entries().unwrap().is_empty());
 

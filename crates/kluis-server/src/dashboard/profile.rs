@@ -6,8 +6,7 @@
 //!
 //! A post with any value the rules refuse stores nothing: the form comes back (400) with the
 //! values as typed and each `kluis set` message beside its field. A post made from a page older
-//! than the vault's last change stores nothing either (409), so it cannot undo that change
-//! unseen.
+//! than the vault's last change stores nothing either (409): it would undo that change unseen.
 
 mod changes;
 mod view;
@@ -97,7 +96,7 @@ const EN: Texts = Texts {
     saved: "Your changes are saved.",
     unchanged: "Nothing was changed: the form held what your vault holds.",
     refused: "Nothing was saved. Correct these fields and save again:",
-    conflict: "Your vault changed since you opened this page (in another window or with the kluis command), so nothing was saved. The form shows what you typed over the vault's current values: check it and save again.",
+    conflict: "Your vault changed since you opened this page (in another window or with the kluis command), so nothing was saved: saving would have undone that change. The form now shows what your vault holds; make your changes again.",
     custom: "Custom fields",
     custom_note: "Free fields outside the standard profile. They are shown here but not edited: change them with the kluis command, e.g. kluis set /custom/shoe_size 39, or kluis unset /custom/shoe_size.",
     custom_none: "No custom fields are stored.",
@@ -133,7 +132,7 @@ const NL: Texts = Texts {
     saved: "Uw wijzigingen zijn opgeslagen.",
     unchanged: "Er is niets gewijzigd: het formulier bevatte wat uw kluis al bevat.",
     refused: "Er is niets opgeslagen. Verbeter deze velden en sla opnieuw op:",
-    conflict: "Uw kluis is gewijzigd sinds u deze pagina opende (in een ander venster of met de opdracht kluis), dus er is niets opgeslagen. Het formulier toont wat u typte over de huidige waarden van de kluis: controleer het en sla opnieuw op.",
+    conflict: "Uw kluis is gewijzigd sinds u deze pagina opende (in een ander venster of met de opdracht kluis), dus er is niets opgeslagen: opslaan had die wijziging ongedaan gemaakt. Het formulier toont nu wat uw kluis bevat; breng uw wijzigingen opnieuw aan.",
     custom: "Eigen velden",
     custom_note: "Vrije velden buiten het standaardprofiel. Ze worden hier getoond maar niet bewerkt: wijzig ze met de opdracht kluis, bijv. kluis set /custom/shoe_size 39, of kluis unset /custom/shoe_size.",
     custom_none: "Er zijn geen eigen velden opgeslagen.",
@@ -217,8 +216,9 @@ enum Saved {
     Unchanged,
     /// Values the rules refuse: nothing stored.
     Refused(Form, Value, i64, Vec<changes::Problem>),
-    /// The vault changed since the page was made: nothing stored.
-    Stale(Form, Value, i64),
+    /// The vault changed since the page was made: nothing stored. The page's values cannot be
+    /// told from the owner's edits, so the form comes back with what the vault holds now.
+    Stale(Value, i64),
 }
 
 async fn save(
@@ -233,7 +233,7 @@ async fn save(
                 let generation = v.generation()?;
                 let doc = v.document()?;
                 if seen.is_some_and(|seen| seen != generation) {
-                    return Ok(Saved::Stale(form, doc, generation));
+                    return Ok(Saved::Stale(doc, generation));
                 }
                 match changes::changes(&doc, &form) {
                     Err(problems) => Ok(Saved::Refused(form, doc, generation, problems)),
@@ -254,8 +254,8 @@ async fn save(
             p.warning = Some(p.t.refused);
             page_with(StatusCode::BAD_REQUEST, &p)
         }
-        Saved::Stale(form, doc, generation) => {
-            let mut p = ProfilePage::new(&owner, &doc, generation, Some(&form), &[]);
+        Saved::Stale(doc, generation) => {
+            let mut p = ProfilePage::new(&owner, &doc, generation, None, &[]);
             p.warning = Some(p.t.conflict);
             page_with(StatusCode::CONFLICT, &p)
         }

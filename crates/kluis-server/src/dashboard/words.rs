@@ -82,8 +82,16 @@ pub fn list(lang: Lang, items: &[String]) -> String {
 
 /// (address field, English, Dutch), for `/profile/address` and each of `/profile/addresses`.
 const ADDRESS_PARTS: &[(&str, &str, &str)] = &[
-    ("formatted", "whole address as written", "volledig adres zoals geschreven"),
-    ("street_address", "street and number", "straat en huisnummer"),
+    (
+        "formatted",
+        "whole address as written",
+        "volledig adres zoals geschreven",
+    ),
+    (
+        "street_address",
+        "street and number",
+        "straat en huisnummer",
+    ),
     ("locality", "city or town", "plaats"),
     ("region", "region or province", "regio of provincie"),
     ("postal_code", "postal code", "postcode"),
@@ -113,10 +121,10 @@ const FREQUENCIES: &[(&str, &str, &str)] = &[
 ];
 
 fn named(table: &[(&str, &'static str, &'static str)], lang: Lang, key: &str) -> String {
-    table
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map_or_else(|| key.to_owned(), |(_, en, nl)| lang.pick(*en, *nl).to_owned())
+    table.iter().find(|(k, _, _)| *k == key).map_or_else(
+        || key.to_owned(),
+        |(_, en, nl)| lang.pick(*en, *nl).to_owned(),
+    )
 }
 
 /// A field of an address in words: `city or town` for `locality`.

@@ -58,7 +58,14 @@ pub fn changes(doc: &Value, form: &Form) -> Result<Changes, Vec<Problem>> {
             }
             FieldKind::AddressList => {
                 let wanted = posted_addresses(&field.pointer, form, doc, &mut problems);
-                apply(&field.pointer, field.kind, wanted, doc, &mut out, &mut problems);
+                apply(
+                    &field.pointer,
+                    field.kind,
+                    wanted,
+                    doc,
+                    &mut out,
+                    &mut problems,
+                );
             }
             kind => {
                 let wanted = posted(kind, &field.pointer, form, doc);
@@ -252,9 +259,7 @@ pub fn removed_addresses(form: &Form) -> BTreeSet<usize> {
 
 /// A list index as pointers write it (digits, no leading zero).
 fn index_of(text: &str) -> Option<usize> {
-    text.parse::<usize>()
-        .ok()
-        .filter(|i| i.to_string() == text)
+    text.parse::<usize>().ok().filter(|i| i.to_string() == text)
 }
 
 fn known_part(part: &str) -> Option<&'static str> {
@@ -381,10 +386,7 @@ mod tests {
         };
         let got = changes(
             &doc2,
-            &form(&[
-                (REMOVE_ADDRESS, "0"),
-                ("/profile/addresses/1/locality", ""),
-            ]),
+            &form(&[(REMOVE_ADDRESS, "0"), ("/profile/addresses/1/locality", "")]),
         )
         .unwrap();
         assert_eq!(got.unsets, [p("/profile/addresses")]);

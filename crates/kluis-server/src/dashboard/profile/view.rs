@@ -326,7 +326,14 @@ fn address_list(lang: Lang, t: &'static Texts, values: &Values, list_at: &Pointe
         .map(|i| {
             let at = list_at.child(i.to_string());
             if i >= stored.len() {
-                return address_section(lang, values, &at, t.new_address, Some(t.new_address_hint), false);
+                return address_section(
+                    lang,
+                    values,
+                    &at,
+                    t.new_address,
+                    Some(t.new_address_hint),
+                    false,
+                );
             }
             let n = (i + 1).to_string();
             let label = changes::part_text(stored[i].as_object(), "label");
