@@ -49,7 +49,9 @@ const PROFILE_CLAIMS: [(&str, Kind); 20] = [
     ("addresses", Kind::ListOf(&Kind::Address)),
 ];
 
-const ADDRESS_FIELDS: [&str; 7] = [
+/// The fields an address object may hold (in `/profile/address` and each of
+/// `/profile/addresses`), each a non-empty string.
+pub const ADDRESS_FIELDS: [&str; 7] = [
     "formatted",
     "street_address",
     "locality",
@@ -67,6 +69,69 @@ const PREFERENCES: [(&str, Kind); 6] = [
     ("anonymous", Kind::Bool),
     ("do_not_contact", Kind::Bool),
 ];
+
+/// How a named field of `/profile` or `/preferences` is written, for front ends that offer a
+/// control per field (the dashboard's form). Derived from the same rules [`validate_at`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A non-empty string.
+    Text,
+    /// An http(s) URL.
+    Url,
+    Email,
+    Bool,
+    /// `YYYY-MM-DD`, `YYYY` or `0000-MM-DD`.
+    Birthdate,
+    /// A language tag like `nl-NL`.
+    LanguageTag,
+    Phone,
+    /// Seconds since 1970, a number.
+    Timestamp,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// A list, each item one of these words.
+    ManyOf(&'static [&'static str]),
+    /// A list of non-empty strings.
+    TextList,
+    /// An address object of [`ADDRESS_FIELDS`].
+    Address,
+    /// A list of address objects.
+    AddressList,
+}
+
+/// A named field of `/profile` or `/preferences` and how it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// `/profile/email`, `/preferences/channels`, …
+    pub pointer: Pointer,
+    /// The claim or preference: `email`, `channels`, …
+    pub name: &'static str,
+    pub kind: FieldKind,
+}
+
+/// Every field `/profile` may hold, in the order of the rules.
+pub fn profile_fields() -> Vec<Field> {
+    fields_of("profile", &PROFILE_CLAIMS)
+}
+
+/// Every field `/preferences` may hold, in the order of the rules.
+pub fn preference_fields() -> Vec<Field> {
+    fields_of("preferences", &PREFERENCES)
+}
+
+fn fields_of(section: &str, table: &[(&'static str, Kind)]) -> Vec<Field> {
+    let base = Pointer::from_tokens([section]);
+    table
+        .iter()
+        .filter_map(|&(name, kind)| {
+            Some(Field {
+                pointer: base.child(name),
+                name,
+                kind: kind.field_kind()?,
+            })
+        })
+        .collect()
+}
 
 /// What a place in the document may hold.
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +154,28 @@ enum Kind {
 }
 
 impl Kind {
+    /// The public face of a named field's kind; `None` for kinds no named field has.
+    fn field_kind(self) -> Option<FieldKind> {
+        Some(match self {
+            Kind::Text => FieldKind::Text,
+            Kind::Url => FieldKind::Url,
+            Kind::Email => FieldKind::Email,
+            Kind::Bool => FieldKind::Bool,
+            Kind::Birthdate => FieldKind::Birthdate,
+            Kind::LanguageTag => FieldKind::LanguageTag,
+            Kind::Phone => FieldKind::Phone,
+            Kind::Timestamp => FieldKind::Timestamp,
+            Kind::OneOf(options) => FieldKind::OneOf(options),
+            Kind::Address => FieldKind::Address,
+            Kind::ListOf(Kind::OneOf(options)) => FieldKind::ManyOf(options),
+            Kind::ListOf(Kind::Text) => FieldKind::TextList,
+            Kind::ListOf(Kind::Address) => FieldKind::AddressList,
+            Kind::Root | Kind::Profile | Kind::Preferences | Kind::Anything | Kind::ListOf(_) => {
+                return None;
+            }
+        })
+    }
+
     fn describe(self) -> String {
         match self {
             Kind::Root | Kind::Profile | Kind::Preferences | Kind::Address => "an object".into(),
@@ -465,6 +552,30 @@ mod tests {
         assert_eq!(list_depth(&at("/profile/addresses/1/locality")), Some(2));
         assert_eq!(list_depth(&at("/preferences/channels")), None);
         assert_eq!(list_depth(&at("/custom/x/0")), None);
+    }
+
+    #[test]
+    fn every_named_field_has_a_public_kind() {
+        let profile = profile_fields();
+        let preferences = preference_fields();
+        assert_eq!(profile.len(), PROFILE_CLAIMS.len());
+        assert_eq!(preferences.len(), PREFERENCES.len());
+        for field in profile.iter().chain(&preferences) {
+            validate_pointer(&field.pointer).unwrap();
+        }
+        let kind =
+            |fields: &[Field], name: &str| fields.iter().find(|f| f.name == name).map(|f| f.kind);
+        assert_eq!(kind(&profile, "email"), Some(FieldKind::Email));
+        assert_eq!(kind(&profile, "addresses"), Some(FieldKind::AddressList));
+        assert_eq!(
+            kind(&preferences, "channels"),
+            Some(FieldKind::ManyOf(&CHANNELS))
+        );
+        assert_eq!(kind(&preferences, "topics"), Some(FieldKind::TextList));
+        assert_eq!(
+            kind(&preferences, "frequency"),
+            Some(FieldKind::OneOf(&FREQUENCIES))
+        );
     }
 
     #[test]

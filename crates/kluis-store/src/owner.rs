@@ -11,7 +11,7 @@ use kluis_core::wire::AccessRequestStatus;
 use serde_json::Value;
 
 use crate::crypto::{KdfParams, Passphrase};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::requests::StoredRequest;
 use crate::vault::{Vault, unix_now, unix_now_ms};
 
@@ -148,6 +148,29 @@ impl Owner<'_> {
                     ..Event::default()
                 }),
             ))
+        })
+    }
+
+    /// Removes `unsets` and writes `sets` in one transaction, recorded as one `document_set`
+    /// naming every field it changed (never a value): a form that edits many fields saves
+    /// this way. An unset of a field that is not stored (any more) is skipped and not named;
+    /// with nothing changed, nothing is recorded. On any invalid write nothing is stored.
+    pub fn edit(&self, sets: Vec<(Pointer, Value)>, unsets: Vec<Pointer>) -> Result<()> {
+        let mut fields: Vec<Pointer> = sets.iter().map(|(at, _)| at.clone()).collect();
+        self.act(Action::DocumentSet, |v| {
+            for at in unsets {
+                match v.unset(&at) {
+                    Ok(_) => fields.push(at),
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            v.set_many(sets)?;
+            let event = (!fields.is_empty()).then(|| Event {
+                fields,
+                ..Event::default()
+            });
+            Ok(((), event))
         })
     }
 

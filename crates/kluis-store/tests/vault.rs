@@ -358,3 +358,54 @@ fn writing_into_a_missing_list_is_refused_instead_of_making_an_object() {
         json!(["sms"])
     );
 }
+
+#[test]
+fn an_owner_edit_sets_and_unsets_in_one_recorded_action() {
+    use kluis_core::access::{Action, Actor};
+    use kluis_store::Via;
+
+    let dir = tempfile::tempdir().unwrap();
+    let vault = new_vault(dir.path());
+    vault.replace_document(sample()).unwrap();
+    let owner = vault.owner(Via::Dashboard);
+
+    // One bad write: nothing is stored, not even the unset, and nothing is recorded.
+    let refused = owner.edit(
+        vec![
+            (p("/profile/name"), json!("Anna V.")),
+            (p("/profile/email"), json!("nope")),
+        ],
+        vec![p("/profile/birthdate")],
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    assert_eq!(vault.document().unwrap(), sample());
+    assert!(vault.log_entries().unwrap().is_empty());
+
+    // A field that is not stored is skipped, not named.
+    owner
+        .edit(
+            vec![(p("/profile/name"), json!("Anna V."))],
+            vec![p("/profile/birthdate"), p("/profile/nickname")],
+        )
+        .unwrap();
+    assert_eq!(vault.get(&p("/profile/name")).unwrap(), json!("Anna V."));
+    assert!(matches!(
+        vault.get(&p("/profile/birthdate")),
+        Err(StoreError::NotFound(_))
+    ));
+    let entries = vault.log_entries().unwrap();
+    assert_eq!(entries.len(), 1);
+    let record = &entries[0].record;
+    assert_eq!(
+        (record.actor, record.action),
+        (Actor::OwnerDashboard, Action::DocumentSet)
+    );
+    assert_eq!(record.fields, [p("/profile/name"), p("/profile/birthdate")]);
+
+    // Nothing to change: nothing recorded.
+    owner.edit(vec![], vec![p("/profile/nickname")]).unwrap();
+    assert_eq!(vault.log_entries().unwrap().len(), 1);
+}

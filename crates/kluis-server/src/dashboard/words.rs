@@ -80,6 +80,76 @@ pub fn list(lang: Lang, items: &[String]) -> String {
     }
 }
 
+/// (address field, English, Dutch), for `/profile/address` and each of `/profile/addresses`.
+const ADDRESS_PARTS: &[(&str, &str, &str)] = &[
+    (
+        "formatted",
+        "whole address as written",
+        "volledig adres zoals geschreven",
+    ),
+    (
+        "street_address",
+        "street and number",
+        "straat en huisnummer",
+    ),
+    ("locality", "city or town", "plaats"),
+    ("region", "region or province", "regio of provincie"),
+    ("postal_code", "postal code", "postcode"),
+    ("country", "country", "land"),
+    ("label", "label (home, work, …)", "label (thuis, werk, …)"),
+];
+
+/// (channel, English, Dutch) for `/preferences/channels`.
+const CHANNELS: &[(&str, &str, &str)] = &[
+    ("email", "e-mail", "e-mail"),
+    ("phone", "phone", "telefoon"),
+    ("sms", "text message", "sms"),
+    ("post", "post", "post"),
+    ("app", "app", "app"),
+    ("none", "none", "geen"),
+];
+
+/// (frequency, English, Dutch) for `/preferences/frequency`.
+const FREQUENCIES: &[(&str, &str, &str)] = &[
+    ("never", "never", "nooit"),
+    ("daily", "daily", "dagelijks"),
+    ("weekly", "weekly", "wekelijks"),
+    ("monthly", "monthly", "maandelijks"),
+    ("quarterly", "quarterly", "per kwartaal"),
+    ("yearly", "yearly", "jaarlijks"),
+    ("on_change", "when something changes", "bij een wijziging"),
+];
+
+fn named(table: &[(&str, &'static str, &'static str)], lang: Lang, key: &str) -> String {
+    table.iter().find(|(k, _, _)| *k == key).map_or_else(
+        || key.to_owned(),
+        |(_, en, nl)| lang.pick(*en, *nl).to_owned(),
+    )
+}
+
+/// A field of an address in words: `city or town` for `locality`.
+pub fn address_part(lang: Lang, name: &str) -> String {
+    named(ADDRESS_PARTS, lang, name)
+}
+
+/// A contact channel in words: `text message` for `sms`.
+pub fn channel(lang: Lang, name: &str) -> String {
+    named(CHANNELS, lang, name)
+}
+
+/// A frequency in words: `monthly`.
+pub fn frequency(lang: Lang, name: &str) -> String {
+    named(FREQUENCIES, lang, name)
+}
+
+/// `e-mail` → `E-mail`: a name as a label starts a sentence.
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +172,21 @@ mod tests {
             ),
             "e-mailadres, telefoonnummer en /custom/x"
         );
+    }
+
+    #[test]
+    fn every_rule_word_has_a_name() {
+        for part in kluis_core::document::ADDRESS_FIELDS {
+            assert!(ADDRESS_PARTS.iter().any(|(k, _, _)| *k == part), "{part}");
+        }
+        for c in kluis_core::document::CHANNELS {
+            assert!(CHANNELS.iter().any(|(k, _, _)| *k == c), "{c}");
+        }
+        for f in kluis_core::document::FREQUENCIES {
+            assert!(FREQUENCIES.iter().any(|(k, _, _)| *k == f), "{f}");
+        }
+        assert_eq!(frequency(Lang::Nl, "on_change"), "bij een wijziging");
+        assert_eq!(capitalized("e-mail"), "E-mail");
+        assert_eq!(capitalized(""), "");
     }
 }
