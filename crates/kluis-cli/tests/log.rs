@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{fresh, json_of, kluis, ok, vault};
-use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use serde_json::Value;
 
@@ -18,7 +18,9 @@ const HOUR: i64 = 3_600_000;
 fn record(at_ms: i64, outcome: Outcome) -> AccessRecord {
     AccessRecord {
         at_ms,
-        endpoint: "GET /v1/data".into(),
+        actor: Actor::Business,
+        action: Action::Read,
+        request: None,
         grant: Some(GrantId::from_random([3; 16])),
         business: Some(BusinessId::parse("webshop.example").unwrap()),
         purpose: Some("order delivery".into()),
