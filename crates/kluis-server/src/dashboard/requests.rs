@@ -43,6 +43,8 @@ pub struct Texts {
     pub asks: &'static str,
     pub duration: &'static str,
     pub asked_on: &'static str,
+    pub key: &'static str,
+    pub callback: &'static str,
     pub lapses: &'static str,
     pub outcome: &'static str,
     pub share_legend: &'static str,
@@ -77,6 +79,8 @@ const EN: Texts = Texts {
     asks: "Asks to read",
     duration: "For",
     asked_on: "Asked on",
+    key: "Its key (thumbprint)",
+    callback: "Decision sent to",
     lapses: "Lapses",
     outcome: "Outcome",
     share_legend: "Fields to share",
@@ -111,6 +115,8 @@ const NL: Texts = Texts {
     asks: "Vraagt te lezen",
     duration: "Voor",
     asked_on: "Gevraagd op",
+    key: "Zijn sleutel (vingerafdruk)",
+    callback: "Besluit gaat naar",
     lapses: "Vervalt",
     outcome: "Uitkomst",
     share_legend: "Velden om te delen",
@@ -159,6 +165,8 @@ struct Card {
     pointers: String,
     duration: String,
     asked_on: String,
+    key: String,
+    callback: Option<String>,
     lapses: String,
     pending: bool,
     checks: Vec<Check>,
@@ -194,7 +202,9 @@ struct Group {
 struct ListPage {
     chrome: Chrome,
     t: &'static Texts,
-    notices: Vec<String>,
+    /// Status messages after a decision, each with its class (`notice`, or `warning` when the
+    /// business could not be told).
+    notices: Vec<(String, &'static str)>,
     error: Option<String>,
     groups: Vec<Group>,
 }
@@ -273,6 +283,8 @@ fn card(lang: Lang, r: &StoredRequest, problem: Option<Problem>) -> Card {
         pointers: asked.fields_text().join(", "),
         duration: duration_words(lang, asked.duration_secs),
         asked_on: date_time(lang, r.created_at),
+        key: asked.key_thumbprint.clone(),
+        callback: asked.callback_url.clone(),
         lapses: date_time(lang, r.expires_at),
         pending: r.status == RequestStatus::Pending,
         checks,
@@ -308,22 +320,24 @@ async fn list(
             _ => (String::new(), String::new()),
         };
         let business = format!("{} ({})", r.request.business.name, r.request.business.id);
-        notices.push(fill(
+        let decided = fill(
             template,
             &[
                 ("business", &business),
                 ("fields", &fields),
                 ("until", &until),
             ],
-        ));
+        );
+        notices.push((decided, "notice"));
         // How the callback went, in the words of the attempt if this server made it.
+        let class = |delivered: bool| if delivered { "notice" } else { "warning" };
         match (
             dashboard.0.callbacks.outcome(&r.id),
             query_value(query.as_deref(), "told").as_deref(),
         ) {
-            (Some(described), _) => notices.push(described),
-            (None, Some("1")) => notices.push(t.told.to_owned()),
-            (None, Some("0")) => notices.push(t.not_told.to_owned()),
+            (Some((delivered, described)), _) => notices.push((described, class(delivered))),
+            (None, Some("1")) => notices.push((t.told.to_owned(), class(true))),
+            (None, Some("0")) => notices.push((t.not_told.to_owned(), class(false))),
             _ => {}
         }
     }
@@ -335,7 +349,7 @@ fn render(
     owner: SignedIn,
     status: StatusCode,
     requests: Vec<StoredRequest>,
-    notices: Vec<String>,
+    notices: Vec<(String, &'static str)>,
     error: Option<String>,
     mut problem: Option<(String, Problem)>,
 ) -> Result<Response, PageError> {

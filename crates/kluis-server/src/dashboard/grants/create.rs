@@ -28,7 +28,7 @@ use crate::dashboard::words;
 
 /// Checkboxes listed at most: a page stays small even over a document with thousands of
 /// custom fields (a grant names at most [`MAX_FIELDS`] anyway).
-const MAX_CHECKBOXES: usize = 300;
+const MAX_CHECKBOXES: usize = 200;
 
 pub struct Texts {
     pub title: &'static str,

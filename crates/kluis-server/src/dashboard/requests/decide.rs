@@ -31,7 +31,7 @@ const REMEMBERED: usize = 32;
 #[derive(Default)]
 pub struct Callbacks {
     allow_local: AtomicBool,
-    told: Mutex<VecDeque<(RequestId, String)>>,
+    told: Mutex<VecDeque<(RequestId, bool, String)>>,
 }
 
 impl Callbacks {
@@ -43,20 +43,23 @@ impl Callbacks {
         self.allow_local.load(Ordering::Relaxed)
     }
 
-    fn remember(&self, id: RequestId, described: String) {
+    fn remember(&self, id: RequestId, delivery: &callback::Delivery) {
         if let Ok(mut told) = self.told.lock() {
-            told.retain(|(r, _)| *r != id);
+            told.retain(|(r, _, _)| *r != id);
             if told.len() >= REMEMBERED {
                 told.pop_front();
             }
-            told.push_back((id, described));
+            told.push_back((id, delivery.delivered, delivery.describe()));
         }
     }
 
-    /// How telling the business of `id`'s decision went, in words, if this server tried.
-    pub fn outcome(&self, id: &RequestId) -> Option<String> {
+    /// Whether telling the business of `id`'s decision worked, and how it went in words, if
+    /// this server tried.
+    pub fn outcome(&self, id: &RequestId) -> Option<(bool, String)> {
         let told = self.told.lock().ok()?;
-        told.iter().find(|(r, _)| r == id).map(|(_, d)| d.clone())
+        told.iter()
+            .find(|(r, _, _)| r == id)
+            .map(|(_, delivered, described)| (*delivered, described.clone()))
     }
 }
 
@@ -79,7 +82,7 @@ async fn tell(
     match delivery {
         Ok(delivery) => {
             tracing::info!(request.id = %asked.id, delivered = delivery.delivered, "decision callback");
-            callbacks.remember(asked.id.clone(), delivery.describe());
+            callbacks.remember(asked.id.clone(), &delivery);
             Some(delivery.delivered)
         }
         // The decision stands either way; the business can still poll.
