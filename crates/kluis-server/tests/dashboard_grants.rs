@@ -15,6 +15,9 @@ use kluis_store::unix_now;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// A form's name-value pairs.
+type Pairs = [(&'static str, &'static str)];
+
 /// `GET /v1/data` with `token`: status and body.
 async fn read(dash: &Dash, token: &str) -> (StatusCode, Value) {
     let response = dash
@@ -72,11 +75,19 @@ async fn a_new_grant_shows_its_token_once_for_exactly_the_ticked_fields() {
     let (status, form) = dash.get("/dashboard/grants/new").await;
     assert_eq!(status, StatusCode::OK);
     // Every control has its label; the fields come from the document, by section.
-    for label in ["Business", "Purpose", "Category (optional)", "Expires after"] {
+    for label in [
+        "Business",
+        "Purpose",
+        "Category (optional)",
+        "Expires after",
+    ] {
         control(&form, label);
     }
     for legend in ["Profile", "Preferences", "Custom fields"] {
-        assert!(form.contains(&format!("<legend>{legend}</legend>")), "{legend}");
+        assert!(
+            form.contains(&format!("<legend>{legend}</legend>")),
+            "{legend}"
+        );
     }
     let email = value_of(&form, "e-mail");
     let phone = value_of(&form, "phone number");
@@ -94,7 +105,10 @@ async fn a_new_grant_shows_its_token_once_for_exactly_the_ticked_fields() {
     let expires = control(&form, "Expires after");
     let select_at = form.find(&format!("id=\"{expires}\"")).unwrap();
     let options = &form[select_at..select_at + form[select_at..].find("</select>").unwrap()];
-    assert!(options.contains(r#"<option value="30d" selected>30 days</option>"#), "{options}");
+    assert!(
+        options.contains(r#"<option value="30d" selected>30 days</option>"#),
+        "{options}"
+    );
 
     let response = dash
         .http
@@ -153,7 +167,10 @@ async fn a_new_grant_shows_its_token_once_for_exactly_the_ticked_fields() {
 
     // Shown once: the list (anchored by the grant's id) and the form do not hold it.
     let (_, list) = dash.get("/dashboard/grants").await;
-    assert!(tag(&list, grant.id.as_str()).unwrap().starts_with("<li"), "{list}");
+    assert!(
+        tag(&list, grant.id.as_str()).unwrap().starts_with("<li"),
+        "{list}"
+    );
     assert!(list.contains("order delivery"));
     for path in ["/dashboard/grants", "/dashboard/grants/new", "/dashboard/"] {
         let (_, page) = dash.get(path).await;
@@ -164,9 +181,13 @@ async fn a_new_grant_shows_its_token_once_for_exactly_the_ticked_fields() {
 #[tokio::test]
 async fn bad_input_is_refused_at_its_field_and_nothing_is_stored() {
     let dash = Dash::signed_in().await;
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    // (the form, the error's id, words of the message)
+    let cases: [(&Pairs, &str, &str); 4] = [
         (
-            &[("business", "webshop.example"), ("purpose", "order delivery")],
+            &[
+                ("business", "webshop.example"),
+                ("purpose", "order delivery"),
+            ],
             "fields-error",
             "Tick at least one field",
         ),
@@ -180,7 +201,11 @@ async fn bad_input_is_refused_at_its_field_and_nothing_is_stored() {
             "is not a business id",
         ),
         (
-            &[("business", "webshop.example"), ("field", "/profile/email"), ("purpose", " ")],
+            &[
+                ("business", "webshop.example"),
+                ("field", "/profile/email"),
+                ("purpose", " "),
+            ],
             "purpose-error",
             "purpose of 1 to 200 characters",
         ),
@@ -214,7 +239,11 @@ async fn bad_input_is_refused_at_its_field_and_nothing_is_stored() {
     let (_, _, page) = dash
         .post(
             "/dashboard/grants/new",
-            &[("business", "web shop"), ("field", "/profile/email"), ("purpose", "x")],
+            &[
+                ("business", "web shop"),
+                ("field", "/profile/email"),
+                ("purpose", "x"),
+            ],
         )
         .await;
     let email = control(&page, "e-mail");
@@ -239,7 +268,10 @@ async fn revoking_asks_first_then_ends_the_token_and_is_logged() {
     let card = &list[list.find(&format!("<li id=\"{id}\">")).unwrap()..];
     let card = &card[..card.find("</li>").unwrap()];
     assert!(card.contains("active"), "{card}");
-    assert!(card.contains("once") || card.contains("1 time"), "one read: {card}");
+    assert!(
+        card.contains("once") || card.contains("1 time"),
+        "one read: {card}"
+    );
     let confirm = format!("/dashboard/grants/{id}/revoke");
     assert!(card.contains(&format!("href=\"{confirm}\"")), "{card}");
     assert!(card.contains("Revoke…"));
@@ -267,7 +299,10 @@ async fn revoking_asks_first_then_ends_the_token_and_is_logged() {
     );
     let ended = &list[list.find("id=\"ended\"").unwrap()..];
     assert!(ended.contains(&format!("<li id=\"{id}\">")), "listed below");
-    assert!(!list.contains(&format!("href=\"{confirm}\"")), "no revoke for a revoked grant");
+    assert!(
+        !list.contains(&format!("href=\"{confirm}\"")),
+        "no revoke for a revoked grant"
+    );
 
     let revokes: Vec<_> = owner_events(&dash)
         .into_iter()
@@ -291,7 +326,9 @@ async fn revoking_asks_first_then_ends_the_token_and_is_logged() {
     );
     // Unknown and malformed grants: a 404 page.
     assert_eq!(
-        dash.get("/dashboard/grants/g_aaaaaaaaaaaaaaaaaaaaaaaaaa/revoke").await.0,
+        dash.get("/dashboard/grants/g_aaaaaaaaaaaaaaaaaaaaaaaaaa/revoke")
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
@@ -303,14 +340,21 @@ async fn revoking_asks_first_then_ends_the_token_and_is_logged() {
 #[tokio::test]
 async fn narrowing_drops_a_field_and_the_same_token_reads_the_rest() {
     let dash = Dash::signed_in().await;
-    let fields = ["/profile/email", "/profile/address", "/profile/phone_number"];
+    let fields = [
+        "/profile/email",
+        "/profile/address",
+        "/profile/phone_number",
+    ];
     let (id, token) = arrange_grant(&dash, &fields, "orders");
     let path = format!("/dashboard/grants/{id}/narrow");
     let (status, page) = dash.get(&path).await;
     assert_eq!(status, StatusCode::OK);
     for label in ["e-mail", "address", "phone number"] {
         let boxed = control(&page, label);
-        assert!(attr(tag(&page, &boxed).unwrap(), "checked").is_some(), "{label} ticked");
+        assert!(
+            attr(tag(&page, &boxed).unwrap(), "checked").is_some(),
+            "{label} ticked"
+        );
     }
     let phone = value_of(&page, "phone number");
     assert_eq!(phone, "/profile/phone_number");
@@ -318,15 +362,25 @@ async fn narrowing_drops_a_field_and_the_same_token_reads_the_rest() {
     // Nothing kept, or nothing dropped: refused with the store's words, nothing changed.
     let (status, _, refused) = dash.post(&path, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(text_of(&refused, "keep-error").unwrap().contains("keep at least one field"));
+    assert!(
+        text_of(&refused, "keep-error")
+            .unwrap()
+            .contains("keep at least one field")
+    );
     let all: Vec<(&str, &str)> = fields.iter().map(|f| ("keep", *f)).collect();
     let (status, _, refused) = dash.post(&path, &all).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(refused.contains("already covers exactly these fields"), "{refused}");
+    assert!(
+        refused.contains("already covers exactly these fields"),
+        "{refused}"
+    );
     assert_eq!(dash.vault.grants().unwrap()[0].fields.len(), 3);
 
     let (status, location, _) = dash
-        .post(&path, &[("keep", "/profile/email"), ("keep", "/profile/address")])
+        .post(
+            &path,
+            &[("keep", "/profile/email"), ("keep", "/profile/address")],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
@@ -334,15 +388,30 @@ async fn narrowing_drops_a_field_and_the_same_token_reads_the_rest() {
     let (status, body) = read(&dash, &token).await;
     assert_eq!(status, StatusCode::OK);
     let read_fields = leaves(&body);
-    assert!(read_fields.contains(&"/profile/email".to_owned()), "{read_fields:?}");
-    assert!(read_fields.iter().any(|f| f.starts_with("/profile/address/")));
-    assert!(!read_fields.iter().any(|f| f.starts_with("/profile/phone_number")));
+    assert!(
+        read_fields.contains(&"/profile/email".to_owned()),
+        "{read_fields:?}"
+    );
+    assert!(
+        read_fields
+            .iter()
+            .any(|f| f.starts_with("/profile/address/"))
+    );
+    assert!(
+        !read_fields
+            .iter()
+            .any(|f| f.starts_with("/profile/phone_number"))
+    );
     let (_, list) = dash.get(&location).await;
-    assert!(list.contains("Narrowed: webshop.example can now read only your address and e-mail"), "{list}");
+    assert!(
+        list.contains("Narrowed: webshop.example can now read only your address and e-mail"),
+        "{list}"
+    );
     assert!(owner_events(&dash).contains(&(Action::GrantNarrow, Some(id.clone()))));
 
     // A revoked grant cannot be narrowed: 409, and no form.
-    dash.post(&format!("/dashboard/grants/{id}/revoke"), &[]).await;
+    dash.post(&format!("/dashboard/grants/{id}/revoke"), &[])
+        .await;
     let (status, page) = dash.get(&path).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(page.contains("no longer active"), "{page}");
@@ -373,6 +442,8 @@ async fn a_purpose_with_markup_is_shown_as_text() {
         assert!(shows_as_text(&page, evil), "{page}");
     }
     let grant = &dash.vault.grants().unwrap()[0];
-    let (_, confirm) = dash.get(&format!("/dashboard/grants/{}/revoke", grant.id)).await;
+    let (_, confirm) = dash
+        .get(&format!("/dashboard/grants/{}/revoke", grant.id))
+        .await;
     assert!(shows_as_text(&confirm, evil), "{confirm}");
 }

@@ -112,7 +112,9 @@ async fn callback_server() -> (String, tokio::sync::mpsc::Receiver<Value>) {
                 let _ = socket.try_write(answer);
             }
             if let Some(body) = body {
-                let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null)).await;
+                let _ = tx
+                    .send(serde_json::from_slice(&body).unwrap_or(Value::Null))
+                    .await;
             }
         }
     });
@@ -144,7 +146,10 @@ async fn approving_a_subset_gives_a_token_for_only_that_subset() {
     // A box per asked field, all ticked, each labelled; the asked duration chosen.
     for label in ["e-mail", "address", "phone number"] {
         let boxed = control(mine, label);
-        assert!(attr(tag(mine, &boxed).unwrap(), "checked").is_some(), "{label}");
+        assert!(
+            attr(tag(mine, &boxed).unwrap(), "checked").is_some(),
+            "{label}"
+        );
     }
     let expires = control(mine, "Expires after");
     let select = &mine[mine.find(&format!("id=\"{expires}\"")).unwrap()..];
@@ -197,7 +202,11 @@ async fn approving_a_subset_gives_a_token_for_only_that_subset() {
     )
     .unwrap();
     assert_eq!(claims.fields(), ["/profile/email"]);
-    assert!((claims.exp - now - 7 * 86_400).abs() < 60, "{}", claims.exp - now);
+    assert!(
+        (claims.exp - now - 7 * 86_400).abs() < 60,
+        "{}",
+        claims.exp - now
+    );
     assert!(claims.cnf.is_some());
     assert_eq!(
         owner_actions(&dash),
@@ -212,11 +221,16 @@ async fn approving_a_subset_gives_a_token_for_only_that_subset() {
     let decided_section = &after[after.find("id=\"decided\"").unwrap()..];
     let done = card(decided_section, &id);
     assert!(done.contains("Approved on"), "{done}");
-    assert!(done.contains(&format!("/dashboard/grants#{}", decided["grant_id"].as_str().unwrap())));
+    assert!(done.contains(&format!(
+        "/dashboard/grants#{}",
+        decided["grant_id"].as_str().unwrap()
+    )));
     assert!(!done.contains("<form"), "a decided request has no forms");
 
     // Deciding again: 409 with the store's words, nothing changes.
-    let (status, _, again) = dash.post(&format!("/dashboard/requests/{id}/deny"), &[]).await;
+    let (status, _, again) = dash
+        .post(&format!("/dashboard/requests/{id}/deny"), &[])
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(again.contains("was already approved"), "{again}");
     assert_eq!(poll(&dash, &id).await["status"], "approved");
@@ -249,7 +263,10 @@ async fn approving_every_field_asked_approves_the_request_as_asked() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(refused.contains("did not ask for /profile/birthdate"), "{refused}");
+    assert!(
+        refused.contains("did not ask for /profile/birthdate"),
+        "{refused}"
+    );
     assert_eq!(poll(&dash, &other).await["status"], "pending");
 }
 
@@ -261,7 +278,11 @@ async fn denying_with_a_reason_tells_the_business_the_reason() {
     let long = "x".repeat(501);
     let (status, _, refused) = dash.post(&deny, &[("reason", long.as_str())]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(text_of(&refused, &format!("{id}-reason-error")).unwrap().contains("500"));
+    assert!(
+        text_of(&refused, &format!("{id}-reason-error"))
+            .unwrap()
+            .contains("500")
+    );
     assert!(refused.contains(&long), "what was typed is kept");
     assert_eq!(poll(&dash, &id).await["status"], "pending");
 
@@ -284,7 +305,10 @@ async fn denying_with_a_reason_tells_the_business_the_reason() {
     // Without a reason: denied all the same, and the business reads no reason.
     let quiet = ask(&dash, |_| {}).await;
     let (status, _, _) = dash
-        .post(&format!("/dashboard/requests/{quiet}/deny"), &[("reason", "")])
+        .post(
+            &format!("/dashboard/requests/{quiet}/deny"),
+            &[("reason", "")],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let decided = poll(&dash, &quiet).await;
@@ -295,7 +319,11 @@ async fn denying_with_a_reason_tells_the_business_the_reason() {
         "/dashboard/requests/r_aaaaaaaaaaaaaaaaaaaaaaaaaa/deny",
         "/dashboard/requests/nonsense/approve",
     ] {
-        assert_eq!(dash.post(path, &[]).await.0, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            dash.post(path, &[]).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
 }
 
@@ -308,9 +336,10 @@ async fn a_local_callback_is_told_only_when_allowed() {
     vault
         .replace_document(kluis_core::document::sample())
         .unwrap();
-    let mut dash =
-        Dash::serve_configured(dir, vault, |dashboard| dashboard.allow_local_callbacks(true))
-            .await;
+    let mut dash = Dash::serve_configured(dir, vault, |dashboard| {
+        dashboard.allow_local_callbacks(true)
+    })
+    .await;
     dash.sign_in(PASS).await;
     let (url, mut told) = callback_server().await;
     let id = ask(&dash, |b| b["callback_url"] = json!(url)).await;
@@ -322,7 +351,10 @@ async fn a_local_callback_is_told_only_when_allowed() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
-    assert_eq!(location, format!("/dashboard/requests?approved={id}&told=1#{id}"));
+    assert_eq!(
+        location,
+        format!("/dashboard/requests?approved={id}&told=1#{id}")
+    );
     let body = tokio::time::timeout(Duration::from_secs(5), told.recv())
         .await
         .unwrap()
@@ -333,7 +365,9 @@ async fn a_local_callback_is_told_only_when_allowed() {
     assert_eq!(body["token"], poll(&dash, &id).await["token"]);
     let (_, page) = dash.get(&location).await;
     assert!(
-        page.contains(&format!(r#"<p class="notice" role="status">told the business at {url} (200 OK)"#)),
+        page.contains(&format!(
+            r#"<p class="notice" role="status">told the business at {url} (200 OK)"#
+        )),
         "{page}"
     );
 
@@ -342,11 +376,17 @@ async fn a_local_callback_is_told_only_when_allowed() {
     let (url, mut told) = callback_server().await;
     let id = ask(&dash, |b| b["callback_url"] = json!(url)).await;
     let (status, location, _) = dash
-        .post(&format!("/dashboard/requests/{id}/deny"), &[("reason", "no")])
+        .post(
+            &format!("/dashboard/requests/{id}/deny"),
+            &[("reason", "no")],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
-    assert_eq!(location, format!("/dashboard/requests?denied={id}&told=0#{id}"));
+    assert_eq!(
+        location,
+        format!("/dashboard/requests?denied={id}&told=0#{id}")
+    );
     let (_, page) = dash.get(&location).await;
     assert!(
         page.contains(r#"<p class="warning" role="status">could not tell the business"#),
@@ -360,7 +400,11 @@ async fn a_local_callback_is_told_only_when_allowed() {
             .is_err(),
         "nothing reached the local server"
     );
-    assert_eq!(poll(&dash, &id).await["status"], "denied", "the decision stands");
+    assert_eq!(
+        poll(&dash, &id).await["status"],
+        "denied",
+        "the decision stands"
+    );
 }
 
 #[tokio::test]
@@ -385,13 +429,19 @@ async fn a_businesss_texts_are_shown_as_text() {
         &[("field", "/profile/email")],
     )
     .await;
-    for path in ["/dashboard/requests", "/dashboard/grants", "/dashboard/receipts"] {
+    for path in [
+        "/dashboard/requests",
+        "/dashboard/grants",
+        "/dashboard/receipts",
+    ] {
         let (status, page) = dash.get(path).await;
         assert_eq!(status, StatusCode::OK);
         assert!(shows_as_text(&page, evil), "{path}: {page}");
     }
     let receipt = &dash.vault.receipts().unwrap()[0];
-    let (_, shown) = dash.get(&format!("/dashboard/receipts/{}", receipt.id)).await;
+    let (_, shown) = dash
+        .get(&format!("/dashboard/receipts/{}", receipt.id))
+        .await;
     assert!(shows_as_text(&shown, evil), "{shown}");
 }
 
@@ -448,8 +498,11 @@ async fn receipts_are_listed_shown_and_downloaded_as_signed() {
     assert_eq!(response.bytes().await.unwrap(), receipt.jws.as_bytes());
 
     // Revoking the grant shows against the consent it ends.
-    dash.post(&format!("/dashboard/grants/{}/revoke", receipt.grant_id), &[])
-        .await;
+    dash.post(
+        &format!("/dashboard/grants/{}/revoke", receipt.grant_id),
+        &[],
+    )
+    .await;
     let (_, list) = dash.get("/dashboard/receipts").await;
     assert!(list.contains("the consent ended: revoked on"), "{list}");
 

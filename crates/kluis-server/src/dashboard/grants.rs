@@ -1,26 +1,27 @@
-//! The grants page: every grant the owner gave, live ones first, each with its reads; revoking
-//! one (after a confirmation page) and narrowing a live one to fewer fields. Giving a new grant
-//! is in [`create`]; helpers the requests and receipts pages share are in [`shared`].
+//! The grants page: every grant the owner gave, live ones first, each with its reads. Giving a
+//! new grant is in [`create`] (its field checkboxes in [`tree`]), revoking and narrowing in
+//! [`change`]; helpers the requests and receipts pages share are in [`shared`].
 
+mod change;
 mod create;
 pub mod shared;
+mod tree;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use kluis_core::Pointer;
-use kluis_core::grant::{Grant, GrantId, Status};
-use kluis_store::{StoreError, Via, unix_now};
+use kluis_core::grant::{Grant, Status};
+use kluis_store::unix_now;
 
-use self::shared::{field_label, fill, query_value, status_word};
+use self::shared::{fill, query_value, status_word};
 use super::error::PageError;
 use super::i18n::Lang;
 use super::logview::LogView;
-use super::render::{Chrome, ago, date, date_time, page, page_with, see_other};
-use super::session::{Posted, SignedIn};
+use super::render::{Chrome, ago, date, date_time, page};
+use super::session::SignedIn;
 use super::{Dashboard, words};
 
 pub fn router() -> Router<Dashboard> {
@@ -32,9 +33,12 @@ pub fn router() -> Router<Dashboard> {
         )
         .route(
             "/dashboard/grants/{id}/revoke",
-            get(confirm_revoke).post(revoke),
+            get(change::confirm_revoke).post(change::revoke),
         )
-        .route("/dashboard/grants/{id}/narrow", get(narrow_form).post(narrow))
+        .route(
+            "/dashboard/grants/{id}/narrow",
+            get(change::narrow_form).post(change::narrow),
+        )
 }
 
 pub struct Texts {
@@ -194,7 +198,10 @@ fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card 
         Status::Expired => fill(t.expired_on, &[("date", &date(lang, grant.expires_at))]),
         Status::Revoked => fill(
             t.revoked_on,
-            &[("date", &date(lang, grant.revoked_at.unwrap_or(grant.expires_at)))],
+            &[(
+                "date",
+                &date(lang, grant.revoked_at.unwrap_or(grant.expires_at)),
+            )],
         ),
     };
     let (reads, last_read) = match reads {
@@ -303,176 +310,4 @@ fn grant_sentence(lang: Lang, template: &str, grant: &Grant) -> String {
             ("purpose", &grant.purpose),
         ],
     )
-}
-
-/// A grant id from a path; one that cannot be a grant's is simply not there.
-fn grant_id(text: &str) -> Result<GrantId, PageError> {
-    GrantId::parse(text).map_err(|_| PageError::NotFound(format!("there is no grant {text:?}")))
-}
-
-#[derive(Template)]
-#[template(path = "dashboard/grants_revoke.html")]
-struct RevokePage {
-    chrome: Chrome,
-    t: &'static Texts,
-    id: String,
-    sentence: String,
-    already: Option<String>,
-}
-
-async fn confirm_revoke(
-    State(dashboard): State<Dashboard>,
-    owner: SignedIn,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let lang = owner.lang;
-    let t = texts(lang);
-    let id = grant_id(&id)?;
-    let grant = {
-        let id = id.clone();
-        dashboard.with_owner(move |v| v.grant(&id)).await?
-    };
-    let here = format!("/dashboard/grants/{id}/revoke");
-    page(&RevokePage {
-        chrome: Chrome::new(&owner, "grants", t.revoke_title, &here),
-        t,
-        id: id.to_string(),
-        sentence: grant_sentence(lang, t.revoke_sentence, &grant),
-        already: grant
-            .revoked_at
-            .map(|at| fill(t.revoke_already, &[("date", &date(lang, at))])),
-    })
-}
-
-#[tracing::instrument(skip_all, fields(grant.id = %id))]
-async fn revoke(
-    State(dashboard): State<Dashboard>,
-    Path(id): Path<String>,
-    _posted: Posted,
-) -> Result<Response, PageError> {
-    let id = grant_id(&id)?;
-    let (grant, revoked_now) = dashboard
-        .with_owner(move |v| v.owner(Via::Dashboard).revoke_grant(&id))
-        .await?;
-    let already = if revoked_now { "" } else { "&already=1" };
-    Ok(see_other(&format!(
-        "/dashboard/grants?revoked={}{already}#{}",
-        grant.id, grant.id
-    )))
-}
-
-/// A field's checkbox.
-struct Check {
-    id: String,
-    pointer: String,
-    label: String,
-    checked: bool,
-}
-
-#[derive(Template)]
-#[template(path = "dashboard/grants_narrow.html")]
-struct NarrowPage {
-    chrome: Chrome,
-    t: &'static Texts,
-    id: String,
-    intro: String,
-    /// The store's refusal, next to the checkboxes.
-    error: Option<String>,
-    /// `None` when the grant can no longer be narrowed: the page then shows only the error.
-    checks: Option<Vec<Check>>,
-}
-
-fn narrow_page(
-    owner: &SignedIn,
-    grant: &Grant,
-    kept: Option<&[String]>,
-    error: Option<String>,
-    now: i64,
-) -> NarrowPage {
-    let lang = owner.lang;
-    let t = texts(lang);
-    let checks = (grant.status(now) == Status::Active).then(|| {
-        grant
-            .fields
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let pointer = f.to_string();
-                Check {
-                    id: format!("keep-{i}"),
-                    checked: kept.is_none_or(|k| k.contains(&pointer)),
-                    label: field_label(lang, f),
-                    pointer,
-                }
-            })
-            .collect()
-    });
-    let here = format!("/dashboard/grants/{}/narrow", grant.id);
-    NarrowPage {
-        chrome: Chrome::new(owner, "grants", t.narrow_title, &here),
-        t,
-        id: grant.id.to_string(),
-        intro: grant_sentence(lang, t.narrow_intro, grant),
-        error,
-        checks,
-    }
-}
-
-async fn narrow_form(
-    State(dashboard): State<Dashboard>,
-    owner: SignedIn,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let id = grant_id(&id)?;
-    let grant = dashboard.with_owner(move |v| v.grant(&id)).await?;
-    let now = unix_now();
-    if grant.status(now) != Status::Active {
-        // The store's words for it, without trying.
-        let message = format!(
-            "grant {} is no longer active; only a live grant can be narrowed",
-            grant.id
-        );
-        let narrow = narrow_page(&owner, &grant, None, Some(message), now);
-        return page_with(StatusCode::CONFLICT, &narrow);
-    }
-    page(&narrow_page(&owner, &grant, None, None, now))
-}
-
-#[tracing::instrument(skip_all, fields(grant.id = %id))]
-async fn narrow(
-    State(dashboard): State<Dashboard>,
-    Path(id): Path<String>,
-    posted: Posted,
-) -> Result<Response, PageError> {
-    let id = grant_id(&id)?;
-    let kept: Vec<String> = posted
-        .form
-        .all("keep")
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let keep: Result<Vec<Pointer>, _> = kept.iter().map(|k| Pointer::parse(k)).collect();
-    let outcome = match keep {
-        Err(e) => Err(StoreError::Invalid(e)),
-        Ok(keep) => {
-            let id = id.clone();
-            dashboard
-                .with_owner(move |v| Ok(v.owner(Via::Dashboard).narrow_grant(&id, keep)))
-                .await?
-        }
-    };
-    let (status, message) = match outcome {
-        Ok(grant) => {
-            return Ok(see_other(&format!(
-                "/dashboard/grants?narrowed={}#{}",
-                grant.id, grant.id
-            )));
-        }
-        Err(StoreError::Invalid(e)) => (StatusCode::BAD_REQUEST, e.to_string()),
-        Err(StoreError::Conflict(m)) => (StatusCode::CONFLICT, m),
-        Err(other) => return Err(other.into()),
-    };
-    let grant = dashboard.with_owner(move |v| v.grant(&id)).await?;
-    let narrow = narrow_page(&posted.owner, &grant, Some(&kept), Some(message), unix_now());
-    page_with(status, &narrow)
 }

@@ -150,10 +150,7 @@ fn business(r: &StoredReceipt) -> String {
     }
 }
 
-async fn list(
-    State(dashboard): State<Dashboard>,
-    owner: SignedIn,
-) -> Result<Response, PageError> {
+async fn list(State(dashboard): State<Dashboard>, owner: SignedIn) -> Result<Response, PageError> {
     let lang = owner.lang;
     let t = texts(lang);
     let now = unix_now();
@@ -218,7 +215,10 @@ async fn find(dashboard: &Dashboard, lang: Lang, id: &str) -> Result<StoredRecei
     let missing = || PageError::NotFound(fill(texts(lang).not_found, &[("id", id)]));
     let id = ReceiptId::parse(id).map_err(|_| missing())?;
     let receipts = dashboard.with_owner(|v| v.receipts()).await?;
-    receipts.into_iter().find(|r| r.id == id).ok_or_else(missing)
+    receipts
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(missing)
 }
 
 /// The `kid` in a compact JWS's protected header (already verified by the store).
@@ -292,7 +292,10 @@ async fn download(
         .map_err(PageError::internal)?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jose")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jose"),
+            ),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         r.jws,

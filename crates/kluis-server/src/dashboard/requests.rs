@@ -267,7 +267,10 @@ fn card(lang: Lang, r: &StoredRequest, problem: Option<Problem>) -> Card {
             None,
         ),
         (None, RequestStatus::Expired) => (
-            Some(fill(t.lapsed_outcome, &[("date", &date(lang, r.expires_at))])),
+            Some(fill(
+                t.lapsed_outcome,
+                &[("date", &date(lang, r.expires_at))],
+            )),
             None,
             None,
         ),
@@ -309,7 +312,9 @@ async fn list(
     let decided = query_value(query.as_deref(), "approved")
         .map(|id| (id, t.approved_notice))
         .or_else(|| query_value(query.as_deref(), "denied").map(|id| (id, t.denied_notice)));
-    let requests = dashboard.with_owner(move |v| v.access_requests(unix_now())).await?;
+    let requests = dashboard
+        .with_owner(move |v| v.access_requests(unix_now()))
+        .await?;
     if let Some((id, template)) = decided
         && let Some(r) = requests.iter().find(|r| r.id.as_str() == id)
     {

@@ -43,8 +43,14 @@ pub fn unescape(text: &str) -> String {
 
 /// Whether `page` shows `text` (which holds markup) as text: escaped, never as markup.
 pub fn shows_as_text(page: &str, text: &str) -> bool {
-    let named = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let numeric = text.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;");
+    let named = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let numeric = text
+        .replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;");
     !page.contains(text) && (page.contains(&named) || page.contains(&numeric))
 }
 
@@ -56,8 +62,12 @@ pub fn labelled(page: &str, text: &str) -> Vec<String> {
         rest = &rest[at + "<label for=\"".len()..];
         let Some(quote) = rest.find('"') else { break };
         let id = &rest[..quote];
-        let Some(open_end) = rest.find('>') else { break };
-        let Some(close) = rest.find("</label>") else { break };
+        let Some(open_end) = rest.find('>') else {
+            break;
+        };
+        let Some(close) = rest.find("</label>") else {
+            break;
+        };
         let inner = strip_tags(&rest[open_end + 1..close]);
         if unescape(inner.trim()) == text {
             ids.push(unescape(id));
@@ -69,7 +79,11 @@ pub fn labelled(page: &str, text: &str) -> Vec<String> {
 /// The one control labelled `text`; panics (failing the test) when there is none or several.
 pub fn control(page: &str, text: &str) -> String {
     let ids = labelled(page, text);
-    assert_eq!(ids.len(), 1, "one control labelled {text:?}: {ids:?}\n{page}");
+    assert_eq!(
+        ids.len(),
+        1,
+        "one control labelled {text:?}: {ids:?}\n{page}"
+    );
     let id = ids.into_iter().next().unwrap();
     assert!(
         tag(page, &id).is_some(),
@@ -95,7 +109,9 @@ pub fn attr(tag: &str, name: &str) -> Option<String> {
         return Some(unescape(&rest[..rest.find('"')?]));
     }
     let bare = [format!(" {name}>"), format!(" {name} ")];
-    bare.iter().any(|b| tag.contains(b.as_str())).then(String::new)
+    bare.iter()
+        .any(|b| tag.contains(b.as_str()))
+        .then(String::new)
 }
 
 /// The text inside the element with `id` (up to its first closing tag of the same name).

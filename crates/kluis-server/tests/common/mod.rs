@@ -46,7 +46,8 @@ impl Dash {
         configure: impl FnOnce(Dashboard) -> Dashboard,
     ) -> Self {
         let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
-        let dashboard = configure(Dashboard::open(dir.path(), vault.unlocked(), state.clone()).unwrap());
+        let dashboard =
+            configure(Dashboard::open(dir.path(), vault.unlocked(), state.clone()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -118,7 +118,9 @@ pub fn expiry_choices(lang: Lang, selected: &str, asked: Option<i64>) -> Vec<Cho
         })
         .collect();
     if let Some(asked) = asked
-        && !choices.iter().any(|c| parse_lifetime(&c.value).ok() == Some(asked))
+        && !choices
+            .iter()
+            .any(|c| parse_lifetime(&c.value).ok() == Some(asked))
     {
         let at = choices
             .iter()
@@ -206,7 +208,14 @@ mod tests {
         let labels: Vec<&str> = asked.iter().map(|c| c.label.as_str()).collect();
         assert_eq!(
             labels,
-            ["1 day", "7 days", "14 days (asked)", "30 days", "90 days", "1 year"]
+            [
+                "1 day",
+                "7 days",
+                "14 days (asked)",
+                "30 days",
+                "90 days",
+                "1 year"
+            ]
         );
         assert!(asked[2].selected && asked.iter().filter(|c| c.selected).count() == 1);
         assert_eq!(parse_expiry(&asked[2].value), Ok(14 * 86_400));

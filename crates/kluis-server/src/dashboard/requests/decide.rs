@@ -64,8 +64,7 @@ impl Callbacks {
 }
 
 fn request_id(text: &str) -> Result<RequestId, PageError> {
-    RequestId::parse(text)
-        .map_err(|_| PageError::NotFound(format!("there is no request {text:?}")))
+    RequestId::parse(text).map_err(|_| PageError::NotFound(format!("there is no request {text:?}")))
 }
 
 /// Tells the business at its callback URL, if it gave one: whether that worked.
@@ -176,7 +175,15 @@ pub async fn approve(
         }
     };
     let Some(fields) = fields.filter(|_| problem.expires.is_none()) else {
-        return refuse(&dashboard, posted, StatusCode::BAD_REQUEST, &id, None, problem).await;
+        return refuse(
+            &dashboard,
+            posted,
+            StatusCode::BAD_REQUEST,
+            &id,
+            None,
+            problem,
+        )
+        .await;
     };
     let decided = {
         let id = id.clone();
@@ -199,8 +206,15 @@ pub async fn approve(
                 problem.fields = Some(message);
                 return refuse(&dashboard, posted, status, &id, None, problem).await;
             }
-            return refuse(&dashboard, posted, status, &id, Some(message), Problem::default())
-                .await;
+            return refuse(
+                &dashboard,
+                posted,
+                status,
+                &id,
+                Some(message),
+                Problem::default(),
+            )
+            .await;
         }
     };
     let told = tell(&dashboard, &approval.asked, approval.status).await;
@@ -228,7 +242,15 @@ pub async fn deny(
             reason_text: reason,
             ..Problem::default()
         };
-        return refuse(&dashboard, posted, StatusCode::BAD_REQUEST, &id, None, problem).await;
+        return refuse(
+            &dashboard,
+            posted,
+            StatusCode::BAD_REQUEST,
+            &id,
+            None,
+            problem,
+        )
+        .await;
     }
     let decided = {
         let (id, reason) = (id.clone(), reason.clone());
