@@ -12,7 +12,7 @@ use crate::dashboard::i18n::Lang;
 use crate::dashboard::words;
 
 /// Checkboxes listed at most: a page stays small even over a document with thousands of
-/// custom fields (a grant names at most [`MAX_FIELDS`] anyway).
+/// custom fields (a grant names at most [`kluis_core::grant::MAX_FIELDS`] anyway).
 pub const MAX_CHECKBOXES: usize = 200;
 
 /// One checkbox of the document tree.
