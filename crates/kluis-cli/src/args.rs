@@ -76,6 +76,11 @@ pub enum Command {
         /// server but not a power loss; faster on slow disks (docs/performance.md)
         #[arg(long)]
         no_log_fsync: bool,
+        /// Let the dashboard's approvals and denials also POST the decision to a callback URL on
+        /// this machine or a private network (loopback, RFC 1918, link-local…); refused by
+        /// default, so that a request cannot make your machine call services only it can reach
+        #[arg(long)]
+        allow_local_callbacks: bool,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),

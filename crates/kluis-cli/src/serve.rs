@@ -18,14 +18,18 @@ pub fn serve(
     listen: &str,
     public_url: Option<String>,
     no_log_fsync: bool,
+    allow_local_callbacks: bool,
 ) -> Result<()> {
     let vault = open(global)?;
     run_server(
         vault.path().parent().unwrap_or(Path::new(".")),
         vault.unlocked(),
-        listen,
-        public_url,
-        no_log_fsync,
+        Options {
+            listen,
+            public_url,
+            no_log_fsync,
+            allow_local_callbacks,
+        },
         None,
     )
 }
@@ -82,9 +86,12 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     run_server(
         &dir,
         vault.unlocked(),
-        &args.listen,
-        None,
-        false,
+        Options {
+            listen: &args.listen,
+            public_url: None,
+            no_log_fsync: false,
+            allow_local_callbacks: false,
+        },
         Some(hints),
     )
 }
@@ -95,14 +102,26 @@ struct DemoHints {
     grant: String,
 }
 
+/// How `kluis serve` (or `demo`) serves.
+struct Options<'a> {
+    listen: &'a str,
+    public_url: Option<String>,
+    no_log_fsync: bool,
+    allow_local_callbacks: bool,
+}
+
 fn run_server(
     dir: &Path,
     unlocked: &Unlocked,
-    listen: &str,
-    public_url: Option<String>,
-    no_log_fsync: bool,
+    options: Options<'_>,
     demo: Option<DemoHints>,
 ) -> Result<()> {
+    let Options {
+        listen,
+        public_url,
+        no_log_fsync,
+        allow_local_callbacks,
+    } = options;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -128,7 +147,10 @@ fn run_server(
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
         let dashboard = match Dashboard::may_serve(addr, public_url.as_deref()) {
-            Ok(()) => Some(Dashboard::open(dir, unlocked, state.clone())?),
+            Ok(()) => Some(
+                Dashboard::open(dir, unlocked, state.clone())?
+                    .allow_local_callbacks(allow_local_callbacks),
+            ),
             Err(not) => {
                 eprintln!("kluis: {}; serving the grant API alone", not.0);
                 None

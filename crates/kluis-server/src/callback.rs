@@ -95,7 +95,7 @@ fn destination(url: &str, allow_local: bool) -> Result<Pin, String> {
     if !allow_local && !is_public(addr.ip()) {
         return Err(format!(
             "not contacted: it leads to {}, an address on this machine or a private network \
-             (kluis requests approve/deny --allow-local-callback allows that)",
+             (kluis requests approve/deny --allow-local-callback, or kluis serve --allow-local-callbacks for the dashboard, allows that)",
             addr.ip()
         ));
     }

@@ -60,6 +60,8 @@ struct Inner {
     sign_in_slots: tokio::sync::Semaphore,
     /// Cookies carry `Secure` (the dashboard is reached over https, through a proxy).
     secure_cookies: bool,
+    /// Telling businesses of the owner's decisions at their callback URLs.
+    callbacks: requests::Callbacks,
 }
 
 /// Why the dashboard is not served on a listener.
@@ -83,7 +85,17 @@ impl Dashboard {
             throttle: Mutex::default(),
             sign_in_slots: tokio::sync::Semaphore::new(2),
             secure_cookies,
+            callbacks: requests::Callbacks::default(),
         })))
+    }
+
+    /// Lets decision callbacks reach addresses on this machine or a private network (loopback,
+    /// RFC 1918, link-local…), which are refused by default so that a business's request cannot
+    /// make the owner's machine call services only it can reach (`kluis serve
+    /// --allow-local-callbacks`).
+    pub fn allow_local_callbacks(self, allow: bool) -> Self {
+        self.0.callbacks.set_allow_local(allow);
+        self
     }
 
     /// Whether the dashboard may be served on `listen`: the passphrase must never cross a

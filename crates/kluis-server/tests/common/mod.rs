@@ -36,8 +36,18 @@ impl Dash {
     }
 
     pub async fn serve(dir: tempfile::TempDir, vault: Vault) -> Self {
+        Self::serve_configured(dir, vault, |dashboard| dashboard).await
+    }
+
+    /// As [`Dash::serve`], the dashboard set up by `configure` first (e.g. local callbacks).
+    pub async fn serve_configured(
+        dir: tempfile::TempDir,
+        vault: Vault,
+        configure: impl FnOnce(Dashboard) -> Dashboard,
+    ) -> Self {
         let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
-        let dashboard = Dashboard::open(dir.path(), vault.unlocked(), state.clone()).unwrap();
+        let dashboard =
+            configure(Dashboard::open(dir.path(), vault.unlocked(), state.clone()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
