@@ -32,7 +32,7 @@ function granted() {
 /** How often the overview says the grant was read (0 for "not read yet"). */
 async function readsOnOverview(page) {
   await page.goto(`${BASE}/dashboard/`);
-  const who = page.getByRole('region', { name: 'Who can read what, right now' });
+  const who = page.getByRole('region', { name: 'Who can read what, right now', exact: true });
   const line = await who.getByRole('listitem').filter({ hasText: 'webshop.example' }).innerText();
   if (line.endsWith('; not read yet')) return { count: 0, line };
   const match = line.match(/; read (\d+) times?, last (.+)$/);

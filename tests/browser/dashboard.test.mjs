@@ -23,7 +23,7 @@ async function isFocused(locator) {
 pageTest('a wrong passphrase is refused and the right one opens the overview', async (page, { allowErrorStatus }) => {
   await page.goto(`${BASE}/dashboard/`);
   assert.equal(path(page), '/dashboard/sign-in', 'the dashboard sends a stranger to sign in');
-  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault', exact: true }).waitFor();
   await screenshot(page, 'sign-in');
 
   allowErrorStatus(401, '/dashboard/sign-in');
@@ -33,7 +33,7 @@ pageTest('a wrong passphrase is refused and the right one opens the overview', a
   await alert.waitFor();
   assert.match(await alert.innerText(), /^Sign-in failed/);
   assert.equal(path(page), '/dashboard/sign-in', 'still on the sign-in page');
-  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault', exact: true }).waitFor();
   // The field says what went wrong to a screen reader, too.
   assert.equal(
     await page.getByLabel('Passphrase', { exact: true }).getAttribute('aria-describedby'),
@@ -43,9 +43,9 @@ pageTest('a wrong passphrase is refused and the right one opens the overview', a
   await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(`${BASE}/dashboard/`);
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Overview', exact: true }).waitFor();
 
-  const who = page.getByRole('region', { name: 'Who can read what, right now' });
+  const who = page.getByRole('region', { name: 'Who can read what, right now', exact: true });
   const lines = await who.getByRole('listitem').allInnerTexts();
   assert.equal(lines.length, 1, `one line per live grant: ${JSON.stringify(lines)}`);
   assert.match(
@@ -55,10 +55,10 @@ pageTest('a wrong passphrase is refused and the right one opens the overview', a
   // Each line leads to its grant.
   assert.match(await who.getByRole('link').first().getAttribute('href'), /^\/dashboard\/grants#g_/);
 
-  const waiting = page.getByRole('region', { name: 'Waiting for your decision' });
+  const waiting = page.getByRole('region', { name: 'Waiting for your decision', exact: true });
   assert.equal(await waiting.innerText().then((t) => t.includes('No business is waiting for an answer.')), true);
 
-  const log = page.getByRole('region', { name: 'The access log' });
+  const log = page.getByRole('region', { name: 'The access log', exact: true });
   assert.match(await log.getByRole('status').innerText(), /^Intact: \d+ entries, every one in its place\.$/);
   // Nobody signed in with a weak passphrase here, so no warning.
   assert.equal(await page.getByRole('alert').count(), 0);
@@ -67,7 +67,7 @@ pageTest('a wrong passphrase is refused and the right one opens the overview', a
 
 pageTest('the main navigation lists every page and marks the current one', async (page) => {
   await signIn(page);
-  const nav = page.getByRole('navigation', { name: 'Main' });
+  const nav = page.getByRole('navigation', { name: 'Main', exact: true });
   const names = (await nav.getByRole('link').allInnerTexts()).map((n) => n.trim());
   assert.deepEqual(names, NAV);
   for (const name of NAV) {
@@ -75,25 +75,25 @@ pageTest('the main navigation lists every page and marks the current one', async
     assert.equal(current === 'page', name === 'Overview', `${name}: aria-current="${current}"`);
   }
   await nav.getByRole('link', { name: 'Overview', exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Overview', exact: true }).waitFor();
 });
 
 pageTest('the language switch shows the page in Dutch and back in English', async (page) => {
   await signIn(page);
   await page.getByRole('link', { name: 'Nederlands', exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: 'Overzicht' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Overzicht', exact: true }).waitFor();
   assert.equal(path(page), '/dashboard/', 'the switch comes back to the same page');
   assert.equal(await page.locator('html').getAttribute('lang'), 'nl');
-  await page.getByRole('region', { name: 'Wie wat kan lezen, op dit moment' }).waitFor();
-  await page.getByRole('navigation', { name: 'Hoofdmenu' }).waitFor();
+  await page.getByRole('region', { name: 'Wie wat kan lezen, op dit moment', exact: true }).waitFor();
+  await page.getByRole('navigation', { name: 'Hoofdmenu', exact: true }).waitFor();
   await screenshot(page, 'overview-nl');
 
   // The choice is remembered: a new visit stays Dutch.
   await page.goto(`${BASE}/dashboard/`);
-  await page.getByRole('heading', { level: 1, name: 'Overzicht' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Overzicht', exact: true }).waitFor();
 
   await page.getByRole('link', { name: 'English', exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Overview', exact: true }).waitFor();
   assert.equal(await page.locator('html').getAttribute('lang'), 'en');
 });
 
@@ -101,12 +101,12 @@ pageTest('signing out ends the session', async (page) => {
   await signIn(page);
   await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.waitForURL(/\/dashboard\/sign-in\?signed_out=1$/);
-  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault', exact: true }).waitFor();
   assert.equal(await page.getByRole('status').innerText(), 'You are signed out.');
 
   await page.goto(`${BASE}/dashboard/`);
   assert.equal(path(page), '/dashboard/sign-in', 'the old session no longer opens the overview');
-  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Sign in to your vault', exact: true }).waitFor();
   assert.equal(await page.getByRole('status').count(), 0);
 });
 
@@ -122,7 +122,7 @@ pageTest('signing in and out works with the keyboard alone', async (page) => {
   await page.keyboard.type(PASSPHRASE);
   await page.keyboard.press('Enter');
   await page.waitForURL(`${BASE}/dashboard/`);
-  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Overview', exact: true }).waitFor();
 
   // The first Tab on a page reaches the skip link, and it shows itself when focused.
   await page.keyboard.press('Tab');
@@ -146,7 +146,7 @@ pageTest(
     await page.goto(`${BASE}/dashboard/sign-in`);
     assert.ok((await width()) <= 375, `sign-in is ${await width()} px wide`);
     await signIn(page);
-    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Overview', exact: true }).waitFor();
     assert.ok((await width()) <= 375, `the overview is ${await width()} px wide`);
     await screenshot(page, 'overview-375');
   },

@@ -78,7 +78,7 @@ function guard(page, allowed) {
     const status = message.text().match(/^Failed to load resource: the server responded with a status of (\d+)/);
     const where = message.location().url;
     if (status && where && allowed.has(`${status[1]} ${new URL(where).pathname}`)) return;
-    problems.push(`console error: ${message.text()} (${where})`);
+    problems.push(`console error: ${message.text()}${where ? ` (${where})` : ''}`);
   });
   page.on('pageerror', (error) => problems.push(`uncaught exception: ${error.message}`));
   page.on('request', (request) => {

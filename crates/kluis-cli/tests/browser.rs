@@ -140,6 +140,9 @@ fn the_dashboard_works_in_a_real_browser() {
 
     let (_server, url) = serve(&vault);
     let screenshots = root.join("target/browser");
+    // Only this run's screenshots: an old `failed-*.png` must not suggest a failure.
+    let _ = std::fs::remove_dir_all(&screenshots);
+    std::fs::create_dir_all(&screenshots).unwrap();
     let output = dir.path().join("node-output.txt");
     let out = File::create(&output).unwrap();
     let node = Command::new("node")
@@ -156,6 +159,9 @@ fn the_dashboard_works_in_a_real_browser() {
         .env("KLUIS_GRANTED_FIELDS", granted)
         .env("KLUIS_SCREENSHOTS", &screenshots)
         .env("KLUIS_CHROMIUM", CHROMIUM)
+        // Plain text in the test output, no terminal colour codes.
+        .env("FORCE_COLOR", "0")
+        .env_remove("NO_COLOR")
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
