@@ -2,9 +2,9 @@
 // the language switch, keyboard use, a phone-sized screen and page weight. Each test starts
 // signed out in a fresh browser context; see harness.mjs for what fails every test.
 //
-// TODO(pages): as the profile, grants, requests, log, receipts and passphrase pages land, give
-// each its own `<page>.test.mjs` beside this one (its forms by label, a 375 px check, its
-// screenshot) and add its path to PAGES in harness.mjs so the weight test covers it.
+// TODO(pages): as the grants, requests, log and receipts pages land, give each its own
+// `<page>.test.mjs` beside this one (its forms by label, its screenshot; see forms.test.mjs)
+// and add it to PAGES in harness.mjs, so the walk, 375 px and weight tests cover it.
 
 import assert from 'node:assert/strict';
 
@@ -155,7 +155,7 @@ pageTest(
 
 pageTest('every page with its stylesheets weighs under 100 KB', async (page) => {
   await signIn(page);
-  for (const pagePath of PAGES) {
+  for (const { path: pagePath } of PAGES) {
     const response = await page.goto(`${BASE}${pagePath}`);
     assert.equal(response.status(), 200, `${pagePath} answers`);
     let bytes = (await response.body()).length;
@@ -169,3 +169,21 @@ pageTest('every page with its stylesheets weighs under 100 KB', async (page) => 
     assert.ok(bytes < 100 * 1024, `${pagePath} weighs ${bytes} bytes with its CSS`);
   }
 });
+
+pageTest(
+  'every page is reached from the navigation, marked as current there, and fits 375 px',
+  async (page) => {
+    await signIn(page);
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    for (const { path: pagePath, nav: entry, heading } of PAGES.filter((p) => p.nav)) {
+      await nav.getByRole('link', { name: entry, exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+      assert.equal(path(page), pagePath);
+      assert.equal(await nav.getByRole('link', { name: entry, exact: true }).getAttribute('aria-current'), 'page');
+      assert.equal(await nav.locator('[aria-current="page"]').count(), 1, 'one current entry');
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 375, `${pagePath} is ${width} px wide`);
+    }
+  },
+  { viewport: { width: 375, height: 740 } },
+);

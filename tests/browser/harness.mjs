@@ -30,10 +30,18 @@ export const VAULT_DIR = required('KLUIS_VAULT');
 const SCREENSHOTS = required('KLUIS_SCREENSHOTS');
 const CHROMIUM = process.env.KLUIS_CHROMIUM || '/usr/bin/chromium';
 
-/** Every page of the dashboard the tests may weigh or walk; add each page here as it lands. */
-export const PAGES = ['/dashboard/sign-in', '/dashboard/'];
-// TODO(pages): '/dashboard/profile', '/dashboard/grants', '/dashboard/requests',
-// '/dashboard/log', '/dashboard/receipts', '/dashboard/passphrase' once they are served.
+/**
+ * Every page of the dashboard the tests weigh and walk: its path, and for a signed-in page its
+ * navigation entry and its heading. Add each page here as it lands.
+ */
+export const PAGES = [
+  { path: '/dashboard/sign-in' },
+  { path: '/dashboard/', nav: 'Overview', heading: 'Overview' },
+  { path: '/dashboard/profile', nav: 'Profile', heading: 'Profile and preferences' },
+  { path: '/dashboard/passphrase', nav: 'Passphrase', heading: 'Passphrase' },
+];
+// TODO(pages): '/dashboard/grants', '/dashboard/requests', '/dashboard/log' and
+// '/dashboard/receipts' once they are served.
 
 let browser;
 
