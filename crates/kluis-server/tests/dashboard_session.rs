@@ -163,7 +163,7 @@ async fn pages_carry_strict_headers_and_cookies() {
         "{csp}"
     );
     assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert_eq!(h["cache-control"], "no-store");
     let page = response.text().await.unwrap();
     assert!(

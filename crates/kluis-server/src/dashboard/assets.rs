@@ -1,4 +1,5 @@
-//! The dashboard's own static files, compiled in: its stylesheet (no framework, no CDN).
+//! The dashboard's own static files, compiled in: its stylesheet (no framework, no CDN) and its
+//! icon (served, not a `data:` URL, which the pages' `img-src 'self'` would refuse).
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -8,9 +9,12 @@ use axum::routing::get;
 use super::Dashboard;
 
 const CSS: &str = include_str!("../../assets/kluis.css");
+const ICON: &str = include_str!("../../assets/kluis.svg");
 
 pub fn router() -> Router<Dashboard> {
-    Router::new().route("/dashboard/static/kluis.css", get(css))
+    Router::new()
+        .route("/dashboard/static/kluis.css", get(css))
+        .route("/dashboard/static/kluis.svg", get(icon))
 }
 
 async fn css() -> impl IntoResponse {
@@ -26,5 +30,21 @@ async fn css() -> impl IntoResponse {
             ),
         ],
         CSS,
+    )
+}
+
+async fn icon() -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        ICON,
     )
 }

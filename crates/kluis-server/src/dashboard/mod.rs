@@ -181,7 +181,10 @@ pub fn router(dashboard: Dashboard) -> Router {
         .with_state(dashboard)
 }
 
-/// No script or style from anywhere but the vault, no framing, no referrer, nothing cached.
+/// No script or style from anywhere but the vault, no framing, no referrer to other origins,
+/// nothing cached. The referrer policy is `same-origin`, not `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` with every form post, and the origin check
+/// ([`session`]) then refuses the dashboard's own forms.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
@@ -193,7 +196,7 @@ async fn security_headers(mut response: Response) -> Response {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     if !headers.contains_key(header::CACHE_CONTROL) {
