@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kluis_core::Pointer;
-use kluis_core::access::{AccessRecord, Outcome};
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_store::{KdfParams, LogIndex, LogQuery, Passphrase, Vault};
 
@@ -25,7 +25,9 @@ fn record(i: usize, businesses: &[(BusinessId, GrantId)], fields: &[Pointer]) ->
     let refused = i % 10 == 9;
     AccessRecord {
         at_ms: 1_800_000_000_000 + i as i64 * 1000,
-        endpoint: "GET /v1/data".into(),
+        actor: Actor::Business,
+        action: Action::Read,
+        request: None,
         grant: Some(grant.clone()),
         business: Some(business.clone()),
         purpose: Some("order delivery and the invoices that go with it".into()),

@@ -479,4 +479,16 @@ fn allowed_reads_are_counted_per_business_and_day_and_per_grant() {
     assert_eq!(reads.len(), 2);
     assert_eq!(reads[&g1], (2, T0 + 1000), "the refusal does not count");
     assert_eq!(reads[&g2], (2, T0 + DAY_MS + 5));
+
+    // Kept up as the log grows: a refresh adds the new reads to what was counted.
+    let mut index = index;
+    v.append_log(&[
+        record_by(T0 + 3 * DAY_MS, "a.example", &g1, Outcome::Allowed),
+        record_by(T0 + 4 * DAY_MS, "b.example", &g2, Outcome::Refused),
+    ])
+    .unwrap();
+    index.refresh(&v).unwrap();
+    let reads = index.reads_per_grant();
+    assert_eq!(reads[&g1], (3, T0 + 3 * DAY_MS));
+    assert_eq!(reads[&g2], (2, T0 + DAY_MS + 5));
 }

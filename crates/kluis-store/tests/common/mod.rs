@@ -45,7 +45,9 @@ pub fn record_by(
     use kluis_core::access::Outcome;
     kluis_core::access::AccessRecord {
         at_ms,
-        endpoint: "GET /v1/data".into(),
+        actor: kluis_core::access::Actor::Business,
+        action: kluis_core::access::Action::Read,
+        request: None,
         grant: Some(grant.clone()),
         business: Some(kluis_core::grant::BusinessId::parse(business).unwrap()),
         purpose: Some("order delivery".into()),
