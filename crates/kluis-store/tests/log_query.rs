@@ -473,7 +473,49 @@ fn allowed_reads_are_counted_per_business_and_day_and_per_grant() {
     };
     assert_eq!(
         index.counts_by_business_and_day(&only_b, 0),
-        [(b, day0 + 1, 1)]
+        [(b.clone(), day0 + 1, 1)]
+    );
+    // Whole UTC days are read from the per-day counts, anything else from the entries: the
+    // same answers either way (no entry is at a day's first or last millisecond, so bounds a
+    // millisecond inside the days keep the same entries, and force the scan).
+    let day = |d: i64| Some((day0 + d) * DAY_MS);
+    for (since_ms, until_ms) in [
+        (None, None),
+        (day(0), None),
+        (day(1), None),
+        (None, day(1)),
+        (day(0), day(1)),
+        (day(1), day(0)),
+        (day(2), None),
+    ] {
+        for business in [None, Some(a.clone())] {
+            let whole = LogQuery {
+                business,
+                since_ms,
+                until_ms,
+                ..LogQuery::default()
+            };
+            let scanned = LogQuery {
+                since_ms: Some(since_ms.unwrap_or(i64::MIN) + 1),
+                until_ms: Some(until_ms.unwrap_or(i64::MAX) - 1),
+                ..whole.clone()
+            };
+            assert_eq!(
+                index.counts_by_business_and_day(&whole, 0),
+                index.counts_by_business_and_day(&scanned, 0),
+                "{whole:?}"
+            );
+        }
+    }
+    assert_eq!(
+        index.counts_by_business_and_day(
+            &LogQuery {
+                since_ms: day(1),
+                ..LogQuery::default()
+            },
+            0
+        ),
+        [(a.clone(), day0 + 1, 1), (b.clone(), day0 + 1, 1)]
     );
     let reads = index.reads_per_grant();
     assert_eq!(reads.len(), 2);
