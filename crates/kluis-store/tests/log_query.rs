@@ -500,11 +500,23 @@ fn allowed_reads_are_counted_per_business_and_day_and_per_grant() {
                 until_ms: Some(until_ms.unwrap_or(i64::MAX) - 1),
                 ..whole.clone()
             };
+            let counts = index.counts_by_business_and_day(&whole, 0);
             assert_eq!(
-                index.counts_by_business_and_day(&whole, 0),
+                counts,
                 index.counts_by_business_and_day(&scanned, 0),
                 "{whole:?}"
             );
+            // The totals per business are the counts' sums, most first, either way.
+            let mut totals: Vec<(BusinessId, u64)> = Vec::new();
+            for (b, _, n) in counts {
+                match totals.iter_mut().find(|t| t.0 == b) {
+                    Some(t) => t.1 += n,
+                    None => totals.push((b, n)),
+                }
+            }
+            totals.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            assert_eq!(index.reads_by_business(&whole), totals, "{whole:?}");
+            assert_eq!(index.reads_by_business(&scanned), totals, "{whole:?}");
         }
     }
     assert_eq!(

@@ -15,7 +15,8 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use kluis_core::access::Outcome;
-use kluis_store::{LogEntry, LogQuery, StoreError, unix_now_ms};
+use kluis_core::grant::BusinessId;
+use kluis_store::{LogEntry, LogIndex, LogQuery, StoreError, unix_now_ms};
 
 use self::chart::{Chart, DAYS};
 use self::filter::{DAY_MS, Filters};
@@ -142,7 +143,7 @@ struct Found {
     entries: Vec<LogEntry>,
     next: Option<i64>,
     broken: Option<String>,
-    counts: Vec<(kluis_core::grant::BusinessId, i64, u64)>,
+    counts: Vec<(BusinessId, i64, u64)>,
 }
 
 async fn log_page(
@@ -183,7 +184,7 @@ async fn log_page(
     let found = dashboard
         .with_owner(move |v| {
             view.with(v, |index| {
-                let counts = index.counts_by_business_and_day(&chart_q, 0);
+                let counts = chart_counts(index, &chart_q);
                 let mut found = Found {
                     entries: Vec::new(),
                     next: None,
@@ -231,6 +232,24 @@ async fn log_page(
         filters,
     };
     page_with(StatusCode::OK, &page)
+}
+
+/// The chart's numbers: per day, the reads of the businesses that read most. With a business
+/// or grant filter there is one business at most: its counts at once. Otherwise the totals
+/// first, then each top business's days (both from the index's per-day counts).
+fn chart_counts(index: &LogIndex, q: &LogQuery) -> Vec<(BusinessId, i64, u64)> {
+    if q.business.is_some() || q.grant.is_some() {
+        return index.counts_by_business_and_day(q, 0);
+    }
+    let top = index.reads_by_business(q).into_iter().take(chart::TOP);
+    top.flat_map(|(business, _)| {
+        let q = LogQuery {
+            business: Some(business),
+            ..q.clone()
+        };
+        index.counts_by_business_and_day(&q, 0)
+    })
+    .collect()
 }
 
 fn capitalized(text: &str) -> String {
