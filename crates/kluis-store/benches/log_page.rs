@@ -123,6 +123,15 @@ fn pages(c: &mut Criterion) {
         };
         percentiles(name, &mut run);
     }
+    // What the dashboard's chart asks: served reads per business and day over whole days.
+    let days = LogQuery {
+        since_ms: Some((1_800_000_000_000i64 / 86_400_000 + 5) * 86_400_000),
+        ..LogQuery::default()
+    };
+    percentiles("counts_by_business_and_day", || {
+        let counts = index.counts_by_business_and_day(black_box(&days), 0);
+        assert!(counts.len() > BUSINESSES);
+    });
     let mut group = c.benchmark_group("log_page");
     for (name, q) in &cases {
         group.bench_function(*name, |b| {

@@ -473,10 +473,76 @@ fn allowed_reads_are_counted_per_business_and_day_and_per_grant() {
     };
     assert_eq!(
         index.counts_by_business_and_day(&only_b, 0),
-        [(b, day0 + 1, 1)]
+        [(b.clone(), day0 + 1, 1)]
+    );
+    // Whole UTC days are read from the per-day counts, anything else from the entries: the
+    // same answers either way (no entry is at a day's first or last millisecond, so bounds a
+    // millisecond inside the days keep the same entries, and force the scan).
+    let day = |d: i64| Some((day0 + d) * DAY_MS);
+    for (since_ms, until_ms) in [
+        (None, None),
+        (day(0), None),
+        (day(1), None),
+        (None, day(1)),
+        (day(0), day(1)),
+        (day(1), day(0)),
+        (day(2), None),
+    ] {
+        for business in [None, Some(a.clone())] {
+            let whole = LogQuery {
+                business,
+                since_ms,
+                until_ms,
+                ..LogQuery::default()
+            };
+            let scanned = LogQuery {
+                since_ms: Some(since_ms.unwrap_or(i64::MIN) + 1),
+                until_ms: Some(until_ms.unwrap_or(i64::MAX) - 1),
+                ..whole.clone()
+            };
+            let counts = index.counts_by_business_and_day(&whole, 0);
+            assert_eq!(
+                counts,
+                index.counts_by_business_and_day(&scanned, 0),
+                "{whole:?}"
+            );
+            // The totals per business are the counts' sums, most first, either way.
+            let mut totals: Vec<(BusinessId, u64)> = Vec::new();
+            for (b, _, n) in counts {
+                match totals.iter_mut().find(|t| t.0 == b) {
+                    Some(t) => t.1 += n,
+                    None => totals.push((b, n)),
+                }
+            }
+            totals.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            assert_eq!(index.reads_by_business(&whole), totals, "{whole:?}");
+            assert_eq!(index.reads_by_business(&scanned), totals, "{whole:?}");
+        }
+    }
+    assert_eq!(
+        index.counts_by_business_and_day(
+            &LogQuery {
+                since_ms: day(1),
+                ..LogQuery::default()
+            },
+            0
+        ),
+        [(a.clone(), day0 + 1, 1), (b.clone(), day0 + 1, 1)]
     );
     let reads = index.reads_per_grant();
     assert_eq!(reads.len(), 2);
     assert_eq!(reads[&g1], (2, T0 + 1000), "the refusal does not count");
+    assert_eq!(reads[&g2], (2, T0 + DAY_MS + 5));
+
+    // Kept up as the log grows: a refresh adds the new reads to what was counted.
+    let mut index = index;
+    v.append_log(&[
+        record_by(T0 + 3 * DAY_MS, "a.example", &g1, Outcome::Allowed),
+        record_by(T0 + 4 * DAY_MS, "b.example", &g2, Outcome::Refused),
+    ])
+    .unwrap();
+    index.refresh(&v).unwrap();
+    let reads = index.reads_per_grant();
+    assert_eq!(reads[&g1], (3, T0 + 3 * DAY_MS));
     assert_eq!(reads[&g2], (2, T0 + DAY_MS + 5));
 }
