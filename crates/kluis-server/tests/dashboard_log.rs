@@ -203,7 +203,8 @@ async fn each_filter_narrows_the_timeline() {
     let business =
         |e: &LogEntry, b: &str| e.record.business.as_ref().map(|x| x.as_str()) == Some(b);
     let (from, to) = (today - 3 * DAY_MS, today - DAY_MS);
-    let cases: Vec<(String, Box<dyn Fn(&LogEntry) -> bool>)> = vec![
+    type Keeps = Box<dyn Fn(&LogEntry) -> bool>;
+    let cases: Vec<(String, Keeps)> = vec![
         (
             "business=a.example".into(),
             Box::new(move |e| business(e, "a.example")),
