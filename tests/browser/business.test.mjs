@@ -1,14 +1,6 @@
 // The read path as a business sees it, beside what the owner then sees in the dashboard: the
 // grant token the Rust test made reads exactly the granted fields, and the read shows up on
-// the owner's overview.
-//
-// TODO(actions): once the dashboard's actions land, add here, each as its own pageTest:
-//  - a request sent with the SDK (`kluis request`-like, from node via POST /v1/requests) is
-//    approved on the Requests page for a subset of its fields; the business's token then reads
-//    that subset alone;
-//  - revoking the grant on the Grants page: the next GET /v1/data answers 401;
-//  - narrowing a grant to fewer fields: the next read holds only those;
-//  - the business's read found on the Access log page (actor, fields, purpose).
+// the owner's overview. What the owner's actions do to what a business reads: actions.test.mjs.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

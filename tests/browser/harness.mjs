@@ -27,6 +27,13 @@ export const PASSPHRASE = required('KLUIS_PASSPHRASE');
 export const GRANT_TOKEN = required('KLUIS_GRANT_TOKEN');
 /** The vault's directory, for tests that need to look at it beside the pages. */
 export const VAULT_DIR = required('KLUIS_VAULT');
+/**
+ * Grants the Rust test made for the tests that change one (all e-mail and address, 30 days):
+ * `{ narrow: { business, token }, revoke: { business, token } }`.
+ */
+export const ACTION_GRANTS = JSON.parse(required('KLUIS_ACTION_GRANTS'));
+/** The business on the SDK (crates/kluis-cli/tests/browser/business.rs): POST /ask, GET /read. */
+export const BUSINESS_URL = required('KLUIS_BUSINESS_URL').replace(/\/+$/, '');
 const SCREENSHOTS = required('KLUIS_SCREENSHOTS');
 const CHROMIUM = process.env.KLUIS_CHROMIUM || '/usr/bin/chromium';
 
@@ -38,10 +45,12 @@ export const PAGES = [
   { path: '/dashboard/sign-in' },
   { path: '/dashboard/', nav: 'Overview', heading: 'Overview' },
   { path: '/dashboard/profile', nav: 'Profile', heading: 'Profile and preferences' },
+  { path: '/dashboard/grants', nav: 'Grants', heading: 'Grants' },
+  { path: '/dashboard/requests', nav: 'Requests', heading: 'Access requests' },
+  { path: '/dashboard/log', nav: 'Access log', heading: 'Access log' },
+  { path: '/dashboard/receipts', nav: 'Receipts', heading: 'Consent receipts' },
   { path: '/dashboard/passphrase', nav: 'Passphrase', heading: 'Passphrase' },
 ];
-// TODO(pages): '/dashboard/grants', '/dashboard/requests', '/dashboard/log' and
-// '/dashboard/receipts' once they are served.
 
 let browser;
 
@@ -70,9 +79,14 @@ after(async () => {
   await browser?.close();
 });
 
-/** Saves a screenshot of the whole page as `<name>.png` under target/browser/. */
-export async function screenshot(page, name) {
+/**
+ * Saves a screenshot of the whole page as `<name>.png` under target/browser/. With `docs`, also
+ * `docs-<name>.png`: only what the viewport shows, the size the documentation uses (run those
+ * tests at 1100 px wide).
+ */
+export async function screenshot(page, name, { docs = false } = {}) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  if (docs) await page.screenshot({ path: join(SCREENSHOTS, `docs-${name}.png`), fullPage: false });
 }
 
 /**
@@ -89,6 +103,12 @@ function guard(page, allowed) {
     problems.push(`console error: ${message.text()}${where ? ` (${where})` : ''}`);
   });
   page.on('pageerror', (error) => problems.push(`uncaught exception: ${error.message}`));
+  // The dashboard has no script, so no alert, confirm or prompt may ever open: one would mean
+  // markup a business wrote ran as code.
+  page.on('dialog', async (dialog) => {
+    problems.push(`a ${dialog.type()} dialog opened: ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
   page.on('request', (request) => {
     const url = request.url();
     if (new URL(url).origin !== ORIGIN) problems.push(`request to another origin: ${url}`);
@@ -98,7 +118,8 @@ function guard(page, allowed) {
 
 /**
  * A test with a fresh, guarded page: `body(page, { allowErrorStatus })` runs, then the test
- * fails if the page logged a console error, threw, or asked another origin for anything.
+ * fails if the page logged a console error, threw, opened a dialog, or asked another origin
+ * for anything.
  * `allowErrorStatus(401, '/dashboard/sign-in')` lets one provoked error answer through. A
  * failing test leaves a screenshot `failed-<name>.png` behind.
  */
@@ -132,8 +153,27 @@ export async function signIn(page) {
   await page.waitForURL(`${BASE}/dashboard/`);
 }
 
+/** Follows the main navigation to `entry` and waits for the page's heading. */
+export async function openFromNav(page, entry, heading) {
+  await page.getByRole('navigation', { name: 'Main', exact: true }).getByRole('link', { name: entry, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+}
+
 /** `GET /v1/data` as the business holding `token` (from node, not from a page). */
 export async function readAsBusiness(token = GRANT_TOKEN) {
   const response = await fetch(`${BASE}/v1/data`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+/** Makes the SDK business send an access request; what it asked (`{ id, business, fields, purpose }`). */
+export async function businessAsks() {
+  const response = await fetch(`${BUSINESS_URL}/ask`, { method: 'POST' });
+  assert.equal(response.status, 200, `the business could ask: ${await response.clone().text()}`);
+  return response.json();
+}
+
+/** What the SDK business reads now with the grant its last request got: `{ status, body }`. */
+export async function businessReads() {
+  const response = await fetch(`${BUSINESS_URL}/read`);
   return { status: response.status, body: await response.json().catch(() => null) };
 }

@@ -1,12 +1,15 @@
 //! The owner's dashboard in a real browser: arranges a vault with the `kluis` binary (profile
-//! fields, a grant), serves it with `kluis serve` on a free port, and runs the browser tests in
-//! `tests/browser/` (`node --test`, Playwright driving Debian's headless chromium) against it.
+//! fields, grants), serves it with `kluis serve` on a free port, starts a business on the SDK
+//! beside it (`browser/business.rs`), and runs the browser tests in `tests/browser/`
+//! (`node --test`, Playwright driving Debian's headless chromium) against them.
 //!
 //! They need `/usr/bin/chromium` (`apt-get install chromium`) and
 //! `tests/browser/node_modules` (`npm ci --prefix tests/browser`). Without them the test says
 //! so in one line and passes, except under CI (`CI` set), where it fails: there a browser
 //! test must never be skipped.
 
+#[path = "browser/business.rs"]
+mod business;
 mod common;
 
 use std::fs::File;
@@ -88,6 +91,24 @@ fn serve(vault: &Path) -> (Running, String) {
     }
 }
 
+/// `kluis grant create` for `fields` (comma-separated) to `business`, for 30 days; its token.
+fn grant(vault: &Path, business: &str, fields: &str, purpose: &str) -> String {
+    let created = json_of(&succeeded(kluis_cmd(vault).args([
+        "grant",
+        "create",
+        "--to",
+        business,
+        "--fields",
+        fields,
+        "--purpose",
+        purpose,
+        "--expires",
+        "30d",
+        "--json",
+    ])));
+    created["token"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn the_dashboard_works_in_a_real_browser() {
     let root = repo_root();
@@ -123,22 +144,22 @@ fn the_dashboard_works_in_a_real_browser() {
         ok(&vault, &["set", &format!("/profile/{name}"), &value]);
     }
     let granted = "/profile/email,/profile/address";
-    let created = json_of(&succeeded(kluis_cmd(&vault).args([
-        "grant",
-        "create",
-        "--to",
-        "webshop.example",
-        "--fields",
-        granted,
-        "--purpose",
-        "order delivery",
-        "--expires",
-        "30d",
-        "--json",
-    ])));
-    let token = created["token"].as_str().unwrap();
+    let token = grant(&vault, "webshop.example", granted, "order delivery");
+    // A grant of its own for each test that narrows or revokes, so the webshop's grant, which
+    // other test files read with, stays as it is whatever order the files run in.
+    let actions = json!({
+        "narrow": {
+            "business": "bookshop.example",
+            "token": grant(&vault, "bookshop.example", granted, "book delivery"),
+        },
+        "revoke": {
+            "business": "florist.example",
+            "token": grant(&vault, "florist.example", granted, "flower delivery"),
+        },
+    });
 
     let (_server, url) = serve(&vault);
+    let business = business::start(&url);
     let screenshots = root.join("target/browser");
     // Only this run's screenshots: an old `failed-*.png` must not suggest a failure.
     let _ = std::fs::remove_dir_all(&screenshots);
@@ -154,7 +175,9 @@ fn the_dashboard_works_in_a_real_browser() {
         .env("KLUIS_BASE_URL", &url)
         .env("KLUIS_PASSPHRASE", PASS)
         .env("KLUIS_VAULT", &vault)
-        .env("KLUIS_GRANT_TOKEN", token)
+        .env("KLUIS_GRANT_TOKEN", &token)
+        .env("KLUIS_ACTION_GRANTS", actions.to_string())
+        .env("KLUIS_BUSINESS_URL", &business.url)
         .env("KLUIS_PROFILE", profile.to_string())
         .env("KLUIS_GRANTED_FIELDS", granted)
         .env("KLUIS_SCREENSHOTS", &screenshots)
