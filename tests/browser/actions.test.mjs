@@ -127,7 +127,7 @@ pageTest("the approval's consent receipt is listed, and its decoded view names t
   assert.equal(claims.piiControllers[0].piiController, asked.business.name);
   const fields = claims.services.flatMap((s) => s.purposes.flatMap((p) => p.piiCategory));
   assert.deepEqual(fields, ['/profile/email']);
-});
+}, WIDE);
 
 pageTest("the business's read is in the access log's timeline, in words", async (page) => {
   assert.ok(asked, 'runs after the approval and the read above');
@@ -150,7 +150,7 @@ pageTest("the business's read is in the access log's timeline, in words", async 
   // Only this business's lines are left after the filter.
   for (const l of lines) assert.ok(l.includes(asked.business.id), l);
   await screenshot(page, 'log', { docs: true });
-});
+}, WIDE);
 
 pageTest(
   'narrowing a grant to one field: its token then reads that field alone',

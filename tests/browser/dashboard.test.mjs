@@ -189,6 +189,7 @@ pageTest(
       assert.equal(await nav.locator('[aria-current="page"]').count(), 1, 'one current entry');
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= 375, `${pagePath} is ${width} px wide`);
+      await screenshot(page, `375-${entry.toLowerCase().replace(/ /g, '-')}`);
     }
   },
   { viewport: { width: 375, height: 740 } },
