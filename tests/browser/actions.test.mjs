@@ -149,6 +149,8 @@ pageTest("the business's read is in the access log's timeline, in words", async 
   );
   // Only this business's lines are left after the filter.
   for (const l of lines) assert.ok(l.includes(asked.business.id), l);
+  // The docs show the filters and the timeline, the chart above them scrolled away.
+  await page.getByRole('heading', { level: 2, name: 'What happened', exact: true }).evaluate((h) => h.scrollIntoView());
   await screenshot(page, 'log', { docs: true });
 }, WIDE);
 
