@@ -53,7 +53,7 @@ pageTest('a wrong passphrase is refused and the right one opens the overview', a
     /^webshop\.example can read your (e-mail and address|address and e-mail) for order delivery, until \d{1,2} [A-Z][a-z]{2} \d{4}; (not read yet|read \d+ times?, last .+)$/,
   );
   // Each line leads to its grant.
-  assert.match(await who.getByRole('link').first().getAttribute('href'), /^\/dashboard\/grants#g_/);
+  assert.match(await who.getByRole('link').first().getAttribute('href'), /^\/dashboard\/grants\?grant=g_\w+#g_/);
 
   const waiting = page.getByRole('region', { name: 'Waiting for your decision', exact: true });
   assert.equal(await waiting.innerText().then((t) => t.includes('No business is waiting for an answer.')), true);
