@@ -520,3 +520,21 @@ async fn many_grants_come_in_pages_and_the_overview_stays_short() {
     );
     assert!(overview.len() < 100_000, "{}", overview.len());
 }
+
+#[tokio::test]
+async fn the_list_follows_changes_made_elsewhere() {
+    let dash = Dash::signed_in().await;
+    let (id, _) = arrange_grant(&dash, &["/profile/email"], "receipts");
+    let (_, before) = dash.get("/dashboard/grants").await;
+    assert!(before.contains(&format!("<li id=\"{id}\">")), "listed");
+    // Revoked by another connection (the `kluis` command): the next page says so.
+    let grant = kluis_core::grant::GrantId::parse(&id).unwrap();
+    dash.vault.revoke_grant(&grant, unix_now()).unwrap();
+    let (_, after) = dash.get("/dashboard/grants").await;
+    let ended = &after[after.find("id=\"ended\"").expect("an ended section")..];
+    assert!(ended.contains(&format!("<li id=\"{id}\">")), "{after}");
+    // And a new one appears.
+    let (other, _) = arrange_grant(&dash, &["/profile/name"], "greetings");
+    let (_, again) = dash.get("/dashboard/").await;
+    assert!(again.contains(&other), "{again}");
+}

@@ -19,7 +19,7 @@ use kluis_store::unix_now;
 use self::shared::{fill, query_value, status_word};
 use super::error::PageError;
 use super::i18n::Lang;
-use super::logview::LogView;
+use super::logview::{GrantsCache, LogView};
 use super::render::{Chrome, ago, date, date_time, page};
 use super::session::SignedIn;
 use super::{Dashboard, words};
@@ -272,9 +272,9 @@ async fn list(
     let lang = owner.lang;
     let t = texts(lang);
     let now = unix_now();
-    let view = LogView::of(&dashboard);
+    let (view, cache) = (LogView::of(&dashboard), GrantsCache::of(&dashboard));
     let (grants, stats) = dashboard
-        .with_owner(move |v| Ok((v.grants()?, view.stats(v)?)))
+        .with_owner(move |v| Ok((cache.get(v)?, view.stats(v)?)))
         .await?;
     let named = |key: &str| {
         let id = query_value(query.as_deref(), key)?;

@@ -12,7 +12,7 @@ use kluis_store::unix_now;
 
 use super::error::PageError;
 use super::i18n::Lang;
-use super::logview::LogView;
+use super::logview::{GrantsCache, LogView};
 use super::render::{Chrome, ago, date, page};
 use super::session::SignedIn;
 use super::{Dashboard, words};
@@ -122,10 +122,10 @@ async fn overview(
     let lang = owner.lang;
     let t = lang.pick(&EN, &NL);
     let now = unix_now();
-    let view = LogView::of(&dashboard);
+    let (view, cache) = (LogView::of(&dashboard), GrantsCache::of(&dashboard));
     let (grants, requests, stats) = dashboard
         .with_owner(move |v| {
-            let grants = v.grants()?;
+            let grants = cache.get(v)?;
             let requests = v.access_requests(now)?;
             let stats = view.stats(v)?;
             Ok((grants, requests, stats))
