@@ -64,7 +64,10 @@ impl LogView {
 /// Every grant as [`Vault::grants`] returns them (newest first), kept while the owner's
 /// connection's [`Vault::change_stamp`] stays the same.
 #[derive(Clone, Default)]
-pub struct GrantsCache(Arc<Mutex<Option<((i64, u64), Arc<Vec<Grant>>)>>>);
+pub struct GrantsCache(Arc<Mutex<Option<Decoded>>>);
+
+/// The grants as decoded at a change stamp.
+type Decoded = ((i64, u64), Arc<Vec<Grant>>);
 
 impl GrantsCache {
     pub fn of(dashboard: &Dashboard) -> Self {
