@@ -150,3 +150,71 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
     );
     succeeded(kluis_cmd(d).args(["log", "verify"]));
 }
+
+#[test]
+fn the_dashboard_is_served_on_loopback_and_refused_off_it_without_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    succeeded(kluis_cmd(d).arg("init"));
+    // Returns the server, the first `lines` lines it printed on stdout, and its stderr.
+    let serve = |listen: &str, public_url: Option<&str>, lines: usize| {
+        let mut cmd = kluis_cmd(d);
+        cmd.args(["serve", "--listen", listen]);
+        if let Some(url) = public_url {
+            cmd.args(["--public-url", url]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = child.stderr.take().unwrap();
+        let running = Running(child);
+        let lines: Vec<String> = stdout.lines().take(lines).map(Result::unwrap).collect();
+        (running, lines, stderr)
+    };
+
+    let (_local, lines, _) = serve("127.0.0.1:0", None, 2);
+    let base = lines[0]
+        .strip_prefix("Serving the grant API on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        lines[1],
+        format!("The owner's dashboard: {base}/dashboard/ (sign in with the vault's passphrase).")
+    );
+    let page = reqwest::blocking::get(format!("{base}/dashboard/sign-in")).unwrap();
+    assert_eq!(page.status(), 200);
+
+    // Off loopback over plain http: said at start, and the grant API alone.
+    let (_lan, lines, stderr) = serve("0.0.0.0:0", None, 1);
+    assert!(
+        lines[0].starts_with("Serving the grant API on "),
+        "{lines:?}"
+    );
+    let mut said = String::new();
+    BufReader::new(stderr).read_line(&mut said).unwrap();
+    assert!(
+        said.contains("the dashboard is not served") && said.contains("in the clear"),
+        "{said}"
+    );
+    let port = lines[0]
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let refused =
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/dashboard/sign-in")).unwrap();
+    assert_eq!(refused.status(), 404);
+    // Behind https it is served, at the public URL.
+    let (_proxied, lines, _) = serve("0.0.0.0:0", Some("https://vault.example"), 2);
+    assert_eq!(
+        lines[1],
+        "The owner's dashboard: https://vault.example/dashboard/ (sign in with the vault's passphrase)."
+    );
+}

@@ -284,7 +284,9 @@ async fn revoking_asks_first_then_ends_the_token_and_is_logged() {
         "{page}"
     );
     assert!(page.contains(r#"<button type="submit" class="danger">Revoke access</button>"#));
-    assert!(page.contains(&format!("href=\"/dashboard/grants#{id}\">Cancel</a>")));
+    assert!(page.contains(&format!(
+        "href=\"/dashboard/grants?grant={id}#{id}\">Cancel</a>"
+    )));
     assert_eq!(read(&dash, &token).await.0, StatusCode::OK);
 
     let (status, location, _) = dash.post(&confirm, &[]).await;
@@ -446,4 +448,93 @@ async fn a_purpose_with_markup_is_shown_as_text() {
         .get(&format!("/dashboard/grants/{}/revoke", grant.id))
         .await;
     assert!(shows_as_text(&confirm, evil), "{confirm}");
+}
+
+#[tokio::test]
+async fn many_grants_come_in_pages_and_the_overview_stays_short() {
+    let dash = Dash::signed_in().await;
+    let ids: Vec<String> = dash
+        .vault
+        .in_transaction(|v| {
+            (0..120)
+                .map(|i| {
+                    let (grant, _) = v.create_grant(
+                        GrantRequest {
+                            audience: BusinessId::parse(&format!("shop-{i}.example")).unwrap(),
+                            fields: vec![Pointer::parse("/profile/email").unwrap()],
+                            purpose: "newsletters".into(),
+                            purpose_category: None,
+                            lifetime_secs: 86_400,
+                            key_thumbprint: None,
+                        },
+                        unix_now(),
+                    )?;
+                    Ok(grant.id.to_string())
+                })
+                .collect()
+        })
+        .unwrap();
+    // Every grant on exactly one page, following the "Older grants" links.
+    let mut seen = Vec::new();
+    let mut path = "/dashboard/grants".to_owned();
+    loop {
+        let (status, page) = dash.get(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.len() < 100_000,
+            "a page of the list stays small: {}",
+            page.len()
+        );
+        seen.extend(
+            ids.iter()
+                .filter(|id| page.contains(&format!("<li id=\"{id}\">")))
+                .cloned(),
+        );
+        let Some(at) = page.find("\">Older grants</a>") else {
+            break;
+        };
+        let href = &page[..at];
+        path = href[href.rfind("href=\"").unwrap() + 6..].replace("&amp;", "&");
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+    // `?grant=` opens the page that holds it.
+    let last = &ids[0];
+    let (_, page) = dash.get(&format!("/dashboard/grants?grant={last}")).await;
+    assert!(
+        page.contains(&format!("<li id=\"{last}\">")),
+        "the grant's own page"
+    );
+    // The overview lists 20 and says how many more there are.
+    let (_, overview) = dash.get("/dashboard/").await;
+    assert_eq!(
+        overview.matches("/dashboard/grants?grant=").count(),
+        20,
+        "{overview}"
+    );
+    assert!(
+        overview.contains("and 100 more: see every grant"),
+        "{overview}"
+    );
+    assert!(overview.len() < 100_000, "{}", overview.len());
+}
+
+#[tokio::test]
+async fn the_list_follows_changes_made_elsewhere() {
+    let dash = Dash::signed_in().await;
+    let (id, _) = arrange_grant(&dash, &["/profile/email"], "receipts");
+    let (_, before) = dash.get("/dashboard/grants").await;
+    assert!(before.contains(&format!("<li id=\"{id}\">")), "listed");
+    // Revoked by another connection (the `kluis` command): the next page says so.
+    let grant = kluis_core::grant::GrantId::parse(&id).unwrap();
+    dash.vault.revoke_grant(&grant, unix_now()).unwrap();
+    let (_, after) = dash.get("/dashboard/grants").await;
+    let ended = &after[after.find("id=\"ended\"").expect("an ended section")..];
+    assert!(ended.contains(&format!("<li id=\"{id}\">")), "{after}");
+    // And a new one appears.
+    let (other, _) = arrange_grant(&dash, &["/profile/name"], "greetings");
+    let (_, again) = dash.get("/dashboard/").await;
+    assert!(again.contains(&other), "{again}");
 }

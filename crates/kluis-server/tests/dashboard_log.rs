@@ -15,6 +15,9 @@ use reqwest::StatusCode;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Which entries a filter should keep.
+type Keep = Box<dyn Fn(&LogEntry) -> bool>;
+
 fn grant_request(business: &str) -> GrantRequest {
     GrantRequest {
         audience: BusinessId::parse(business).unwrap(),
@@ -203,8 +206,7 @@ async fn each_filter_narrows_the_timeline() {
     let business =
         |e: &LogEntry, b: &str| e.record.business.as_ref().map(|x| x.as_str()) == Some(b);
     let (from, to) = (today - 3 * DAY_MS, today - DAY_MS);
-    type Keeps = Box<dyn Fn(&LogEntry) -> bool>;
-    let cases: Vec<(String, Keeps)> = vec![
+    let cases: Vec<(String, Keep)> = vec![
         (
             "business=a.example".into(),
             Box::new(move |e| business(e, "a.example")),

@@ -221,10 +221,8 @@ async fn approving_a_subset_gives_a_token_for_only_that_subset() {
     let decided_section = &after[after.find("id=\"decided\"").unwrap()..];
     let done = card(decided_section, &id);
     assert!(done.contains("Approved on"), "{done}");
-    assert!(done.contains(&format!(
-        "/dashboard/grants#{}",
-        decided["grant_id"].as_str().unwrap()
-    )));
+    let granted = decided["grant_id"].as_str().unwrap();
+    assert!(done.contains(&format!("/dashboard/grants?grant={granted}#{granted}")));
     assert!(!done.contains("<form"), "a decided request has no forms");
 
     // Deciding again: 409 with the store's words, nothing changes.

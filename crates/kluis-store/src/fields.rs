@@ -116,6 +116,14 @@ impl Vault {
             .query_row([], |r| r.get(0))?)
     }
 
+    /// A stamp that differs whenever anything may have changed in the database since it was
+    /// last taken: another connection's commit (`data_version`) or a write through this one
+    /// (SQLite's count of this connection's changed rows). A cache of anything read through
+    /// this connection is valid while the stamp is the same.
+    pub fn change_stamp(&self) -> Result<(i64, u64)> {
+        Ok((self.data_version()?, self.conn.total_changes()))
+    }
+
     /// A counter that changes with every committed write of the document, from any process.
     pub fn generation(&self) -> Result<i64> {
         Ok(self

@@ -19,7 +19,7 @@ use kluis_store::unix_now;
 use self::shared::{fill, query_value, status_word};
 use super::error::PageError;
 use super::i18n::Lang;
-use super::logview::LogView;
+use super::logview::{GrantsCache, LogView};
 use super::render::{Chrome, ago, date, date_time, page};
 use super::session::SignedIn;
 use super::{Dashboard, words};
@@ -49,6 +49,9 @@ pub struct Texts {
     pub none_active: &'static str,
     pub ended: &'static str,
     pub none_ended: &'static str,
+    pub page_of: &'static str,
+    pub newer: &'static str,
+    pub older: &'static str,
     pub fields: &'static str,
     pub purpose: &'static str,
     pub status: &'static str,
@@ -86,6 +89,9 @@ const EN: Texts = Texts {
     none_active: "No business can read anything from your vault right now.",
     ended: "Revoked and expired",
     none_ended: "None.",
+    page_of: "Grants {from}–{to} of {total}",
+    newer: "Newer grants",
+    older: "Older grants",
     fields: "Fields",
     purpose: "Purpose",
     status: "Status",
@@ -123,6 +129,9 @@ const NL: Texts = Texts {
     none_active: "Op dit moment kan geen enkel bedrijf iets uit uw kluis lezen.",
     ended: "Ingetrokken en verlopen",
     none_ended: "Geen.",
+    page_of: "Toegang {from}–{to} van {total}",
+    newer: "Nieuwere",
+    older: "Oudere",
     fields: "Velden",
     purpose: "Doel",
     status: "Status",
@@ -187,7 +196,18 @@ struct ListPage {
     t: &'static Texts,
     notice: Option<String>,
     groups: Vec<Group>,
+    pager: Option<Pager>,
 }
+
+/// Where this page of the list is, when the list has more than one.
+struct Pager {
+    text: String,
+    newer: Option<String>,
+    older: Option<String>,
+}
+
+/// Grants on one page of the list: a vault with thousands stays a page of a few dozen KB.
+pub const PER_PAGE: usize = 50;
 
 fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card {
     let t = texts(lang);
@@ -252,9 +272,9 @@ async fn list(
     let lang = owner.lang;
     let t = texts(lang);
     let now = unix_now();
-    let view = LogView::of(&dashboard);
+    let (view, cache) = (LogView::of(&dashboard), GrantsCache::of(&dashboard));
     let (grants, stats) = dashboard
-        .with_owner(move |v| Ok((v.grants()?, view.stats(v)?)))
+        .with_owner(move |v| Ok((cache.get(v)?, view.stats(v)?)))
         .await?;
     let named = |key: &str| {
         let id = query_value(query.as_deref(), key)?;
@@ -269,8 +289,36 @@ async fn list(
     } else {
         named("narrowed").map(|g| grant_sentence(lang, t.narrowed_notice, g))
     };
+    // Live grants first, then ended ones, each newest first; a page of them. `?grant=` opens
+    // the page that holds that grant (the overview links to it).
+    let mut order: Vec<&Grant> = grants.iter().collect();
+    order.sort_by_key(|g| g.status(now) != Status::Active);
+    let total = order.len();
+    let start = match query_value(query.as_deref(), "grant") {
+        Some(id) => order
+            .iter()
+            .position(|g| g.id.as_str() == id)
+            .map_or(0, |i| i / PER_PAGE * PER_PAGE),
+        None => query_value(query.as_deref(), "from")
+            .and_then(|f| f.parse::<usize>().ok())
+            .filter(|f| *f < total)
+            .map_or(0, |f| f / PER_PAGE * PER_PAGE),
+    };
+    let end = (start + PER_PAGE).min(total);
+    let pager = (total > PER_PAGE).then(|| Pager {
+        text: fill(
+            t.page_of,
+            &[
+                ("from", &(start + 1).to_string()),
+                ("to", &end.to_string()),
+                ("total", &total.to_string()),
+            ],
+        ),
+        newer: (start > 0).then(|| format!("/dashboard/grants?from={}", start - PER_PAGE)),
+        older: (end < total).then(|| format!("/dashboard/grants?from={end}")),
+    });
     let (mut active, mut ended) = (Vec::new(), Vec::new());
-    for grant in &grants {
+    for grant in &order[start..end] {
         let card = card(lang, grant, stats.reads.get(&grant.id).copied(), now);
         if card.active {
             active.push(card);
@@ -292,11 +340,18 @@ async fn list(
             cards: ended,
         },
     ];
+    // On one page of many, a group with nothing on this page is left out rather than "None".
+    let groups = if pager.is_some() {
+        groups.into_iter().filter(|g| !g.cards.is_empty()).collect()
+    } else {
+        groups
+    };
     page(&ListPage {
         chrome: Chrome::new(&owner, "grants", t.title, "/dashboard/grants"),
         t,
         notice,
         groups,
+        pager,
     })
 }
 

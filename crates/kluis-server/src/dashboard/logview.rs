@@ -1,11 +1,13 @@
 //! The dashboard's view of the access log: one [`LogIndex`] kept for the server's life and
 //! brought up to date before each use (one header read when nothing was appended), so pages
-//! stay fast with millions of entries.
+//! stay fast with millions of entries. And the owner's grants, decoded once and kept until
+//! the database changes ([`GrantsCache`]): unsealing thousands of grants per page is most of
+//! a page's time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use kluis_core::grant::GrantId;
+use kluis_core::grant::{Grant, GrantId};
 use kluis_store::{LogIndex, StoreError, Vault};
 
 use super::Dashboard;
@@ -56,5 +58,36 @@ impl LogView {
                 reads: index.reads_per_grant(),
             })
         })
+    }
+}
+
+/// Every grant as [`Vault::grants`] returns them (newest first), kept while the owner's
+/// connection's [`Vault::change_stamp`] stays the same.
+#[derive(Clone, Default)]
+pub struct GrantsCache(Arc<Mutex<Option<Decoded>>>);
+
+/// The grants as decoded at a change stamp.
+type Decoded = ((i64, u64), Arc<Vec<Grant>>);
+
+impl GrantsCache {
+    pub fn of(dashboard: &Dashboard) -> Self {
+        dashboard.0.grants.clone()
+    }
+
+    /// The grants, read through `vault` if anything changed since they were last read.
+    pub fn get(&self, vault: &Vault) -> Result<Arc<Vec<Grant>>, StoreError> {
+        let stamp = vault.change_stamp()?;
+        let mut cached = self
+            .0
+            .lock()
+            .map_err(|_| StoreError::Conflict("the grants cache is unavailable".into()))?;
+        if let Some((at, grants)) = cached.as_ref()
+            && *at == stamp
+        {
+            return Ok(grants.clone());
+        }
+        let grants = Arc::new(vault.grants()?);
+        *cached = Some((stamp, grants.clone()));
+        Ok(grants)
     }
 }

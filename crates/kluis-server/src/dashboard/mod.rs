@@ -55,6 +55,7 @@ struct Inner {
     owner: Mutex<Vault>,
     sessions: session::Sessions,
     log: logview::LogView,
+    grants: logview::GrantsCache,
     throttle: Mutex<throttle::Throttle>,
     /// Argon2id checks at once: two, so a flood of sign-ins cannot starve the grant API.
     sign_in_slots: tokio::sync::Semaphore,
@@ -82,6 +83,7 @@ impl Dashboard {
             owner: Mutex::new(owner),
             sessions: session::Sessions::default(),
             log: logview::LogView::default(),
+            grants: logview::GrantsCache::default(),
             throttle: Mutex::default(),
             sign_in_slots: tokio::sync::Semaphore::new(2),
             secure_cookies,

@@ -12,7 +12,7 @@ use kluis_store::unix_now;
 
 use super::error::PageError;
 use super::i18n::Lang;
-use super::logview::LogView;
+use super::logview::{GrantsCache, LogView};
 use super::render::{Chrome, ago, date, page};
 use super::session::SignedIn;
 use super::{Dashboard, words};
@@ -29,6 +29,7 @@ pub struct Texts {
     pub no_requests: &'static str,
     pub log_state: &'static str,
     pub weak: &'static str,
+    pub more: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -39,6 +40,7 @@ const EN: Texts = Texts {
     no_requests: "No business is waiting for an answer.",
     log_state: "The access log",
     weak: "Your passphrase is weak: someone who reaches this page could guess it. Choose a stronger one under Passphrase.",
+    more: "and {n} more: see every grant",
 };
 
 const NL: Texts = Texts {
@@ -49,7 +51,11 @@ const NL: Texts = Texts {
     no_requests: "Geen bedrijf wacht op een antwoord.",
     log_state: "De inzagelog",
     weak: "Uw wachtzin is zwak: wie deze pagina bereikt, kan hem raden. Kies een sterkere onder Wachtzin.",
+    more: "en nog {n}: bekijk alle toegang",
 };
+
+/// Live grants the overview lists at most.
+const LINES: usize = 20;
 
 pub struct Line {
     pub grant: String,
@@ -68,6 +74,8 @@ struct Overview {
     t: &'static Texts,
     weak_warning: Option<&'static str>,
     lines: Vec<Line>,
+    /// Live grants not listed here (the overview shows the most recently read ones).
+    more: Option<String>,
     waiting: Vec<Waiting>,
     chain: String,
     chain_class: &'static str,
@@ -114,21 +122,31 @@ async fn overview(
     let lang = owner.lang;
     let t = lang.pick(&EN, &NL);
     let now = unix_now();
-    let view = LogView::of(&dashboard);
+    let (view, cache) = (LogView::of(&dashboard), GrantsCache::of(&dashboard));
     let (grants, requests, stats) = dashboard
         .with_owner(move |v| {
-            let grants = v.grants()?;
+            let grants = cache.get(v)?;
             let requests = v.access_requests(now)?;
             let stats = view.stats(v)?;
             Ok((grants, requests, stats))
         })
         .await?;
-    let lines = grants
+    // The most recently read live grants first (never read last, newest first among them), at
+    // most LINES of them: a vault with thousands of grants keeps a small overview.
+    let mut live: Vec<_> = grants
         .iter()
         .filter(|g| g.status(now) == Status::Active)
-        .map(|g| Line {
+        .map(|g| (g, stats.reads.get(&g.id).copied()))
+        .collect();
+    live.sort_by_key(|(_, reads)| std::cmp::Reverse(reads.map_or(i64::MIN, |(_, last)| last)));
+    let more =
+        (live.len() > LINES).then(|| t.more.replace("{n}", &(live.len() - LINES).to_string()));
+    let lines = live
+        .into_iter()
+        .take(LINES)
+        .map(|(g, reads)| Line {
             grant: g.id.to_string(),
-            text: grant_line(lang, g, stats.reads.get(&g.id).copied(), now),
+            text: grant_line(lang, g, reads, now),
         })
         .collect();
     let waiting = requests
@@ -171,6 +189,7 @@ async fn overview(
         t,
         weak_warning: owner.session.weak_passphrase.then_some(t.weak),
         lines,
+        more,
         waiting,
         chain,
         chain_class,
