@@ -118,11 +118,13 @@ impl Dashboard {
 
     /// Checks `passphrase` against the vault's key record on a connection of its own, on a
     /// blocking thread, at most two at once (so a flood of sign-ins cannot starve the grant
-    /// API's threads, nor hold up the dashboard's pages). `Ok(false)`: it is not the passphrase.
-    pub(crate) async fn passphrase_is(
+    /// API's threads, nor hold up the dashboard's pages). `Ok(None)`: it is not the
+    /// passphrase; `Ok(Some(weakness))`: it is, and why it would be too weak for a new key, if
+    /// it would (estimated only once it proved right, on the same blocking thread).
+    pub(crate) async fn check_passphrase(
         &self,
         passphrase: kluis_store::Passphrase,
-    ) -> Result<bool, PageError> {
+    ) -> Result<Option<Option<String>>, PageError> {
         let _slot = tokio::time::timeout(
             std::time::Duration::from_secs(5),
             self.0.sign_in_slots.acquire(),
@@ -133,8 +135,8 @@ impl Dashboard {
         let (dir, unlocked) = (self.0.dir.clone(), self.0.unlocked.clone());
         tokio::task::spawn_blocking(move || {
             match Vault::connect(&dir, &unlocked)?.verify_passphrase(&passphrase) {
-                Ok(()) => Ok(true),
-                Err(StoreError::WrongPassphrase) => Ok(false),
+                Ok(()) => Ok(Some(passphrase.weakness())),
+                Err(StoreError::WrongPassphrase) => Ok(None),
                 Err(other) => Err(PageError::from(other)),
             }
         })

@@ -102,7 +102,7 @@ async fn change(State(dashboard): State<Dashboard>, posted: Posted) -> Result<Re
     } else if let Err(weak) = new.check_new() {
         Some(Refusal::New(weak.to_string()))
     } else {
-        if dashboard.passphrase_is(current).await? {
+        if dashboard.check_passphrase(current).await?.is_some() {
             dashboard
                 .with_owner(move |v| {
                     v.owner(Via::Dashboard)

@@ -113,18 +113,18 @@ async fn sign_in(
             &SignInPage::new(lang, true, false),
         )
     };
-    let waiting = dashboard
+    let taken = dashboard
         .0
         .throttle
         .lock()
         .map_err(|_| PageError::internal("throttle lock poisoned"))?
-        .wait(client, Instant::now());
-    if waiting.is_some() {
+        .attempt(client, Instant::now());
+    if taken.is_err() {
         return failed();
     }
     let passphrase = Passphrase::new(posted.form.one("passphrase").unwrap_or_default());
-    let weakness = passphrase.weakness();
-    let right = dashboard.passphrase_is(passphrase).await?;
+    let checked = dashboard.check_passphrase(passphrase).await?;
+    let right = checked.is_some();
     let from = format!("from {client}");
     dashboard
         .with_owner(move |v| {
@@ -149,14 +149,13 @@ async fn sign_in(
             v.owner(Via::Dashboard).record(action, event)
         })
         .await?;
-    let checked = right.then_some(weakness);
     let mut throttle = dashboard
         .0
         .throttle
         .lock()
         .map_err(|_| PageError::internal("throttle lock poisoned"))?;
+    // A wrong one was counted when its try was taken.
     let Some(weakness) = checked else {
-        throttle.failed(client, Instant::now());
         return failed();
     };
     throttle.succeeded(client);

@@ -49,6 +49,18 @@ impl Throttle {
         own.max(overall)
     }
 
+    /// Takes a try from `client`, or says how long it must still wait. A try taken counts as a
+    /// failure until [`Throttle::succeeded`] says otherwise: taken and counted under one lock,
+    /// so many tries sent at once cannot all slip past the count while their passphrases are
+    /// still being checked.
+    pub fn attempt(&mut self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        if let Some(wait) = self.wait(client, now) {
+            return Err(wait);
+        }
+        self.failed(client, now);
+        Ok(())
+    }
+
     pub fn failed(&mut self, client: IpAddr, now: Instant) {
         if self.clients.len() >= MAX_CLIENTS {
             self.clients.clear();
@@ -62,8 +74,13 @@ impl Throttle {
         self.overall = Some(bump(self.overall));
     }
 
+    /// A try from `client` proved right: its address starts over, and the try no longer counts
+    /// towards the overall failures.
     pub fn succeeded(&mut self, client: IpAddr) {
         self.clients.remove(&client);
+        if let Some(overall) = self.overall.as_mut() {
+            overall.count = overall.count.saturating_sub(1);
+        }
     }
 
     fn forget(&mut self, now: Instant) {
@@ -128,5 +145,18 @@ mod tests {
             None,
             "forgotten after a while"
         );
+    }
+
+    #[test]
+    fn tries_at_once_are_counted_as_they_are_taken() {
+        let mut t = Throttle::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        // Sent together, none checked yet: only the free tries get through.
+        let taken = (0..10).filter(|_| t.attempt(a, now).is_ok()).count();
+        assert_eq!(taken as u32, FREE_TRIES);
+        // A right one clears its address.
+        t.succeeded(a);
+        assert!(t.attempt(a, now).is_ok());
     }
 }
