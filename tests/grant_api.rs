@@ -325,6 +325,23 @@ async fn a_narrowed_grant_returns_only_what_it_kept_with_the_same_token() {
     // Asking for the dropped field by name yields nothing of it.
     let (_, asked, _) = server.data(&token, "?fields=/profile/email").await;
     assert_eq!(asked, json!({}));
+    // Introspection reports what the grant covers now.
+    let introspected: Value = server
+        .http
+        .post(format!("{}/v1/introspect", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(
+        introspected["authorization_details"][0]["fields"],
+        json!(["/profile/address"])
+    );
     // The log records the narrowing with what was kept, and the reads with what they returned.
     let entries = server.vault.log_entries().unwrap();
     let narrow = entries
@@ -345,7 +362,8 @@ async fn a_narrowed_grant_returns_only_what_it_kept_with_the_same_token() {
         .skip_while(|e| e.seq <= narrow.seq)
         .map(|e| &e.record.fields)
         .collect();
-    assert_eq!(after, [&narrowed.fields, &vec![]]);
+    // The read, the read of a dropped field, the introspection.
+    assert_eq!(after, [&narrowed.fields, &vec![], &vec![]]);
     // Widening is not narrowing; nothing changes on a refusal.
     let err = owner
         .narrow_grant(&grant.id, vec![Pointer::parse("/profile/email").unwrap()])

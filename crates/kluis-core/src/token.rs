@@ -130,6 +130,21 @@ pub struct GrantClaims {
 impl GrantClaims {
     /// The fields this grant lets the business read, in order and without repeats. Details of
     /// another type, or without the `read` action, add nothing.
+    /// These claims with their read details replaced by one for `fields` (a grant the owner
+    /// narrowed: what introspection reports), other details kept.
+    pub fn with_read_fields<I, S>(&self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut claims = self.clone();
+        claims.authorization_details.retain(|d| !d.grants_read());
+        claims
+            .authorization_details
+            .insert(0, AuthorizationDetail::read_fields(fields));
+        claims
+    }
+
     pub fn fields(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for field in self

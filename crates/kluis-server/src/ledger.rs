@@ -106,6 +106,14 @@ pub enum Decision {
     Refused(&'static str),
 }
 
+/// The ledger's answer to an introspection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Inactive,
+    /// Active; with the fields it still covers if the owner narrowed it (its token names more).
+    Active(Option<Vec<Pointer>>),
+}
+
 /// A DPoP proof that passed every check but its signature and its first use.
 pub struct PendingProof {
     pub signature: UncheckedSignature,
@@ -150,7 +158,7 @@ enum Job {
         access: Arc<Access>,
         proof: Proof,
         at_ms: i64,
-        reply: oneshot::Sender<bool>,
+        reply: oneshot::Sender<Liveness>,
     },
     Record {
         record: Box<AccessRecord>,
@@ -293,7 +301,7 @@ impl Ledger {
         &self,
         access: Arc<Access>,
         proof: Option<PendingProof>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Liveness, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Introspect {
             access,
@@ -551,7 +559,13 @@ impl Caches {
         };
         let refusal = refusal.or(proof.refusal());
         let narrowed = match job {
-            Job::Introspect { .. } => return Ok(Answer::Introspect(refusal)),
+            Job::Introspect { .. } => {
+                let narrowed = match &known.state {
+                    Ok(Some(state)) if refusal.is_none() => state.narrowed.clone(),
+                    _ => None,
+                };
+                return Ok(Answer::Introspect(refusal, narrowed));
+            }
             Job::Read { narrowed, .. } => narrowed,
             Job::Record { .. } | Job::Settle { .. } => unreachable!("answered above"),
         };
@@ -598,8 +612,8 @@ impl Caches {
 
 enum Answer {
     Read(Result<Arc<Served>, &'static str>),
-    /// `None` if the grant is active, else why not.
-    Introspect(Option<&'static str>),
+    /// `None` if the grant is active, else why not; and what it still covers if narrowed.
+    Introspect(Option<&'static str>, Option<Vec<Pointer>>),
     Recorded,
     Settled,
 }
@@ -616,7 +630,7 @@ impl Answer {
         let (fields, reason) = match self {
             Answer::Read(Ok(served)) => (FieldList::Json(&served.fields), None),
             Answer::Read(Err(reason)) => (FieldList::NONE, Some(*reason)),
-            Answer::Introspect(refusal) => (FieldList::NONE, *refusal),
+            Answer::Introspect(refusal, _) => (FieldList::NONE, *refusal),
             Answer::Recorded | Answer::Settled => (FieldList::NONE, None),
         };
         Some(access.view(at_ms, endpoint, fields, reason))
@@ -629,8 +643,11 @@ impl Answer {
                 Ok(served) => Decision::Served(served.body.clone()),
                 Err(reason) => Decision::Refused(reason),
             })),
-            (Job::Introspect { reply, .. }, Answer::Introspect(refusal)) => {
-                let _ = reply.send(refusal.is_none());
+            (Job::Introspect { reply, .. }, Answer::Introspect(refusal, narrowed)) => {
+                let _ = reply.send(match refusal {
+                    None => Liveness::Active(narrowed),
+                    Some(_) => Liveness::Inactive,
+                });
             }
             (Job::Record { reply, .. }, Answer::Recorded)
             | (Job::Settle { reply }, Answer::Settled) => {

@@ -18,7 +18,7 @@ use kluis_core::wire::{Health, Introspection, Problem};
 use kluis_store::{unix_now, unix_now_ms};
 
 use crate::api::ApiError;
-use crate::ledger::{Access, Decision, PendingProof};
+use crate::ledger::{Access, Decision, Liveness, PendingProof};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -156,14 +156,19 @@ pub async fn introspect(
             }
         }
     }
-    let active = state
+    let liveness = state
         .ledger()
         .introspect(verified.access.clone(), proof)
         .await?;
-    Ok(Json(if active {
-        Introspection::active(&verified.claims)
-    } else {
-        Introspection::inactive()
+    Ok(Json(match liveness {
+        Liveness::Inactive => Introspection::inactive(),
+        Liveness::Active(None) => Introspection::active(&verified.claims),
+        // Narrowed by the owner: the fields it covers now, not the token's.
+        Liveness::Active(Some(kept)) => Introspection::active(
+            &verified
+                .claims
+                .with_read_fields(kept.iter().map(ToString::to_string)),
+        ),
     }))
 }
 
