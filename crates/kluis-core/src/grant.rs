@@ -439,6 +439,18 @@ mod tests {
     }
 
     #[test]
+    fn within_keeps_what_lies_inside_the_kept_fields() {
+        let p = |t: &str| Pointer::parse(t).unwrap();
+        let kept = [p("/profile/email"), p("/preferences")];
+        assert_eq!(within(&[p("/profile")], &kept), [p("/profile/email")]);
+        assert_eq!(within(&[p("/profile/name")], &kept), Vec::<Pointer>::new());
+        assert_eq!(
+            within(&[p("/preferences/channels"), p("/profile/email")], &kept),
+            [p("/preferences/channels"), p("/profile/email")]
+        );
+    }
+
+    #[test]
     fn status_follows_revocation_then_expiry() {
         assert_eq!(status(None, 100, 99), Status::Active);
         assert_eq!(status(None, 100, 100), Status::Expired);
