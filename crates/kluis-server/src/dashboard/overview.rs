@@ -95,8 +95,12 @@ pub fn grant_line(
         (Lang::En, None | Some((0, _))) => "not read yet".to_owned(),
         (Lang::Nl, None | Some((0, _))) => "nog niet gelezen".to_owned(),
         (Lang::En, Some((n, last))) => format!(
-            "read {n} {}, last {}",
-            if n == 1 { "time" } else { "times" },
+            "read {}, last {}",
+            if n == 1 {
+                "once".to_owned()
+            } else {
+                format!("{n} times")
+            },
             ago(lang, last / 1000, now)
         ),
         (Lang::Nl, Some((n, last))) => {
