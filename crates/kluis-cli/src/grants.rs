@@ -230,11 +230,7 @@ fn status_text(status: Status) -> &'static str {
 }
 
 pub(crate) fn fields_text(fields: &[Pointer]) -> String {
-    fields
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    kluis_core::pointer::join(fields, ",")
 }
 
 /// Unix seconds as RFC 3339 in UTC, e.g. `2025-06-01T12:00:00Z`.

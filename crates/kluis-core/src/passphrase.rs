@@ -65,12 +65,11 @@ mod tests {
         ] {
             let err = check_new(weak).expect_err(weak).to_string();
             assert!(err.contains("too weak"), "{weak}: {err}");
-            // Words zxcvbn itself names ("common password") aside, the text is not repeated.
-            assert!(!weak.contains("ss") || !err.contains(weak) || weak == "password");
-            assert!(
-                !err.contains("qwertyuiop") && !err.contains("kluis2026"),
-                "{err}"
-            );
+            // The passphrase is never repeated; "", "a" and "password" stand in any message
+            // (zxcvbn's own words: "a common password").
+            if !["", "a", "password"].contains(&weak) {
+                assert!(!err.contains(weak), "echoes the passphrase: {err}");
+            }
         }
         for strong in ["correct horse battery staple", "tulp fiets regen molen 42"] {
             assert!(

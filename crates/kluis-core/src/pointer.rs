@@ -297,6 +297,15 @@ impl<'de> Deserialize<'de> for Pointer {
 
 /// Flattens a document into its leaves: every scalar, array and empty object with its pointer.
 /// Arrays are leaves because their elements have no stable identity of their own.
+/// Pointers as text, one after another with `separator` between (`/a, /b`).
+pub fn join(pointers: &[Pointer], separator: &str) -> String {
+    pointers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 pub fn leaves(base: &Pointer, value: &Value, out: &mut Vec<(Pointer, Value)>) {
     match value {
         Value::Object(map) if !map.is_empty() => {

@@ -116,8 +116,7 @@ impl AppState {
 
     /// The URL a request was made to, without query: what a DPoP proof's `htu` must name.
     pub fn request_url(&self, host: Option<&str>, path: &str) -> String {
-        let public = self.0.public_url.read().ok().and_then(|p| p.clone());
-        match public {
+        match self.public_url() {
             Some(base) => format!("{base}{path}"),
             None => format!("http://{}{path}", host.unwrap_or("localhost")),
         }

@@ -157,8 +157,8 @@ impl Vault {
             let keep = grant::narrow(&grant.fields, Some(&keep)).map_err(|outside| {
                 kluis_core::Error::invalid(format!(
                     "grant {id} does not cover {}; keep fields it covers ({})",
-                    crate::requests::pointers_text(&outside),
-                    crate::requests::pointers_text(&grant.fields),
+                    kluis_core::pointer::join(&outside, ", "),
+                    kluis_core::pointer::join(&grant.fields, ", "),
                 ))
             })?;
             if keep == grant.fields {

@@ -198,12 +198,9 @@ impl Owner<'_> {
             if !revoked_now {
                 return Ok(((grant, false), None));
             }
-            let receipts = v.receipt_ids(&grant.id)?;
             let mut event = Event::of_grant(&grant);
-            event.reason = (!receipts.is_empty()).then(|| {
-                let ids: Vec<&str> = receipts.iter().map(|r| r.as_str()).collect();
-                format!("ends the consent recorded in receipt {}", ids.join(", "))
-            });
+            event.reason = receipts_of(v, &grant.id)?
+                .map(|ids| format!("ends the consent recorded in receipt {ids}"));
             Ok(((grant, true), Some(event)))
         })
     }
@@ -213,13 +210,15 @@ impl Owner<'_> {
         self.act(Action::GrantNarrow, |v| {
             let before = v.grant(id)?.fields;
             let grant = v.narrow_grant(id, keep, unix_now())?;
-            let dropped: Vec<String> = before
-                .iter()
+            let dropped: Vec<Pointer> = before
+                .into_iter()
                 .filter(|f| !grant.fields.contains(f))
-                .map(ToString::to_string)
                 .collect();
             let mut event = Event::of_grant(&grant);
-            event.reason = Some(format!("no longer covers {}", dropped.join(", ")));
+            event.reason = Some(format!(
+                "no longer covers {}",
+                kluis_core::pointer::join(&dropped, ", ")
+            ));
             Ok((grant, Some(event)))
         })
     }
@@ -236,14 +235,12 @@ impl Owner<'_> {
             let now = unix_now();
             let asked = v.stored_request(id.as_str(), now)?;
             let (status, grant) = v.approve_request(id.as_str(), fields, lifetime_secs, now)?;
-            let receipts: Vec<String> = v
-                .receipt_ids(&grant.id)?
-                .iter()
-                .map(ToString::to_string)
-                .collect();
             let mut event = Event::of_grant(&grant);
             event.request = Some(id.clone());
-            event.reason = Some(format!("consent receipt {}", receipts.join(", ")));
+            event.reason = Some(format!(
+                "consent receipt {}",
+                receipts_of(v, &grant.id)?.unwrap_or_default()
+            ));
             Ok((
                 Approval {
                     asked,
@@ -296,4 +293,14 @@ impl Owner<'_> {
             Ok(((), Some(Event::default())))
         })
     }
+}
+
+/// The ids of the consent receipts a grant was made with, as a list; `None` if there are none.
+fn receipts_of(vault: &Vault, grant: &GrantId) -> Result<Option<String>> {
+    let ids: Vec<String> = vault
+        .receipt_ids(grant)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok((!ids.is_empty()).then(|| ids.join(", ")))
 }

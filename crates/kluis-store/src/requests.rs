@@ -240,8 +240,8 @@ impl Vault {
                 kluis_core::Error::invalid(format!(
                     "request {} did not ask for {}; approve fields it asked for ({}) or parts of them",
                     stored.id,
-                    pointers_text(&outside),
-                    pointers_text(&asked.fields),
+                    kluis_core::pointer::join(&outside, ", "),
+                    kluis_core::pointer::join(&asked.fields, ", "),
                 ))
             })?;
             let (grant, token) = v.create_grant(
@@ -404,12 +404,4 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
         .into());
     }
     Ok(Some(reason.to_owned()))
-}
-
-pub(crate) fn pointers_text(pointers: &[Pointer]) -> String {
-    pointers
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }

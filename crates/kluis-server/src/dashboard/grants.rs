@@ -12,7 +12,6 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
-use kluis_core::Pointer;
 use kluis_core::grant::{Grant, Status};
 use kluis_store::unix_now;
 
@@ -243,7 +242,7 @@ fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card 
         id: grant.id.to_string(),
         business: grant.audience.to_string(),
         fields: words::fields(lang, &grant.fields),
-        pointers: pointers_text(&grant.fields),
+        pointers: kluis_core::pointer::join(&grant.fields, ", "),
         purpose: grant.purpose.clone(),
         category: grant.purpose_category.clone(),
         status: word,
@@ -254,14 +253,6 @@ fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card 
         active: status == Status::Active,
         bound: grant.key_thumbprint.is_some(),
     }
-}
-
-fn pointers_text(fields: &[Pointer]) -> String {
-    fields
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn list(

@@ -149,17 +149,16 @@ async fn sign_in(
             v.owner(Via::Dashboard).record(action, event)
         })
         .await?;
-    let mut throttle = dashboard
-        .0
-        .throttle
-        .lock()
-        .map_err(|_| PageError::internal("throttle lock poisoned"))?;
     // A wrong one was counted when its try was taken.
     let Some(weakness) = checked else {
         return failed();
     };
-    throttle.succeeded(client);
-    drop(throttle);
+    dashboard
+        .0
+        .throttle
+        .lock()
+        .map_err(|_| PageError::internal("throttle lock poisoned"))?
+        .succeeded(client);
     let (id, _) = dashboard
         .0
         .sessions
