@@ -9,11 +9,13 @@ pub mod error;
 pub mod grant;
 mod id;
 pub mod jose;
+pub mod notify;
 pub mod passphrase;
 pub mod pointer;
 pub mod receipt;
 pub mod request;
 pub mod token;
+pub mod webhook;
 pub mod wire;
 
 pub use error::{Error, Result};

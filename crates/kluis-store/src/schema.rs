@@ -67,6 +67,31 @@ const MIGRATIONS: &[&str] = &[
     // 4: a grant the owner narrowed keeps its token; the fields it still covers are sealed here
     // (NULL: the token's own fields) and bound into the grant's state MAC.
     "ALTER TABLE grants ADD COLUMN narrowed BLOB;",
+    // 5: change notifications. A subscription belongs to one grant; its URL, payload kind and
+    // secrets are sealed. The outbox holds the events, each written in the same transaction as
+    // the change that caused it: `stream` is the subscription (or access request) whose order
+    // it keeps, `change_id` groups one change's events, the body is sealed. How deliveries went
+    // is kept apart, in `deliveries.db`, so that delivery bookkeeping never touches this file.
+    // A grant's read budget (reads a day; NULL: the default) is in the clear, like its times.
+    "CREATE TABLE subscriptions (
+         id TEXT PRIMARY KEY,
+         grant_id TEXT NOT NULL REFERENCES grants(id),
+         created_at INTEGER NOT NULL,
+         deleted_at INTEGER,
+         sealed BLOB NOT NULL
+     );
+     CREATE INDEX subscriptions_by_grant ON subscriptions(grant_id);
+     CREATE TABLE outbox (
+         seq INTEGER PRIMARY KEY,
+         id TEXT NOT NULL UNIQUE,
+         stream TEXT NOT NULL,
+         change_id TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         sealed BLOB NOT NULL
+     );
+     CREATE INDEX outbox_by_stream ON outbox(stream, seq);
+     CREATE INDEX outbox_by_change ON outbox(change_id);
+     ALTER TABLE grants ADD COLUMN read_budget INTEGER;",
 ];
 
 /// The newest schema this build understands.
