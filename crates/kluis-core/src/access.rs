@@ -66,6 +66,14 @@ pub enum Action {
     SignIn,
     SignInFailed,
     SignOut,
+    /// A business was sent a change notification (`fields`: the pointers it names; with a
+    /// `full` subscription also their values); recorded once it acknowledged the delivery.
+    Notified,
+    /// A business subscribed to change notifications, or ended a subscription.
+    SubscriptionCreate,
+    SubscriptionDelete,
+    /// The owner sent dead notifications again.
+    DeliveryReplay,
 }
 
 impl Action {
@@ -87,6 +95,10 @@ impl Action {
             Action::SignIn => "sign_in",
             Action::SignInFailed => "sign_in_failed",
             Action::SignOut => "sign_out",
+            Action::Notified => "notified",
+            Action::SubscriptionCreate => "subscription_create",
+            Action::SubscriptionDelete => "subscription_delete",
+            Action::DeliveryReplay => "delivery_replay",
         }
     }
 

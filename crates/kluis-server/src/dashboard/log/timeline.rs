@@ -176,6 +176,30 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
                 };
                 format!("{who} werd{n} geweigerd{}", reason(": "))
             }
+            (Action::Notified, _, Lang::En) => {
+                format!(
+                    "{who} was told of changes to your {fields} {}",
+                    times(lang, n)
+                )
+            }
+            (Action::Notified, _, Lang::Nl) => {
+                format!(
+                    "{who} hoorde van wijzigingen in uw {fields} {}",
+                    times(lang, n)
+                )
+            }
+            (Action::SubscriptionCreate, _, Lang::En) => {
+                format!("{who} asked to be told of changes")
+            }
+            (Action::SubscriptionCreate, _, Lang::Nl) => {
+                format!("{who} vroeg om bericht bij wijzigingen")
+            }
+            (Action::SubscriptionDelete, _, Lang::En) => {
+                format!("{who} no longer wants to be told of changes")
+            }
+            (Action::SubscriptionDelete, _, Lang::Nl) => {
+                format!("{who} wil geen bericht meer bij wijzigingen")
+            }
             (Action::Introspect, _, Lang::En) => {
                 format!("{who} checked its access {}", times(lang, n))
             }
@@ -239,6 +263,12 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
         (Action::SignInFailed, Lang::Nl) => "Een aanmelding werd geweigerd".to_owned(),
         (Action::SignOut, Lang::En) => "You signed out".to_owned(),
         (Action::SignOut, Lang::Nl) => "U meldde zich af".to_owned(),
+        (Action::DeliveryReplay, Lang::En) => {
+            format!("You had {b} sent failed notifications again")
+        }
+        (Action::DeliveryReplay, Lang::Nl) => {
+            format!("U liet mislukte berichten opnieuw naar {b} sturen")
+        }
         // A business's action recorded as the owner's: said as it is stored.
         (other, _) => format!("{} {}", r.actor.as_str(), other.as_str()),
     };
