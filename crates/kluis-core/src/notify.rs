@@ -12,6 +12,26 @@ use crate::grant::{self, GrantId};
 use crate::pointer::Pointer;
 use crate::wire::AccessRequestStatus;
 
+/// A new subscription's id: `sub_` and 26 base32 characters.
+pub fn subscription_id(random: [u8; 16]) -> String {
+    crate::id::random_id("sub_", random)
+}
+
+/// A new event's `webhook-id`: `msg_` and 26 base32 characters, the same on every retry.
+pub fn message_id(random: [u8; 16]) -> String {
+    crate::id::random_id("msg_", random)
+}
+
+/// The id grouping the events of one change: `chg_` and 26 base32 characters.
+pub fn change_id(random: [u8; 16]) -> String {
+    crate::id::random_id("chg_", random)
+}
+
+/// Whether `text` looks like a subscription id (anything else is not looked up).
+pub fn is_subscription_id(text: &str) -> bool {
+    crate::id::is_random_id(text, "sub_")
+}
+
 /// What a subscription's `field.changed` events carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,28 +2,37 @@
 //! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks.
 
 pub mod crypto;
+mod deliveries;
 pub mod error;
+mod fanout;
 mod fields;
 mod grants;
 mod keys;
 mod log;
 mod logfile;
 mod logindex;
+mod outbox;
 mod owner;
 mod receipts;
 mod requests;
 pub mod schema;
+mod subscriptions;
 mod vault;
 
 pub use crypto::{KdfParams, Keys, Passphrase};
+pub use deliveries::{
+    DELIVERIES_FILE, Deliveries, Delivery, DeliveryState, StreamState, StreamStatus,
+};
 pub use error::{Result, StoreError};
 pub use grants::GrantState;
 pub use log::{LogCheck, LogEntry};
 pub use logfile::{LOG_FILE, frame_ranges};
 pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};
+pub use outbox::{NewEvent, OutboxEvent};
 pub use owner::{Approval, Denial, Event, Owner, Via};
 pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,
 };
+pub use subscriptions::{ROTATION_OVERLAP_SECS, Subscription};
 pub use vault::{DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};

@@ -1,16 +1,19 @@
 //! The owner's actions, one place for every front end: the `kluis` command and the dashboard
 //! only parse input and render output. Each action is one transaction that ends with its
 //! access-log record, so an action that committed is always in the log (and one that failed is
-//! not); later capabilities add their outbox rows here, in the same transaction.
+//! not). A change that businesses are to be told of writes its outbox rows in the same
+//! transaction ([`crate::fanout`]).
 
 use kluis_core::Pointer;
 use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
 use kluis_core::grant::{BusinessId, Grant, GrantId, GrantRequest};
+use kluis_core::notify::EventType;
 use kluis_core::request::RequestId;
 use kluis_core::wire::AccessRequestStatus;
 use serde_json::Value;
 
 use crate::crypto::{KdfParams, Passphrase};
+use crate::deliveries::Deliveries;
 use crate::error::{Result, StoreError};
 use crate::requests::StoredRequest;
 use crate::vault::{Vault, unix_now, unix_now_ms};
@@ -126,7 +129,9 @@ impl Owner<'_> {
     pub fn set(&self, writes: Vec<(Pointer, Value)>) -> Result<()> {
         let fields = writes.iter().map(|(at, _)| at.clone()).collect();
         self.act(Action::DocumentSet, |v| {
+            let old = v.before_change(unix_now())?;
             v.set_many(writes)?;
+            v.told_of_change(old)?;
             Ok((
                 (),
                 Some(Event {
@@ -140,7 +145,9 @@ impl Owner<'_> {
     /// Removes what is stored at `at` and returns it.
     pub fn unset(&self, at: &Pointer) -> Result<Value> {
         self.act(Action::DocumentUnset, |v| {
+            let before = v.before_change(unix_now())?;
             let old = v.unset(at)?;
+            v.told_of_change(before)?;
             Ok((
                 old,
                 Some(Event {
@@ -158,6 +165,7 @@ impl Owner<'_> {
     pub fn edit(&self, sets: Vec<(Pointer, Value)>, unsets: Vec<Pointer>) -> Result<()> {
         let mut fields: Vec<Pointer> = sets.iter().map(|(at, _)| at.clone()).collect();
         self.act(Action::DocumentSet, |v| {
+            let before = v.before_change(unix_now())?;
             for at in unsets {
                 match v.unset(&at) {
                     Ok(_) => fields.push(at),
@@ -166,6 +174,7 @@ impl Owner<'_> {
                 }
             }
             v.set_many(sets)?;
+            v.told_of_change(before)?;
             let event = (!fields.is_empty()).then(|| Event {
                 fields,
                 ..Event::default()
@@ -177,7 +186,9 @@ impl Owner<'_> {
     /// Replaces the whole document.
     pub fn import(&self, doc: Value) -> Result<()> {
         self.act(Action::DocumentImport, |v| {
+            let before = v.before_change(unix_now())?;
             v.replace_document(doc)?;
+            v.told_of_change(before)?;
             Ok(((), Some(Event::default())))
         })
     }
@@ -194,10 +205,16 @@ impl Owner<'_> {
     /// nothing is recorded).
     pub fn revoke_grant(&self, id: &GrantId) -> Result<(Grant, bool)> {
         self.act(Action::GrantRevoke, |v| {
-            let (grant, revoked_now) = v.revoke_grant(id, unix_now())?;
+            let now = unix_now();
+            let covered = v
+                .grant_state(id.as_str())?
+                .and_then(|s| s.narrowed)
+                .unwrap_or(v.grant(id)?.fields);
+            let (grant, revoked_now) = v.revoke_grant(id, now)?;
             if !revoked_now {
                 return Ok(((grant, false), None));
             }
+            v.fan_out_grant_change(&grant, EventType::GrantRevoked, &covered, &[], now)?;
             let mut event = Event::of_grant(&grant);
             event.reason = receipts_of(v, &grant.id)?
                 .map(|ids| format!("ends the consent recorded in receipt {ids}"));
@@ -208,12 +225,23 @@ impl Owner<'_> {
     /// Narrows a live grant to `keep`; the record names the fields it lost.
     pub fn narrow_grant(&self, id: &GrantId, keep: Vec<Pointer>) -> Result<Grant> {
         self.act(Action::GrantNarrow, |v| {
-            let before = v.grant(id)?.fields;
-            let grant = v.narrow_grant(id, keep, unix_now())?;
+            let now = unix_now();
+            let before = v
+                .grant_state(id.as_str())?
+                .and_then(|s| s.narrowed)
+                .unwrap_or(v.grant(id)?.fields);
+            let grant = v.narrow_grant(id, keep, now)?;
             let dropped: Vec<Pointer> = before
                 .into_iter()
                 .filter(|f| !grant.fields.contains(f))
                 .collect();
+            v.fan_out_grant_change(
+                &grant,
+                EventType::GrantNarrowed,
+                &dropped,
+                &grant.fields,
+                now,
+            )?;
             let mut event = Event::of_grant(&grant);
             event.reason = Some(format!(
                 "no longer covers {}",
@@ -235,6 +263,7 @@ impl Owner<'_> {
             let now = unix_now();
             let asked = v.stored_request(id.as_str(), now)?;
             let (status, grant) = v.approve_request(id.as_str(), fields, lifetime_secs, now)?;
+            v.fan_out_decision(&asked, &status, now)?;
             let mut event = Event::of_grant(&grant);
             event.request = Some(id.clone());
             event.reason = Some(format!(
@@ -258,6 +287,7 @@ impl Owner<'_> {
             let now = unix_now();
             let asked = v.stored_request(id.as_str(), now)?;
             let status = v.deny_request(id.as_str(), reason, now)?;
+            v.fan_out_decision(&asked, &status, now)?;
             let event = Event {
                 request: Some(id.clone()),
                 business: Some(asked.request.business.id.clone()),
@@ -270,6 +300,27 @@ impl Owner<'_> {
             };
             Ok((Denial { asked, status }, Some(event)))
         })
+    }
+
+    /// Sends dead notifications again: all of them, or those of one business's subscription
+    /// or request callback (`stream`). Returns how many will be sent; recorded if any.
+    pub fn replay_dead(&self, deliveries: &mut Deliveries, stream: Option<&str>) -> Result<usize> {
+        let streams = stream.map(|s| vec![s.to_owned()]);
+        let seqs_of = |stream: &str| self.vault.outbox_seqs_of(stream).unwrap_or_default();
+        let replayed = deliveries.replay_dead(streams.as_deref(), seqs_of)?;
+        if replayed > 0 {
+            self.record(
+                Action::DeliveryReplay,
+                Event {
+                    reason: Some(match stream {
+                        Some(s) => format!("{replayed} notifications of {s} sent again"),
+                        None => format!("{replayed} notifications sent again"),
+                    }),
+                    ..Event::default()
+                },
+            )?;
+        }
+        Ok(replayed)
     }
 
     /// Makes a new signing key current; returns its `kid`.
@@ -292,6 +343,16 @@ impl Owner<'_> {
             v.change_passphrase(new, params)?;
             Ok(((), Some(Event::default())))
         })
+    }
+}
+
+impl Vault {
+    /// Writes the events of a document change, when there were subscriptions to tell.
+    fn told_of_change(&self, before: Option<Value>) -> Result<()> {
+        match before {
+            Some(old) => self.fan_out_document_change(&old, unix_now()),
+            None => Ok(()),
+        }
     }
 }
 

@@ -70,7 +70,8 @@ const MIGRATIONS: &[&str] = &[
     // 5: change notifications. A subscription belongs to one grant; its URL, payload kind and
     // secrets are sealed. The outbox holds the events, each written in the same transaction as
     // the change that caused it: `stream` is the subscription (or access request) whose order
-    // it keeps, `change_id` groups one change's events, the body is sealed. How deliveries went
+    // it keeps, `change_id` groups one change's events, `final` marks the last event of a stream (its grant
+    // ended), the body is sealed. How deliveries went
     // is kept apart, in `deliveries.db`, so that delivery bookkeeping never touches this file.
     // A grant's read budget (reads a day; NULL: the default) is in the clear, like its times.
     "CREATE TABLE subscriptions (
@@ -87,6 +88,7 @@ const MIGRATIONS: &[&str] = &[
          stream TEXT NOT NULL,
          change_id TEXT NOT NULL,
          created_at INTEGER NOT NULL,
+         final INTEGER NOT NULL DEFAULT 0,
          sealed BLOB NOT NULL
      );
      CREATE INDEX outbox_by_stream ON outbox(stream, seq);
