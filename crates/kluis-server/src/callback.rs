@@ -103,7 +103,7 @@ fn destination(url: &str, allow_local: bool) -> Result<Pin, String> {
 }
 
 /// Whether an address belongs to the public internet, as far as its range tells.
-fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();

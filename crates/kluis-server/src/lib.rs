@@ -6,6 +6,7 @@ pub mod api;
 pub mod callback;
 pub mod dashboard;
 mod ledger;
+pub mod notify;
 mod replay;
 mod state;
 

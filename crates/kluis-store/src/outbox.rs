@@ -141,6 +141,32 @@ impl Vault {
         rows.into_iter().map(|r| self.open_event(r)).collect()
     }
 
+    /// Like [`Vault::outbox_after`], but opens only the events `wanted` says yes to; returns
+    /// them and the last `seq` looked at (to go on from), `None` when there was nothing after
+    /// `seq`.
+    pub fn outbox_scan(
+        &self,
+        seq: i64,
+        limit: usize,
+        wanted: impl Fn(i64) -> bool,
+    ) -> Result<(Vec<OutboxEvent>, Option<i64>)> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, id, stream, change_id, created_at, final, sealed FROM outbox
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map((seq, limit as i64), row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let last = rows.last().map(|r| r.seq);
+        let events = rows
+            .into_iter()
+            .filter(|r| wanted(r.seq))
+            .map(|r| self.open_event(r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, last))
+    }
+
     /// Up to `limit` events before `seq` (all with `None`), newest first: the owner's view.
     pub fn outbox_before(&self, seq: Option<i64>, limit: usize) -> Result<Vec<OutboxEvent>> {
         let rows = self

@@ -1,0 +1,544 @@
+//! The dispatcher's loop: which event of which stream goes out next, what each answer does to
+//! it, and the batched bookkeeping in `deliveries.db` (written before the next event of a
+//! stream is sent, so order holds across a crash: at worst an event is sent twice, with its
+//! `webhook-id`).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use ed25519_dalek::SigningKey;
+use kluis_core::Pointer;
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome as LogOutcome};
+use kluis_core::grant::{self, BusinessId, GrantId, Status};
+use kluis_core::notify::EventType;
+use kluis_core::webhook::Secret;
+use kluis_store::{
+    Deliveries, Delivery, DeliveryState, OutboxEvent, StreamState, StreamStatus, Vault, unix_now,
+    unix_now_ms,
+};
+
+use super::schedule::{next_delay, random_jitter};
+use super::send::{Outcome, Sender};
+use super::{Msg, Options};
+
+/// Outbox rows read at a time.
+const PAGE: usize = 1000;
+
+/// How one attempt went.
+pub struct Attempted {
+    seq: i64,
+    outcome: Outcome,
+    at_ms: i64,
+}
+
+/// An event waiting for (another) attempt.
+struct Waiting {
+    id: String,
+    stream: String,
+    kind: EventType,
+    grant_id: Option<GrantId>,
+    business: Option<BusinessId>,
+    purpose: Option<String>,
+    fields: Vec<Pointer>,
+    full: bool,
+    callback_url: Option<String>,
+    body: Bytes,
+    delivery: Delivery,
+}
+
+#[derive(Default)]
+struct Stream {
+    queue: VecDeque<i64>,
+    in_flight: bool,
+    status: Option<StreamStatus>,
+}
+
+/// What the dispatcher knows of a grant until the vault changes.
+struct GrantView {
+    active: bool,
+    covered: Vec<Pointer>,
+}
+
+/// Where and how a subscription's events go.
+struct Destination {
+    url: String,
+    secrets: Arc<[Secret]>,
+    deleted: bool,
+}
+
+pub struct Loop {
+    vault: Vault,
+    deliveries: Deliveries,
+    sender: Arc<Sender>,
+    options: Options,
+    runtime: tokio::runtime::Handle,
+    back: mpsc::Sender<Msg>,
+    key: Option<Arc<SigningKey>>,
+    /// The last outbox `seq` looked at.
+    high: i64,
+    waiting: HashMap<i64, Waiting>,
+    streams: HashMap<String, Stream>,
+    in_flight: usize,
+    vault_version: Option<i64>,
+    deliveries_version: Option<i64>,
+    grants: HashMap<GrantId, GrantView>,
+    destinations: HashMap<String, Option<Destination>>,
+    last_expiry_check: Option<Instant>,
+    /// Bookkeeping not yet committed.
+    dirty: Vec<Delivery>,
+    dirty_streams: Vec<(String, Option<StreamStatus>)>,
+    records: Vec<AccessRecord>,
+}
+
+impl Loop {
+    pub(super) fn new(
+        vault: Vault,
+        deliveries: Deliveries,
+        sender: Sender,
+        options: Options,
+        runtime: tokio::runtime::Handle,
+        back: mpsc::Sender<Msg>,
+    ) -> Self {
+        Self {
+            vault,
+            deliveries,
+            sender: Arc::new(sender),
+            options,
+            runtime,
+            back,
+            key: None,
+            high: 0,
+            waiting: HashMap::new(),
+            streams: HashMap::new(),
+            in_flight: 0,
+            vault_version: None,
+            deliveries_version: None,
+            grants: HashMap::new(),
+            destinations: HashMap::new(),
+            last_expiry_check: None,
+            dirty: Vec::new(),
+            dirty_streams: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    pub(super) fn run(mut self, rx: &mpsc::Receiver<Msg>) {
+        if let Err(err) = self.reload() {
+            tracing::error!(error = %err, "the dispatcher could not read the outbox");
+        }
+        loop {
+            let wait = self.next_wait();
+            let mut woken = false;
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(Msg::Wake) => woken = true,
+                Ok(Msg::Done(done)) => self.judge(done),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            for msg in rx.try_iter() {
+                match msg {
+                    Msg::Stop => return,
+                    Msg::Wake => woken = true,
+                    Msg::Done(done) => self.judge(done),
+                }
+            }
+            if let Err(err) = self.step(woken) {
+                // Nothing is lost: the outbox and the bookkeeping committed so far stand, and
+                // the next turn tries again.
+                tracing::error!(error = %err, "the dispatcher's turn failed");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    /// How long to wait for a message: until the next retry is due, at most the poll interval.
+    fn next_wait(&self) -> Duration {
+        let now = unix_now_ms();
+        let due = self
+            .streams
+            .values()
+            .filter(|s| !s.in_flight && s.status.is_none())
+            .filter_map(|s| s.queue.front())
+            .filter_map(|seq| self.waiting.get(seq))
+            .map(|w| w.delivery.next_at_ms.unwrap_or(now))
+            .min();
+        let poll = self.options.poll;
+        match due {
+            Some(at) if self.in_flight < self.options.max_in_flight => {
+                Duration::from_millis((at - now).max(0) as u64).min(poll)
+            }
+            _ => poll,
+        }
+    }
+
+    fn step(&mut self, woken: bool) -> kluis_store::Result<()> {
+        let deliveries_version = self.deliveries.data_version()?;
+        if self.deliveries_version.is_some_and(|v| v != deliveries_version) {
+            // Another process (the owner replaying dead events) changed the bookkeeping.
+            self.commit()?;
+            self.reload()?;
+        }
+        self.deliveries_version = Some(deliveries_version);
+        let version = self.vault.data_version()?;
+        if woken || self.vault_version != Some(version) {
+            self.grants.clear();
+            self.destinations.clear();
+            self.vault_version = Some(version);
+            self.load_new()?;
+        }
+        let check_due = self
+            .last_expiry_check
+            .is_none_or(|at| at.elapsed() >= self.options.expiry_check);
+        if check_due {
+            self.last_expiry_check = Some(Instant::now());
+            if !self.vault.subscriptions_of_expired_grants(unix_now())?.is_empty() {
+                self.vault.fan_out_expiries(unix_now())?;
+                self.load_new()?;
+            }
+        }
+        self.commit()?;
+        self.send_due()
+    }
+
+    /// Forgets what is waiting (but not what is in flight) and reads it all again.
+    fn reload(&mut self) -> kluis_store::Result<()> {
+        let in_flight: HashSet<i64> = self
+            .streams
+            .values()
+            .filter(|s| s.in_flight)
+            .filter_map(|s| s.queue.front().copied())
+            .collect();
+        self.waiting.retain(|seq, _| in_flight.contains(seq));
+        for stream in self.streams.values_mut() {
+            stream.queue.retain(|seq| in_flight.contains(seq));
+        }
+        let statuses = self.deliveries.streams()?;
+        for (name, stream) in &mut self.streams {
+            stream.status = statuses.get(name).cloned();
+        }
+        for (name, status) in statuses {
+            self.streams.entry(name).or_default().status = Some(status);
+        }
+        self.high = 0;
+        self.load_new()
+    }
+
+    /// Reads events after `high`, skipping those done.
+    fn load_new(&mut self) -> kluis_store::Result<()> {
+        loop {
+            let done: HashSet<i64> = self.deliveries.done_from(self.high + 1)?.into_iter().collect();
+            let unfinished = self.deliveries.unfinished()?;
+            let known = &self.waiting;
+            let (events, last) = self.vault.outbox_scan(self.high, PAGE, |seq| {
+                !done.contains(&seq) && !known.contains_key(&seq)
+            })?;
+            let Some(last) = last else {
+                return Ok(());
+            };
+            self.high = last;
+            for event in events {
+                let delivery = unfinished
+                    .get(&event.seq)
+                    .cloned()
+                    .unwrap_or_else(|| Delivery::untried(event.seq));
+                self.add(event, delivery);
+            }
+        }
+    }
+
+    fn add(&mut self, event: OutboxEvent, delivery: Delivery) {
+        let seq = event.seq;
+        let stream = self.streams.entry(event.stream.clone()).or_default();
+        stream.queue.push_back(seq);
+        self.waiting.insert(
+            seq,
+            Waiting {
+                id: event.id,
+                stream: event.stream,
+                kind: event.kind,
+                grant_id: event.grant_id,
+                business: event.business,
+                purpose: event.purpose,
+                fields: event.fields,
+                full: event.full,
+                callback_url: event.callback_url,
+                body: Bytes::from(event.body.to_vec()),
+                delivery,
+            },
+        );
+    }
+
+    /// Sends the head of every stream that is due, as far as the concurrency allows.
+    fn send_due(&mut self) -> kluis_store::Result<()> {
+        let now = unix_now_ms();
+        let ready: Vec<(String, i64)> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| !s.in_flight && s.status.is_none())
+            .filter_map(|(name, s)| s.queue.front().map(|seq| (name.clone(), *seq)))
+            .collect();
+        for (name, seq) in ready {
+            if self.in_flight >= self.options.max_in_flight {
+                break;
+            }
+            let Some(w) = self.waiting.get(&seq) else {
+                continue;
+            };
+            if w.delivery.next_at_ms.is_some_and(|at| at > now) {
+                continue;
+            }
+            match self.target(seq)? {
+                Target::Cancel(reason) => {
+                    self.finish(seq, DeliveryState::Cancelled, Some(reason));
+                }
+                Target::Send { url, secrets } => self.launch(&name, seq, url, secrets)?,
+            }
+        }
+        self.commit()
+    }
+
+    /// Where the event goes now, or why it is not sent at all.
+    fn target(&mut self, seq: i64) -> kluis_store::Result<Target> {
+        let w = &self.waiting[&seq];
+        if let Some(url) = &w.callback_url {
+            return Ok(Target::Send {
+                url: url.clone(),
+                secrets: Arc::from(Vec::new()),
+            });
+        }
+        if !self.destinations.contains_key(&w.stream) {
+            let found = match self.vault.subscription(&w.stream, unix_now()) {
+                Ok(sub) => Some(Destination {
+                    url: sub.url,
+                    secrets: sub.secrets.into(),
+                    deleted: sub.deleted_at.is_some(),
+                }),
+                Err(kluis_store::StoreError::NotFound(_)) => None,
+                Err(err) => return Err(err),
+            };
+            self.destinations.insert(w.stream.clone(), found);
+        }
+        let Some(dest) = &self.destinations[&w.stream] else {
+            return Ok(Target::Cancel("its subscription is gone".into()));
+        };
+        if dest.deleted {
+            return Ok(Target::Cancel("the business deleted the subscription".into()));
+        }
+        // A field change is sent only while the grant is live and still covers every field it
+        // names: no event reaches a business after its grant ended or lost the field.
+        if w.kind == EventType::FieldChanged
+            && let Some(grant_id) = &w.grant_id
+        {
+            if !self.grants.contains_key(grant_id) {
+                let view = self.grant_view(grant_id)?;
+                self.grants.insert(grant_id.clone(), view);
+            }
+            let view = &self.grants[grant_id];
+            if !view.active {
+                return Ok(Target::Cancel("the grant ended before it was sent".into()));
+            }
+            if !w
+                .fields
+                .iter()
+                .all(|f| view.covered.iter().any(|c| f.starts_with(c)))
+            {
+                return Ok(Target::Cancel(
+                    "the grant was narrowed before it was sent".into(),
+                ));
+            }
+        }
+        Ok(Target::Send {
+            url: dest.url.clone(),
+            secrets: dest.secrets.clone(),
+        })
+    }
+
+    fn grant_view(&self, id: &GrantId) -> kluis_store::Result<GrantView> {
+        let state = match self.vault.grant_state(id.as_str()) {
+            Ok(Some(state)) => state,
+            Ok(None) | Err(kluis_store::StoreError::Tampered(_)) => {
+                return Ok(GrantView {
+                    active: false,
+                    covered: Vec::new(),
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let active =
+            grant::status(state.revoked_at, state.expires_at, unix_now()) == Status::Active;
+        let covered = match state.narrowed {
+            Some(kept) => kept,
+            None => self.vault.grant(id)?.fields,
+        };
+        Ok(GrantView { active, covered })
+    }
+
+    fn launch(
+        &mut self,
+        stream: &str,
+        seq: i64,
+        url: String,
+        secrets: Arc<[Secret]>,
+    ) -> kluis_store::Result<()> {
+        let key = match &self.key {
+            Some(key) => key.clone(),
+            None => {
+                let key = Arc::new(self.vault.webhook_key()?);
+                self.key = Some(key.clone());
+                key
+            }
+        };
+        let w = &self.waiting[&seq];
+        let (id, body) = (w.id.clone(), w.body.clone());
+        let (sender, back) = (self.sender.clone(), self.back.clone());
+        self.runtime.spawn(async move {
+            let outcome = sender.send(&url, &id, body, &secrets, &key).await;
+            let _ = back.send(Msg::Done(Attempted {
+                seq,
+                outcome,
+                at_ms: unix_now_ms(),
+            }));
+        });
+        if let Some(s) = self.streams.get_mut(stream) {
+            s.in_flight = true;
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// What an attempt's answer does to its event and stream.
+    fn judge(&mut self, done: Attempted) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(w) = self.waiting.get_mut(&done.seq) else {
+            return;
+        };
+        if let Some(s) = self.streams.get_mut(&w.stream) {
+            s.in_flight = false;
+        }
+        w.delivery.attempts += 1;
+        w.delivery.last_at_ms = Some(done.at_ms);
+        match done.outcome {
+            Outcome::Delivered(status) => {
+                w.delivery.last_result = Some(format!("answered {status}"));
+                if w.kind == EventType::FieldChanged {
+                    self.records.push(notified(w, done.at_ms));
+                }
+                self.finish(done.seq, DeliveryState::Delivered, None);
+            }
+            Outcome::Gone => {
+                let stream = w.stream.clone();
+                w.delivery.last_result = Some("answered 410 Gone".into());
+                self.finish(done.seq, DeliveryState::Cancelled, None);
+                self.halt(
+                    &stream,
+                    StreamState::Ended,
+                    "the receiver answered 410 Gone: it wants no more events".into(),
+                    done.at_ms,
+                );
+            }
+            Outcome::Failed {
+                detail,
+                retry_after,
+            } => {
+                w.delivery.last_result = Some(detail);
+                match next_delay(w.delivery.attempts, retry_after, random_jitter()) {
+                    Some(delay) => {
+                        w.delivery.next_at_ms = Some(done.at_ms + delay.as_millis() as i64);
+                        self.dirty.push(w.delivery.clone());
+                    }
+                    None => {
+                        let (stream, id) = (w.stream.clone(), w.id.clone());
+                        self.finish(done.seq, DeliveryState::Dead, None);
+                        self.halt(
+                            &stream,
+                            StreamState::Paused,
+                            format!("event {id} failed every attempt"),
+                            done.at_ms,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends an event's delivery in `state` and takes it off its stream.
+    fn finish(&mut self, seq: i64, state: DeliveryState, reason: Option<String>) {
+        let Some(mut w) = self.waiting.remove(&seq) else {
+            return;
+        };
+        w.delivery.state = state;
+        w.delivery.next_at_ms = None;
+        w.delivery.done_at_ms = Some(unix_now_ms());
+        if let Some(reason) = reason {
+            w.delivery.last_result = Some(reason);
+        }
+        self.dirty.push(w.delivery);
+        if let Some(s) = self.streams.get_mut(&w.stream) {
+            s.queue.retain(|q| *q != seq);
+        }
+    }
+
+    /// Stops a stream: paused (the owner may replay) or ended (every waiting event cancelled).
+    fn halt(&mut self, stream: &str, state: StreamState, reason: String, at_ms: i64) {
+        let status = StreamStatus {
+            state,
+            since_ms: at_ms,
+            reason,
+        };
+        if state == StreamState::Ended {
+            let rest: Vec<i64> = self
+                .streams
+                .get(stream)
+                .map(|s| s.queue.iter().copied().collect())
+                .unwrap_or_default();
+            for seq in rest {
+                self.finish(seq, DeliveryState::Cancelled, Some(status.reason.clone()));
+            }
+        }
+        self.streams.entry(stream.to_owned()).or_default().status = Some(status.clone());
+        self.dirty_streams.push((stream.to_owned(), Some(status)));
+    }
+
+    /// Commits the bookkeeping and the access records of what was delivered.
+    fn commit(&mut self) -> kluis_store::Result<()> {
+        if !self.dirty.is_empty() || !self.dirty_streams.is_empty() {
+            self.deliveries.write(&self.dirty, &self.dirty_streams)?;
+            self.dirty.clear();
+            self.dirty_streams.clear();
+            // Our own commits do not change the version we see; read it so a foreign one does.
+            self.deliveries_version = Some(self.deliveries.data_version()?);
+        }
+        if !self.records.is_empty() {
+            self.vault.append_log(&self.records)?;
+            self.records.clear();
+        }
+        Ok(())
+    }
+}
+
+enum Target {
+    Send { url: String, secrets: Arc<[Secret]> },
+    Cancel(String),
+}
+
+/// The access record of a delivered field change: like a read, which fields, who, why.
+fn notified(w: &Waiting, at_ms: i64) -> AccessRecord {
+    AccessRecord {
+        at_ms,
+        actor: Actor::Business,
+        action: Action::Notified,
+        request: None,
+        grant: w.grant_id.clone(),
+        business: w.business.clone(),
+        purpose: w.purpose.clone(),
+        fields: w.fields.clone(),
+        outcome: LogOutcome::Allowed,
+        reason: Some(if w.full {
+            format!("change notification {} with the new values", w.id)
+        } else {
+            format!("change notification {} naming the fields", w.id)
+        }),
+    }
+}
