@@ -76,10 +76,10 @@ pub enum Command {
         /// server but not a power loss; faster on slow disks (docs/performance.md)
         #[arg(long)]
         no_log_fsync: bool,
-        /// Let the dashboard's approvals and denials also POST the decision to a callback URL on
-        /// this machine or a private network (loopback, RFC 1918, link-local…); refused by
-        /// default, so that a request cannot make your machine call services only it can reach
-        #[arg(long)]
+        /// Let change notifications and decision callbacks go to http:// URLs and to this
+        /// machine or a private network (loopback, RFC 1918, link-local…); refused by default,
+        /// so that a business cannot make your machine call services only it can reach
+        #[arg(long = "allow-local-webhooks", visible_alias = "allow-local-callbacks")]
         allow_local_callbacks: bool,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use kluis_core::grant::{BusinessId, GrantRequest};
 use kluis_core::{Pointer, document};
+use kluis_server::notify::{self, Dispatcher};
 use kluis_server::{AppState, Dashboard, LogDurability};
 use kluis_store::{KdfParams, Passphrase, Unlocked, Vault, unix_now};
 
@@ -136,10 +137,22 @@ fn run_server(
     };
     let state = AppState::open_with(dir, unlocked, durability)?;
     state.set_public_url(public_url.clone())?;
+    state.set_allow_local_webhooks(allow_local_callbacks);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Delivers change notifications and decisions from the outbox while the server runs.
+    let dispatcher = Dispatcher::start(
+        dir,
+        unlocked,
+        notify::Options {
+            allow_local: allow_local_callbacks,
+            ..notify::Options::default()
+        },
+        runtime.handle().clone(),
+    )?;
+    state.set_waker(Some(dispatcher.waker()));
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -179,9 +192,11 @@ fn run_server(
         let _ = out.flush();
         drop(out);
         kluis_server::serve_with(listener, state, dashboard, shutdown_signal()).await?;
-        eprintln!("kluis: stopped");
-        Ok(())
-    })
+        Ok::<(), anyhow::Error>(())
+    })?;
+    dispatcher.stop();
+    eprintln!("kluis: stopped");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -56,6 +56,10 @@ struct Inner {
     /// Businesses' DPoP keys already decoded and checked, by their 32 bytes.
     business_keys: RwLock<HashMap<[u8; 32], VerifyingKey>>,
     public_url: RwLock<Option<String>>,
+    /// Whether webhooks may go to http:// URLs and local or private addresses.
+    allow_local_webhooks: std::sync::atomic::AtomicBool,
+    /// Wakes the dispatcher after this process wrote events.
+    waker: RwLock<Option<crate::notify::Waker>>,
 }
 
 impl AppState {
@@ -86,6 +90,8 @@ impl AppState {
             tokens: RwLock::default(),
             business_keys: RwLock::default(),
             public_url: RwLock::default(),
+            allow_local_webhooks: std::sync::atomic::AtomicBool::new(false),
+            waker: RwLock::default(),
         })))
     }
 
@@ -107,6 +113,35 @@ impl AppState {
             *public = url.map(|u| u.trim_end_matches('/').to_owned());
         }
         Ok(())
+    }
+
+    /// Lets subscriptions use http:// and local or private addresses (tests, local set-ups).
+    pub fn set_allow_local_webhooks(&self, allow: bool) {
+        self.0
+            .allow_local_webhooks
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn allow_local_webhooks(&self) -> bool {
+        self.0
+            .allow_local_webhooks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The dispatcher to wake when this process writes events (set by whoever starts it).
+    pub fn set_waker(&self, waker: Option<crate::notify::Waker>) {
+        if let Ok(mut slot) = self.0.waker.write() {
+            *slot = waker;
+        }
+    }
+
+    /// Wakes the dispatcher, if one runs in this process.
+    pub fn wake_dispatcher(&self) {
+        if let Ok(slot) = self.0.waker.read()
+            && let Some(waker) = slot.as_ref()
+        {
+            waker.wake();
+        }
     }
 
     /// The public URL, if one was set.

@@ -18,6 +18,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not found")]
     NotFound,
+    /// The request conflicts with the state of things (a limit reached, already done).
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("unsupported media type: {0}")]
@@ -66,6 +69,12 @@ impl ApiError {
                 Some(detail.clone()),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found", None),
+            Self::Conflict(detail) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                Some(detail.clone()),
+            ),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -119,6 +128,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(e) => Self::BadRequest(e.to_string()),
             StoreError::NotFound(_) => Self::NotFound,
             StoreError::TooMany(detail) => Self::TooMany(detail),
+            StoreError::Conflict(detail) => Self::Conflict(detail),
             other => Self::internal(other),
         }
     }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod openapi;
 pub(crate) mod requests;
 pub(crate) mod routes;
+pub(crate) mod subscriptions;
 
 pub use error::ApiError;
 pub use routes::router;

@@ -19,6 +19,10 @@ use utoipa::{Modify, OpenApi};
         crate::api::routes::openapi,
         crate::api::requests::create_request,
         crate::api::requests::request_status,
+        crate::api::subscriptions::create,
+        crate::api::subscriptions::list,
+        crate::api::subscriptions::remove,
+        crate::api::subscriptions::rotate,
     ),
     components(schemas(
         kluis_core::wire::Problem,
@@ -30,6 +34,9 @@ use utoipa::{Modify, OpenApi};
         kluis_core::wire::AccessRequestStatus,
         kluis_core::wire::BusinessInfo,
         kluis_core::wire::RequestStatus,
+        crate::api::subscriptions::Created,
+        crate::api::subscriptions::Listed,
+        crate::api::subscriptions::Rotated,
     )),
     modifiers(&GrantSecurity),
 )]

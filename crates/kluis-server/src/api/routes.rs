@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .merge(crate::api::requests::router())
+        .merge(crate::api::subscriptions::router())
 }
 
 /// The granted fields, in the vault document's own shape.
@@ -228,13 +229,13 @@ pub fn read_body(
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scheme {
+pub(crate) enum Scheme {
     Bearer,
     Dpop,
 }
 
 /// The token and its scheme from `Authorization: Bearer …` or `Authorization: DPoP …`.
-fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
+pub(crate) fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or("no Authorization header")?
@@ -258,13 +259,26 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), String> {
 /// token; a key-bound grant (`cnf.jkt`) needs the DPoP scheme and a fresh, unused proof signed
 /// by that key for this very request and token (RFC 9449 §7.1). For a key-bound grant, returns
 /// the call's proof, checked but for its signature and its first use (the ledger's part).
-fn check_binding(
+pub(crate) fn check_binding(
     state: &AppState,
     claims: &GrantClaims,
     scheme: Scheme,
     token: &str,
     headers: &HeaderMap,
     uri: &Uri,
+) -> Result<Option<PendingProof>, String> {
+    check_binding_for(state, claims, scheme, token, headers, uri, "GET")
+}
+
+/// [`check_binding`] for a call with `method`.
+pub(crate) fn check_binding_for(
+    state: &AppState,
+    claims: &GrantClaims,
+    scheme: Scheme,
+    token: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    method: &str,
 ) -> Result<Option<PendingProof>, String> {
     if claims.cnf.is_none() {
         return match scheme {
@@ -275,7 +289,7 @@ fn check_binding(
     if scheme != Scheme::Dpop {
         return Err("a key-bound grant was presented as a bearer token".into());
     }
-    pending_proof(state, claims, token, headers, uri, "GET").map(Some)
+    pending_proof(state, claims, token, headers, uri, method).map(Some)
 }
 
 /// Checks the request's one DPoP proof against the grant's key, this method and URL, and the
@@ -311,7 +325,7 @@ fn pending_proof(
     })
 }
 
-fn refusal(access: &Access, endpoint: Action, err: &ApiError) -> AccessRecord {
+pub(crate) fn refusal(access: &Access, endpoint: Action, err: &ApiError) -> AccessRecord {
     access.refusal(unix_now_ms(), endpoint, &err.to_string())
 }
 
@@ -342,7 +356,11 @@ fn asked_fields(uri: &Uri) -> Option<Result<Vec<Pointer>, ApiError>> {
 }
 
 /// Records a call refused before any grant was identified, and returns the 401.
-async fn refuse(state: &AppState, endpoint: Action, cause: impl Into<String>) -> ApiError {
+pub(crate) async fn refuse(
+    state: &AppState,
+    endpoint: Action,
+    cause: impl Into<String>,
+) -> ApiError {
     let cause = cause.into();
     let record = AccessRecord::refused_anonymously(unix_now_ms(), endpoint, cause.clone());
     if let Err(err) = state.ledger().record(record).await {

@@ -151,7 +151,7 @@ impl Dashboard {
         F: FnOnce(&Vault) -> Result<T, StoreError> + Send + 'static,
     {
         let dashboard = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let out = tokio::task::spawn_blocking(move || {
             let vault = dashboard
                 .0
                 .owner
@@ -160,7 +160,10 @@ impl Dashboard {
             work(&vault).map_err(PageError::from)
         })
         .await
-        .map_err(PageError::internal)?
+        .map_err(PageError::internal)?;
+        // An owner action may have written events: the dispatcher sends them at once.
+        self.0.app.wake_dispatcher();
+        out
     }
 }
 

@@ -175,7 +175,10 @@ impl Loop {
 
     fn step(&mut self, woken: bool) -> kluis_store::Result<()> {
         let deliveries_version = self.deliveries.data_version()?;
-        if self.deliveries_version.is_some_and(|v| v != deliveries_version) {
+        if self
+            .deliveries_version
+            .is_some_and(|v| v != deliveries_version)
+        {
             // Another process (the owner replaying dead events) changed the bookkeeping.
             self.commit()?;
             self.reload()?;
@@ -193,7 +196,11 @@ impl Loop {
             .is_none_or(|at| at.elapsed() >= self.options.expiry_check);
         if check_due {
             self.last_expiry_check = Some(Instant::now());
-            if !self.vault.subscriptions_of_expired_grants(unix_now())?.is_empty() {
+            if !self
+                .vault
+                .subscriptions_of_expired_grants(unix_now())?
+                .is_empty()
+            {
                 self.vault.fan_out_expiries(unix_now())?;
                 self.load_new()?;
             }
@@ -228,7 +235,11 @@ impl Loop {
     /// Reads events after `high`, skipping those done.
     fn load_new(&mut self) -> kluis_store::Result<()> {
         loop {
-            let done: HashSet<i64> = self.deliveries.done_from(self.high + 1)?.into_iter().collect();
+            let done: HashSet<i64> = self
+                .deliveries
+                .done_from(self.high + 1)?
+                .into_iter()
+                .collect();
             let unfinished = self.deliveries.unfinished()?;
             let known = &self.waiting;
             let (events, last) = self.vault.outbox_scan(self.high, PAGE, |seq| {
@@ -324,7 +335,9 @@ impl Loop {
             return Ok(Target::Cancel("its subscription is gone".into()));
         };
         if dest.deleted {
-            return Ok(Target::Cancel("the business deleted the subscription".into()));
+            return Ok(Target::Cancel(
+                "the business deleted the subscription".into(),
+            ));
         }
         // A field change is sent only while the grant is live and still covers every field it
         // names: no event reaches a business after its grant ended or lost the field.

@@ -64,7 +64,10 @@ mod tests {
     fn the_schedule_runs_ten_attempts_then_ends() {
         assert_eq!(next_delay(1, None, 0.5), Some(Duration::from_secs(5)));
         assert_eq!(next_delay(2, None, 0.5), Some(Duration::from_secs(300)));
-        assert_eq!(next_delay(9, None, 0.5), Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(
+            next_delay(9, None, 0.5),
+            Some(Duration::from_secs(24 * 3600))
+        );
         assert_eq!(next_delay(10, None, 0.5), None, "ten attempts, then dead");
         let total: Duration = SCHEDULE.iter().sum();
         assert_eq!(total, Duration::from_secs(75 * 3600 + 35 * 60 + 5));
@@ -85,7 +88,10 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_bounded() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(90));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(90)));
         assert_eq!(parse_retry_after("soon", now), None);

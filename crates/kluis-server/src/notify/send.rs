@@ -179,9 +179,8 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if found.is_empty() {
                 return Err(format!("{host} has no address").into());
             }
@@ -202,7 +201,10 @@ mod tests {
     #[test]
     fn answers_are_judged_as_the_scheme_says() {
         let none = HeaderMap::new();
-        assert_eq!(judge(StatusCode::NO_CONTENT, &none), Outcome::Delivered(204));
+        assert_eq!(
+            judge(StatusCode::NO_CONTENT, &none),
+            Outcome::Delivered(204)
+        );
         assert_eq!(judge(StatusCode::GONE, &none), Outcome::Gone);
         let mut later = HeaderMap::new();
         later.insert(RETRY_AFTER, HeaderValue::from_static("30"));
@@ -215,7 +217,10 @@ mod tests {
         );
         assert!(matches!(
             judge(StatusCode::INTERNAL_SERVER_ERROR, &later),
-            Outcome::Failed { retry_after: None, .. }
+            Outcome::Failed {
+                retry_after: None,
+                ..
+            }
         ));
         assert!(matches!(
             judge(StatusCode::MOVED_PERMANENTLY, &none),
@@ -235,14 +240,15 @@ mod tests {
             format!("http://[::1]:{port}/h"),
             format!("http://[::ffff:127.0.0.1]:{port}/h"),
         ] {
-            let outcome = sender.send(&url, "msg_1", Bytes::from_static(b"{}"), &[], &key).await;
+            let outcome = sender
+                .send(&url, "msg_1", Bytes::from_static(b"{}"), &[], &key)
+                .await;
             let Outcome::Failed { detail, .. } = outcome else {
                 panic!("{url} was contacted");
             };
             assert!(detail.contains("not contacted"), "{url}: {detail}");
         }
-        let accepted =
-            tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
         assert!(accepted.is_err(), "nothing may have connected");
     }
 }

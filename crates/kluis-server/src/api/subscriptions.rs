@@ -1,0 +1,351 @@
+//! Subscriptions to change notifications: a business subscribes with its grant token (Bearer,
+//! or DPoP for a key-bound grant, as for `GET /v1/data`), lists, deletes and rotates the
+//! secret of its own subscriptions. A subscription lives and dies with its grant.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use kluis_core::access::Action;
+use kluis_core::notify::{self, MAX_SUBSCRIPTIONS_PER_GRANT, NewSubscription};
+use kluis_core::webhook::public_key_text;
+use kluis_store::{Deliveries, Subscription, unix_now};
+use serde::Serialize;
+
+use crate::api::ApiError;
+use crate::api::routes::{authorization, check_binding_for, read_body, refusal, refuse};
+use crate::callback::is_public;
+use crate::ledger::Liveness;
+use crate::state::AppState;
+use crate::state::Verified;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/subscriptions", post(create).get(list))
+        .route("/v1/subscriptions/{id}", delete(remove))
+        .route("/v1/subscriptions/{id}/rotate-secret", post(rotate))
+}
+
+/// A new subscription: the only time its secret is shown.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created {
+    /// `sub_` and 26 base32 characters.
+    id: String,
+    url: String,
+    /// `thin` or `full`.
+    payload: String,
+    /// The `whsec_` secret of the `v1` (HMAC-SHA256) signatures. Shown only here.
+    secret: String,
+    /// The vault's `whpk_` Ed25519 key of the `v1a` signatures.
+    public_key: String,
+}
+
+/// A subscription as listed (no secret).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Listed {
+    id: String,
+    url: String,
+    payload: String,
+    created_at: i64,
+    /// `active`, `paused` (an event failed every attempt; the owner can send it again) or
+    /// `ended` (the receiver answered 410).
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// A rotated secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    id: String,
+    /// The new `whsec_` secret. Shown only here.
+    secret: String,
+    /// Until when (Unix seconds) the previous secret also signs.
+    previous_valid_until: i64,
+}
+
+/// Subscribe this grant to change notifications.
+#[utoipa::path(
+    post, path = "/v1/subscriptions", tag = "notifications",
+    request_body(content = inline(SubscriptionBody), content_type = "application/json"),
+    security(("grant" = [])),
+    responses(
+        (status = 201, description = "Subscribed; the secret is shown only now", body = Created),
+        (status = 400, description = "A bad body or URL; the detail names the rule", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The grant holds the most subscriptions it may", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let verified = authorize(&state, &headers, Action::SubscriptionCreate).await?;
+    let access = &verified.access;
+    let body = read_body(body, &headers, "application/json")?;
+    let new: NewSubscription = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a subscription: {e}")))?;
+    let allow_local = state.allow_local_webhooks();
+    let new = new
+        .validated(allow_local)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    check_destination(&new.url, allow_local).await?;
+    let grant = access.grant.clone();
+    let count = state
+        .with_vault({
+            let grant = grant.clone();
+            move |v| v.subscriptions_of(&grant, unix_now())
+        })
+        .await?
+        .len();
+    if count >= MAX_SUBSCRIPTIONS_PER_GRANT {
+        return Err(ApiError::Conflict(format!(
+            "a grant may hold at most {MAX_SUBSCRIPTIONS_PER_GRANT} subscriptions; delete one first"
+        )));
+    }
+    // The ledger checks that the grant is live (and the DPoP proof unused) and logs the call.
+    live(
+        &state,
+        &verified,
+        &headers,
+        &uri,
+        "POST",
+        Action::SubscriptionCreate,
+    )
+    .await?;
+    let (sub, public) = state
+        .with_vault(move |v| {
+            let sub = v.create_subscription(&grant, new, unix_now())?;
+            Ok((sub, v.webhook_key()?.verifying_key()))
+        })
+        .await?;
+    let created = Created {
+        id: sub.id.clone(),
+        url: sub.url.clone(),
+        payload: sub.payload.as_str().to_owned(),
+        secret: sub.secrets[0].to_text().to_string(),
+        public_key: public_key_text(&public),
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// The body of `POST /v1/subscriptions`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SubscriptionBody {
+    /// Where events are POSTed: https, public addresses only.
+    #[schema(max_length = 2048)]
+    url: String,
+    /// `thin` (the changed pointers; the default) or `full` (also their new values).
+    #[schema(pattern = "^(thin|full)$")]
+    payload: Option<String>,
+}
+
+/// This grant's subscriptions.
+#[utoipa::path(
+    get, path = "/v1/subscriptions", tag = "notifications",
+    security(("grant" = [])),
+    responses(
+        (status = 200, description = "This grant's subscriptions", body = [Listed]),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Json<Vec<Listed>>, ApiError> {
+    let verified = authorize(&state, &headers, Action::Introspect).await?;
+    let access = &verified.access;
+    live(&state, &verified, &headers, &uri, "GET", Action::Introspect).await?;
+    let grant = access.grant.clone();
+    let listed = state
+        .with_vault(move |v| {
+            let subs = v.subscriptions_of(&grant, unix_now())?;
+            let dir = v.path().parent().map(ToOwned::to_owned).unwrap_or_default();
+            let streams = Deliveries::open(&dir)?.streams()?;
+            Ok(subs
+                .into_iter()
+                .map(|s| {
+                    let status = streams.get(&s.id);
+                    listed(s, status)
+                })
+                .collect())
+        })
+        .await?;
+    Ok(Json(listed))
+}
+
+fn listed(sub: Subscription, status: Option<&kluis_store::StreamStatus>) -> Listed {
+    Listed {
+        id: sub.id,
+        url: sub.url,
+        payload: sub.payload.as_str().to_owned(),
+        created_at: sub.created_at,
+        status: status.map_or("active", |s| s.state.as_str()).to_owned(),
+        reason: status.map(|s| s.reason.clone()),
+    }
+}
+
+/// End one of this grant's subscriptions.
+#[utoipa::path(
+    delete, path = "/v1/subscriptions/{id}", tag = "notifications",
+    params(("id" = String, Path, pattern = "^sub_[a-z2-7]{26}$")),
+    security(("grant" = [])),
+    responses(
+        (status = 204, description = "Deleted; nothing more is sent to it"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "This grant has no such subscription", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<StatusCode, ApiError> {
+    let verified = authorize(&state, &headers, Action::SubscriptionDelete).await?;
+    let access = &verified.access;
+    if !notify::is_subscription_id(&id) {
+        return Err(ApiError::NotFound);
+    }
+    live(
+        &state,
+        &verified,
+        &headers,
+        &uri,
+        "DELETE",
+        Action::SubscriptionDelete,
+    )
+    .await?;
+    let grant = access.grant.clone();
+    state
+        .with_vault(move |v| v.delete_subscription(&grant, &id, unix_now()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give a subscription a new secret; the old one keeps signing for 24 hours.
+#[utoipa::path(
+    post, path = "/v1/subscriptions/{id}/rotate-secret", tag = "notifications",
+    params(("id" = String, Path, pattern = "^sub_[a-z2-7]{26}$")),
+    security(("grant" = [])),
+    responses(
+        (status = 200, description = "The new secret, shown only now", body = Rotated),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "This grant has no such subscription", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Json<Rotated>, ApiError> {
+    let verified = authorize(&state, &headers, Action::SubscriptionCreate).await?;
+    let access = &verified.access;
+    if !notify::is_subscription_id(&id) {
+        return Err(ApiError::NotFound);
+    }
+    live(
+        &state,
+        &verified,
+        &headers,
+        &uri,
+        "POST",
+        Action::SubscriptionCreate,
+    )
+    .await?;
+    let grant = access.grant.clone();
+    let sub = state
+        .with_vault(move |v| v.rotate_subscription_secret(&grant, &id, unix_now()))
+        .await?;
+    Ok(Json(Rotated {
+        id: sub.id.clone(),
+        secret: sub.secrets[0].to_text().to_string(),
+        previous_valid_until: unix_now() + kluis_store::ROTATION_OVERLAP_SECS,
+    }))
+}
+
+/// The grant behind the call's token; refusals are logged as `action`.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: Action,
+) -> Result<Arc<Verified>, ApiError> {
+    let (_, token) = match authorization(headers) {
+        Ok(found) => found,
+        Err(cause) => return Err(refuse(state, action, cause).await),
+    };
+    match state.verify(token).await {
+        Ok(verified) => Ok(verified),
+        Err(cause) => Err(refuse(state, action, cause.to_string()).await),
+    }
+}
+
+/// Checks the token's binding (DPoP for a key-bound grant, its proof made for `method` and this
+/// URL) and, through the ledger, that the grant is live; the call is logged as `action`.
+async fn live(
+    state: &AppState,
+    verified: &Verified,
+    headers: &HeaderMap,
+    uri: &Uri,
+    method: &str,
+    action: Action,
+) -> Result<(), ApiError> {
+    let (scheme, token) = authorization(headers).map_err(ApiError::unauthorized)?;
+    let access = &verified.access;
+    let proof =
+        match check_binding_for(state, &verified.claims, scheme, token, headers, uri, method) {
+            Ok(proof) => proof,
+            Err(cause) => {
+                let err = ApiError::unauthorized(cause);
+                state.ledger().record(refusal(access, action, &err)).await?;
+                return Err(err);
+            }
+        };
+    match state.ledger().check(access.clone(), proof, action).await? {
+        Liveness::Active(_) => Ok(()),
+        Liveness::Inactive => Err(ApiError::unauthorized("the grant is not active")),
+    }
+}
+
+/// Where the URL's host leads must be public (unless local webhooks are allowed): every
+/// address it resolves to. The dispatcher checks again at each delivery and connects only to
+/// addresses it checked.
+async fn check_destination(url: &str, allow_local: bool) -> Result<(), ApiError> {
+    if allow_local {
+        return Ok(());
+    }
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| ApiError::BadRequest(format!("url: not a usable URL: {e}")))?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<SocketAddr> = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::from((IpAddr::V4(ip), port))],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::from((IpAddr::V6(ip), port))],
+        Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("url: {name} could not be resolved: {e}")))?
+            .collect(),
+        None => return Err(ApiError::BadRequest("url: has no host".into())),
+    };
+    if addrs.is_empty() {
+        return Err(ApiError::BadRequest("url: the host has no address".into()));
+    }
+    if let Some(local) = addrs.iter().find(|a| !is_public(a.ip())) {
+        return Err(ApiError::BadRequest(format!(
+            "url: must lead to public addresses only; it leads to {}, an address on the vault's machine or a private network",
+            local.ip()
+        )));
+    }
+    Ok(())
+}
