@@ -9,8 +9,8 @@
 //! use kluis_client::{AccessRequest, BusinessInfo, BusinessKey, Client, Decision, Error};
 //!
 //! # async fn run() -> Result<(), Error> {
-//! // Made once, kept in a 0600 file: grants are bound to it.
-//! let key = BusinessKey::load_or_generate("webshop-key.jwk")?;
+//! // Made once, kept in a 0600 file outside the working directory: grants are bound to it.
+//! let key = BusinessKey::load_or_generate("/var/lib/webshop/kluis-key.jwk")?;
 //! let vault = Client::new("https://vault.example")?;
 //!
 //! let business = BusinessInfo {
