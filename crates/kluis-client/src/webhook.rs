@@ -51,6 +51,8 @@ use kluis_core::webhook::{self as core, TrustedKey};
 use reqwest::header::HeaderMap;
 
 pub use event::{Event, Notification};
+pub use kluis_core::Pointer;
+pub use kluis_core::grant::GrantId;
 pub use kluis_core::notify::{FieldChanged, GrantChanged};
 pub use kluis_core::webhook::{Secret, TOLERANCE_SECS, WebhookError};
 
