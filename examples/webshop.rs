@@ -5,8 +5,10 @@
 //! the granted fields with its DPoP-bound token and checks the signed consent receipt.
 //!
 //! Start a vault first (`kluis serve`, or `cargo run -p kluis-cli -- demo`), run this, and
-//! approve with the command it prints. The business key is kept in `--key-file` (made on the
-//! first run, mode 0600), so later runs ask as the same business key.
+//! approve with the command it prints. The business key is kept in the user's data directory,
+//! `$XDG_DATA_HOME/kluis/webshop-key.jwk` (else `~/.local/share/kluis/webshop-key.jwk`), or in
+//! `--key-file PATH`: made on the first run (mode 0600, its new directories 0700), so later runs
+//! ask as the same business key.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,9 +26,10 @@ struct Args {
     /// The vault's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     vault_url: String,
-    /// The business key (a private JWK); created if missing.
-    #[arg(long, default_value = "webshop-key.jwk")]
-    key_file: PathBuf,
+    /// The business key (a private JWK); created if missing. Default: webshop-key.jwk in
+    /// $XDG_DATA_HOME/kluis (else ~/.local/share/kluis).
+    #[arg(long, visible_alias = "key", value_name = "PATH")]
+    key_file: Option<PathBuf>,
     /// How long to wait for the owner, in seconds.
     #[arg(long, default_value_t = 600)]
     wait_secs: u64,
@@ -47,11 +50,25 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `--key-file`, or `webshop-key.jwk` in the user's data directory: a private key belongs
+/// neither in the working directory nor anywhere others can read.
+fn key_path(args: &Args) -> Result<PathBuf, Error> {
+    match &args.key_file {
+        Some(path) => Ok(path.clone()),
+        None => dirs::data_dir()
+            .map(|dir| dir.join("kluis").join("webshop-key.jwk"))
+            .ok_or_else(|| {
+                Error::Invalid("no data directory is known for this user; pass --key-file".into())
+            }),
+    }
+}
+
 async fn run(args: &Args) -> Result<ExitCode, Error> {
-    let key = BusinessKey::load_or_generate(&args.key_file)?;
+    let key_file = key_path(args)?;
+    let key = BusinessKey::load_or_generate(&key_file)?;
     println!(
         "business key {} (thumbprint {})",
-        args.key_file.display(),
+        key_file.display(),
         key.thumbprint()
     );
     let vault = Client::new(&args.vault_url)?;

@@ -1,7 +1,10 @@
 //! The server the end-to-end tests share: a real server on 127.0.0.1:0 over a real vault file
 //! that holds the sample document. Each test file adds its own helpers in an `impl Server`.
-//! Not every test binary uses every helper.
+//! Not every test binary uses every helper. `python` checks webhook deliveries with the Standard
+//! Webhooks reference library.
 #![allow(dead_code)]
+
+pub mod python;
 
 use std::path::PathBuf;
 use std::time::Duration;

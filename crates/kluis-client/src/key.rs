@@ -64,8 +64,9 @@ impl BusinessKey {
         }
     }
 
-    /// Writes the key to a new file at `path` (mode 0600 on Unix). Refuses to overwrite an
-    /// existing file: replacing a key silently would orphan every grant bound to it.
+    /// Writes the key to a new file at `path` (mode 0600 on Unix), making the directories that
+    /// lead to it if they are missing (mode 0700). Refuses to overwrite an existing file:
+    /// replacing a key silently would orphan every grant bound to it.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let public = self.public_jwk();
@@ -80,6 +81,18 @@ impl BusinessKey {
             path: path.to_owned(),
             source,
         };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Directories that exist are left as they are; only new ones get 0700.
+            let mut dirs = fs::DirBuilder::new();
+            dirs.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt as _;
+                dirs.mode(0o700);
+            }
+            dirs.create(parent).map_err(file_error)?;
+        }
+        // The mode is the file's from its creation on: never readable by others, not even briefly.
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -210,6 +223,35 @@ mod tests {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn makes_missing_directories_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("kluis").join("business.jwk");
+        let key = BusinessKey::load_or_generate(&path).unwrap();
+        assert_eq!(
+            BusinessKey::load(&path).unwrap().thumbprint(),
+            key.thumbprint()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+            assert_eq!(mode(&dir.path().join("data")), 0o700);
+            // An existing directory keeps its mode.
+            let open = dir.path().join("open");
+            fs::create_dir(&open).unwrap();
+            fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+            BusinessKey::generate()
+                .unwrap()
+                .save(open.join("k.jwk"))
+                .unwrap();
+            assert_eq!(mode(&open), 0o755);
+            assert_eq!(mode(&open.join("k.jwk")), 0o600);
         }
     }
 

@@ -9,8 +9,8 @@
 //! use kluis_client::{AccessRequest, BusinessInfo, BusinessKey, Client, Decision, Error};
 //!
 //! # async fn run() -> Result<(), Error> {
-//! // Made once, kept in a 0600 file: grants are bound to it.
-//! let key = BusinessKey::load_or_generate("webshop-key.jwk")?;
+//! // Made once, kept in a 0600 file outside the working directory: grants are bound to it.
+//! let key = BusinessKey::load_or_generate("/var/lib/webshop/kluis-key.jwk")?;
 //! let vault = Client::new("https://vault.example")?;
 //!
 //! let business = BusinessInfo {
@@ -51,6 +51,9 @@
 //! # }
 //! ```
 //!
+//! Change notifications (Standard Webhooks deliveries from the vault) are checked and read by
+//! [`WebhookVerifier`]; see the [`webhook`] module.
+//!
 //! TLS: the default `rustls` feature uses reqwest's rustls with aws-lc-rs; `rustls-ring` (with
 //! `default-features = false`) uses ring instead. See `docs/sdk.md` for the whole integration.
 
@@ -60,11 +63,13 @@ mod key;
 mod request;
 mod tls;
 mod verify;
+pub mod webhook;
 
 pub use client::{Client, ClientBuilder, DEFAULT_LEEWAY_SECS, DEFAULT_TIMEOUT};
 pub use error::{Error, Result};
 pub use key::BusinessKey;
 pub use request::{AccessRequest, Decision, Grant};
+pub use webhook::{Notification, VerifyError, WebhookVerifier};
 
 pub use kluis_core::jose::{Jwk, Jwks};
 pub use kluis_core::receipt::{ConsentReceipt, RECEIPT_TYP};
