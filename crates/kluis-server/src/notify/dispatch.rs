@@ -25,6 +25,12 @@ use super::{Msg, Options};
 
 /// Outbox rows read at a time.
 const PAGE: usize = 1000;
+/// Bookkeeping (and the access records of deliveries) is committed at most this often, or
+/// sooner once this many records wait: one flush for many deliveries, and the access log's
+/// lock, which the grant API's ledger also takes, held rarely. A stream's next event waits for
+/// the commit that records the one before it; a stream's first event does not wait.
+const COMMIT_EVERY: Duration = Duration::from_millis(50);
+const COMMIT_AT: usize = 2000;
 
 /// How one attempt went.
 pub struct Attempted {
@@ -53,6 +59,8 @@ struct Stream {
     queue: VecDeque<i64>,
     in_flight: bool,
     status: Option<StreamStatus>,
+    /// The event before the head is done, but that is not committed yet.
+    settling: bool,
 }
 
 /// What the dispatcher knows of a grant until the vault changes.
@@ -90,6 +98,7 @@ pub struct Loop {
     dirty: Vec<Delivery>,
     dirty_streams: Vec<(String, Option<StreamStatus>)>,
     records: Vec<AccessRecord>,
+    last_commit: Instant,
 }
 
 impl Loop {
@@ -121,6 +130,7 @@ impl Loop {
             dirty: Vec::new(),
             dirty_streams: Vec::new(),
             records: Vec::new(),
+            last_commit: Instant::now(),
         }
     }
 
@@ -132,14 +142,14 @@ impl Loop {
             let wait = self.next_wait();
             let mut woken = false;
             match rx.recv_timeout(wait) {
-                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return self.stop(),
                 Ok(Msg::Wake) => woken = true,
                 Ok(Msg::Done(done)) => self.judge(done),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             for msg in rx.try_iter() {
                 match msg {
-                    Msg::Stop => return,
+                    Msg::Stop => return self.stop(),
                     Msg::Wake => woken = true,
                     Msg::Done(done) => self.judge(done),
                 }
@@ -153,18 +163,28 @@ impl Loop {
         }
     }
 
+    /// A clean stop keeps what was done (a kill only costs events sent again).
+    fn stop(mut self) {
+        if let Err(err) = self.commit_now() {
+            tracing::error!(error = %err, "the dispatcher could not record its last deliveries");
+        }
+    }
+
     /// How long to wait for a message: until the next retry is due, at most the poll interval.
     fn next_wait(&self) -> Duration {
         let now = unix_now_ms();
         let due = self
             .streams
             .values()
-            .filter(|s| !s.in_flight && s.status.is_none())
+            .filter(|s| !s.in_flight && !s.settling && s.status.is_none())
             .filter_map(|s| s.queue.front())
             .filter_map(|seq| self.waiting.get(seq))
             .map(|w| w.delivery.next_at_ms.unwrap_or(now))
             .min();
-        let poll = self.options.poll;
+        let mut poll = self.options.poll;
+        if self.uncommitted() {
+            poll = poll.min(COMMIT_EVERY.saturating_sub(self.last_commit.elapsed()));
+        }
         match due {
             Some(at) if self.in_flight < self.options.max_in_flight => {
                 Duration::from_millis((at - now).max(0) as u64).min(poll)
@@ -180,7 +200,7 @@ impl Loop {
             .is_some_and(|v| v != deliveries_version)
         {
             // Another process (the owner replaying dead events) changed the bookkeeping.
-            self.commit()?;
+            self.commit_now()?;
             self.reload()?;
         }
         self.deliveries_version = Some(deliveries_version);
@@ -287,7 +307,7 @@ impl Loop {
         let ready: Vec<(String, i64)> = self
             .streams
             .iter()
-            .filter(|(_, s)| !s.in_flight && s.status.is_none())
+            .filter(|(_, s)| !s.in_flight && !s.settling && s.status.is_none())
             .filter_map(|(name, s)| s.queue.front().map(|seq| (name.clone(), *seq)))
             .collect();
         for (name, seq) in ready {
@@ -490,6 +510,7 @@ impl Loop {
         self.dirty.push(w.delivery);
         if let Some(s) = self.streams.get_mut(&w.stream) {
             s.queue.retain(|q| *q != seq);
+            s.settling = true;
         }
     }
 
@@ -514,8 +535,28 @@ impl Loop {
         self.dirty_streams.push((stream.to_owned(), Some(status)));
     }
 
-    /// Commits the bookkeeping and the access records of what was delivered.
+    fn uncommitted(&self) -> bool {
+        !self.dirty.is_empty() || !self.dirty_streams.is_empty() || !self.records.is_empty()
+    }
+
+    /// Commits the bookkeeping when [`COMMIT_EVERY`] passed or [`COMMIT_AT`] records wait.
     fn commit(&mut self) -> kluis_store::Result<()> {
+        if self.uncommitted()
+            && (self.last_commit.elapsed() >= COMMIT_EVERY || self.dirty.len() >= COMMIT_AT)
+        {
+            self.commit_now()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the access records of what was delivered, then the bookkeeping (a crash
+    /// between the two sends an event again, and logs it again: never a delivery unlogged),
+    /// and lets the streams waiting for it go on.
+    fn commit_now(&mut self) -> kluis_store::Result<()> {
+        if !self.records.is_empty() {
+            self.vault.append_log(&self.records)?;
+            self.records.clear();
+        }
         if !self.dirty.is_empty() || !self.dirty_streams.is_empty() {
             self.deliveries.write(&self.dirty, &self.dirty_streams)?;
             self.dirty.clear();
@@ -523,10 +564,10 @@ impl Loop {
             // Our own commits do not change the version we see; read it so a foreign one does.
             self.deliveries_version = Some(self.deliveries.data_version()?);
         }
-        if !self.records.is_empty() {
-            self.vault.append_log(&self.records)?;
-            self.records.clear();
+        for stream in self.streams.values_mut() {
+            stream.settling = false;
         }
+        self.last_commit = Instant::now();
         Ok(())
     }
 }
