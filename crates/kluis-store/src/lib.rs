@@ -10,6 +10,7 @@ mod log;
 mod logfile;
 mod logindex;
 mod owner;
+mod readcounts;
 mod receipts;
 mod requests;
 pub mod schema;
@@ -22,6 +23,7 @@ pub use log::{LogCheck, LogEntry};
 pub use logfile::{LOG_FILE, frame_ranges};
 pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};
 pub use owner::{Approval, Denial, Event, Owner, Via};
+pub use readcounts::{DayReads, GrantDay, LogMark};
 pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,
