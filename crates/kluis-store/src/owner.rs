@@ -233,7 +233,7 @@ impl Owner<'_> {
             }
             let mut event = Event::of_grant(&grant);
             event.reason = Some(format!(
-                "read budget {} (was {})",
+                "read budget now {}; was {}",
                 kluis_core::budget::describe(read_budget),
                 kluis_core::budget::describe(before)
             ));

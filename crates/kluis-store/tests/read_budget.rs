@@ -56,7 +56,7 @@ fn the_owner_sets_a_budget_in_one_recorded_transaction_bound_to_the_grants_mac()
     );
     assert_eq!(
         record.reason.as_deref(),
-        Some("read budget 500 reads a day (was 10000 reads a day (the default))")
+        Some("read budget now 500 reads a day; was 10000 reads a day (the default)")
     );
 
     // The same budget again changes and records nothing.
