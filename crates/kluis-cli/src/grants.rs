@@ -7,7 +7,7 @@ use kluis_core::budget;
 use kluis_core::grant::{
     BusinessId, DEFAULT_LIFETIME_SECS, Grant, GrantId, GrantRequest, Status, parse_lifetime,
 };
-use kluis_store::{Vault, Via, unix_now};
+use kluis_store::{StoreError, Vault, Via, unix_now};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -157,7 +157,15 @@ struct ReadsToday(Option<kluis_store::DayReads>);
 
 impl ReadsToday {
     fn read(vault: &Vault, now: i64) -> Result<Self> {
-        Ok(Self(vault.day_reads(budget::day_of(now))?))
+        match vault.day_reads(budget::day_of(now)) {
+            Ok(reads) => Ok(Self(reads)),
+            // Only the counts are unreadable; the grants are still worth listing.
+            Err(StoreError::Tampered(why)) => {
+                eprintln!("kluis: {why}; today's reads are unknown");
+                Ok(Self(None))
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     fn get(&self, id: &GrantId) -> Option<u64> {

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::budget::{ReadBudgets, Verdict};
 use super::{Decision, Job, Liveness};
 
+/// Grants (and documents) known to the ledger. Everything here is dropped as soon as another
 /// connection commits anything (`PRAGMA data_version`, asked once per batch before its
 /// grants are looked at), so a revocation by `kluis grant revoke` in another process still applies to the
 /// very next call; between such commits, a call costs no look-up and no JSON building.
@@ -34,7 +35,8 @@ const MAX_NARROWINGS: usize = 8;
 
 /// What the ledger knows about one grant, valid until the next foreign commit.
 struct Known {
-    /// Expiry, revocation and token hash, MAC-checked; `Err` if the row was edited.
+    /// Expiry, revocation, token hash, narrowing and read budget, MAC-checked; `Err` if the
+    /// row was edited.
     state: Result<Option<GrantState>, &'static str>,
     /// The answer with every granted field.
     all: Option<Arc<Served>>,

@@ -74,7 +74,7 @@ pub struct Access {
 impl Access {
     /// The access-log record of a call with this grant that returned `fields`, or was refused
     /// for `reason`.
-    pub(crate) fn view<'a>(
+    fn view<'a>(
         &'a self,
         at_ms: i64,
         action: Action,
