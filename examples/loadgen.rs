@@ -1,7 +1,8 @@
 //! Run with: cargo run --release --example loadgen -- [options]
 //!
 //! A load generator for the grant API. It builds a realistic vault in a temporary directory (the
-//! sample document, a few hundred extra fields, thousands of grants to different businesses),
+//! sample document, a few hundred extra fields, thousands of grants to different businesses, each
+//! with the largest read budget, 10 million reads a day, so that reads are not answered 429),
 //! starts the real server in this process on its own runtime and threads, drives `GET /v1/data`
 //! and `GET /healthz` (in alternating slices) over keep-alive HTTP/1.1 connections from a separate
 //! runtime, and checks afterwards that every read is in the owner's access log and that the log is
@@ -38,6 +39,7 @@ use clap::Parser;
 use ed25519_dalek::{Signer as _, SigningKey};
 use hdrhistogram::Histogram;
 use kluis::core::Pointer;
+use kluis::core::budget::MAX_READS_PER_DAY;
 use kluis::core::document::sample;
 use kluis::core::dpop;
 use kluis::core::grant::{self, BusinessId, GrantRequest};
@@ -387,18 +389,23 @@ fn build_vault(dir: &Path, args: &Args, keys: &[SigningKey]) -> Result<(Vault, V
             .iter()
             .map(|f| Pointer::parse(f))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let (grant, token) = vault.create_grant(
-            GrantRequest {
-                audience: BusinessId::parse(&format!("shop-{i}.example"))?,
-                fields,
-                purpose: "order delivery and loyalty points".into(),
-                purpose_category: None,
-                lifetime_secs: 24 * 3600,
-                key_thumbprint: (!thumbprints.is_empty())
-                    .then(|| thumbprints[i % thumbprints.len()].clone()),
-            },
-            now,
-        )?;
+        let request = GrantRequest {
+            audience: BusinessId::parse(&format!("shop-{i}.example"))?,
+            fields,
+            purpose: "order delivery and loyalty points".into(),
+            purpose_category: None,
+            lifetime_secs: 24 * 3600,
+            key_thumbprint: (!thumbprints.is_empty())
+                .then(|| thumbprints[i % thumbprints.len()].clone()),
+        };
+        // The largest read budget (10 million reads a day per grant): with one or a few grants
+        // at tens of thousands of reads a second, the default 10,000 a day would turn the run
+        // into a measurement of 429s.
+        let (grant, token) = vault.in_transaction(|v| {
+            let (grant, token) = v.create_grant(request, now)?;
+            v.set_read_budget(&grant.id, Some(MAX_READS_PER_DAY), now)?;
+            Ok((grant, token))
+        })?;
         let (shown, _) = grant::subset(&document, &grant.fields);
         tokens.push(Token {
             token,

@@ -159,6 +159,28 @@ pub enum GrantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set how many reads a day a live grant is served (past it, 429 until 00:00 UTC)
+    Budget(GrantBudgetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GrantBudgetArgs {
+    /// The grant's id (g_…)
+    pub id: String,
+    /// Reads a day, from 1 to 10000000
+    #[arg(
+        long,
+        value_name = "N",
+        required_unless_present = "default",
+        conflicts_with = "default"
+    )]
+    pub reads_per_day: Option<String>,
+    /// Back to the default budget (10000 reads a day)
+    #[arg(long)]
+    pub default: bool,
+    /// Print the grant as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,17 +1,18 @@
-//! Commands on grants and the key that signs them: grant create/list/show/revoke/narrow, key
-//! rotate. The actions themselves are the store's owner layer (`Vault::owner`).
+//! Commands on grants and the key that signs them: grant create/list/show/revoke/narrow/budget,
+//! key rotate. The actions themselves are the store's owner layer (`Vault::owner`).
 
 use anyhow::Result;
 use kluis_core::Pointer;
+use kluis_core::budget;
 use kluis_core::grant::{
     BusinessId, DEFAULT_LIFETIME_SECS, Grant, GrantId, GrantRequest, Status, parse_lifetime,
 };
-use kluis_store::{Via, unix_now};
+use kluis_store::{StoreError, Vault, Via, unix_now};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::args::{Global, GrantCommand, GrantCreateArgs, KeyCommand};
+use crate::args::{Global, GrantBudgetArgs, GrantCommand, GrantCreateArgs, KeyCommand};
 use crate::document::print_json;
 use crate::open;
 
@@ -22,6 +23,7 @@ pub fn run(global: &Global, command: GrantCommand) -> Result<()> {
         GrantCommand::Show { id, json } => show(global, &id, json),
         GrantCommand::Revoke { id, json } => revoke(global, &id, json),
         GrantCommand::Narrow { id, keep, json } => narrow(global, &id, &keep, json),
+        GrantCommand::Budget(args) => set_budget(global, args),
     }
 }
 
@@ -67,7 +69,7 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
     let (grant, token) = open(global)?.owner(Via::Cli).create_grant(request)?;
     let now = unix_now();
     if args.json {
-        let mut out = grant_json(&grant, now);
+        let mut out = grant_json(&grant, now, None);
         out["token"] = Value::String(token);
         print_json(&out);
     } else {
@@ -87,14 +89,24 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
 
 fn list(global: &Global, all: bool, json: bool) -> Result<()> {
     let now = unix_now();
-    let grants: Vec<Grant> = open(global)?
+    let vault = open(global)?;
+    let grants: Vec<Grant> = vault
         .grants()?
         .into_iter()
         .filter(|g| all || g.status(now) == Status::Active)
         .collect();
+    let budgets = vault.read_budgets()?;
+    let today = ReadsToday::read(&vault, now)?;
     if json {
         print_json(&Value::Array(
-            grants.iter().map(|g| grant_json(g, now)).collect(),
+            grants
+                .iter()
+                .map(|g| {
+                    let mut out = grant_json(g, now, budgets.get(&g.id).copied());
+                    out["reads_today"] = json!(today.get(&g.id));
+                    out
+                })
+                .collect(),
         ));
         return Ok(());
     }
@@ -114,24 +126,70 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
                 g.audience.to_string(),
                 status_text(g.status(now)).to_owned(),
                 rfc3339(g.expires_at),
+                format!(
+                    "{}/{}",
+                    today.text(&g.id),
+                    budget::effective(budgets.get(&g.id).copied())
+                ),
                 fields_text(&g.fields),
                 g.purpose.clone(),
             ]
         })
         .collect();
     print_table(
-        &["ID", "BUSINESS", "STATUS", "EXPIRES", "FIELDS", "PURPOSE"],
+        &[
+            "ID",
+            "BUSINESS",
+            "STATUS",
+            "EXPIRES",
+            "READS TODAY",
+            "FIELDS",
+            "PURPOSE",
+        ],
         &rows,
     );
     Ok(())
 }
 
+/// Today's served reads per grant as the server counted them ([`Vault::day_reads`]: its saved
+/// counts and the log written since); unknown if it never saved any.
+struct ReadsToday(Option<kluis_store::DayReads>);
+
+impl ReadsToday {
+    fn read(vault: &Vault, now: i64) -> Result<Self> {
+        match vault.day_reads(budget::day_of(now)) {
+            Ok(reads) => Ok(Self(reads)),
+            // Only the counts are unreadable; the grants are still worth listing.
+            Err(StoreError::Tampered(why)) => {
+                eprintln!("kluis: {why}; today's reads are unknown");
+                Ok(Self(None))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    fn get(&self, id: &GrantId) -> Option<u64> {
+        let reads = self.0.as_ref()?;
+        Some(reads.grants.get(id).map_or(0, |d| d.reads))
+    }
+
+    fn text(&self, id: &GrantId) -> String {
+        self.get(id)
+            .map_or_else(|| "?".to_owned(), |n| n.to_string())
+    }
+}
+
 fn show(global: &Global, id: &str, json: bool) -> Result<()> {
     let id = GrantId::parse(id)?;
     let now = unix_now();
-    let grant = open(global)?.grant(&id)?;
+    let vault = open(global)?;
+    let grant = vault.grant(&id)?;
+    let read_budget = set_budget_of(&vault, &id)?;
+    let today = ReadsToday::read(&vault, now)?;
     if json {
-        print_json(&grant_json(&grant, now));
+        let mut out = grant_json(&grant, now, read_budget);
+        out["reads_today"] = json!(today.get(&id));
+        print_json(&out);
         return Ok(());
     }
     let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
@@ -148,6 +206,14 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
         ("revoked", optional(grant.revoked_at.map(rfc3339))),
         ("signed by", grant.kid.clone()),
         ("bound to key", optional(grant.key_thumbprint.clone())),
+        ("read budget", budget::describe(read_budget)),
+        (
+            "reads today",
+            today.get(&id).map_or_else(
+                || "unknown (the server has not counted any yet)".to_owned(),
+                |n| n.to_string(),
+            ),
+        ),
     ];
     for (name, value) in rows {
         println!("{:<14}{}", format!("{name}:"), one_line(&value));
@@ -157,10 +223,11 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
 
 fn revoke(global: &Global, id: &str, json: bool) -> Result<()> {
     let id = GrantId::parse(id)?;
-    let (grant, revoked_now) = open(global)?.owner(Via::Cli).revoke_grant(&id)?;
+    let vault = open(global)?;
+    let (grant, revoked_now) = vault.owner(Via::Cli).revoke_grant(&id)?;
     let now = unix_now();
     if json {
-        let mut out = grant_json(&grant, now);
+        let mut out = grant_json(&grant, now, set_budget_of(&vault, &id)?);
         out["already_revoked"] = Value::Bool(!revoked_now);
         print_json(&out);
     } else if revoked_now {
@@ -181,9 +248,10 @@ fn narrow(global: &Global, id: &str, keep: &[String], json: bool) -> Result<()> 
         .iter()
         .map(|text| parse_field(text))
         .collect::<Result<Vec<_>>>()?;
-    let grant = open(global)?.owner(Via::Cli).narrow_grant(&id, keep)?;
+    let vault = open(global)?;
+    let grant = vault.owner(Via::Cli).narrow_grant(&id, keep)?;
     if json {
-        print_json(&grant_json(&grant, unix_now()));
+        print_json(&grant_json(&grant, unix_now(), set_budget_of(&vault, &id)?));
     } else {
         println!(
             "grant {id} ({}) now covers {} only; its token stays the same",
@@ -192,6 +260,42 @@ fn narrow(global: &Global, id: &str, keep: &[String], json: bool) -> Result<()> 
         );
     }
     Ok(())
+}
+
+fn set_budget(global: &Global, args: GrantBudgetArgs) -> Result<()> {
+    // Checked before the vault is unlocked, so bad input never needs a passphrase.
+    let id = GrantId::parse(&args.id)?;
+    let read_budget = match &args.reads_per_day {
+        Some(text) => budget::parse(text)?,
+        None => None,
+    };
+    let vault = open(global)?;
+    let (grant, changed) = vault.owner(Via::Cli).set_read_budget(&id, read_budget)?;
+    if args.json {
+        let mut out = grant_json(&grant, unix_now(), read_budget);
+        out["changed"] = Value::Bool(changed);
+        print_json(&out);
+    } else if changed {
+        println!(
+            "grant {id} ({}) may now read {}; it applies to the next read",
+            grant.audience,
+            budget::describe(read_budget)
+        );
+    } else {
+        println!(
+            "grant {id} ({}) already has a read budget of {}; nothing changed",
+            grant.audience,
+            budget::describe(read_budget)
+        );
+    }
+    Ok(())
+}
+
+/// The read budget the owner set on a grant (`None`: the default).
+fn set_budget_of(vault: &Vault, id: &GrantId) -> Result<Option<u32>> {
+    Ok(vault
+        .grant_state(id.as_str())?
+        .and_then(|state| state.read_budget))
 }
 
 /// One `--fields` entry. A space after a comma belongs to the separator: a pointer starts with '/'.
@@ -204,7 +308,8 @@ pub(crate) fn parse_field(text: &str) -> Result<Pointer> {
 }
 
 /// A grant as `--json` prints it: every key present, `null` when absent; times in Unix seconds.
-pub(crate) fn grant_json(grant: &Grant, now: i64) -> Value {
+/// `read_budget` is the owner's (`None`: the default).
+pub(crate) fn grant_json(grant: &Grant, now: i64, read_budget: Option<u32>) -> Value {
     json!({
         "id": grant.id,
         "audience": grant.audience,
@@ -218,6 +323,8 @@ pub(crate) fn grant_json(grant: &Grant, now: i64) -> Value {
         "status": grant.status(now),
         "kid": grant.kid,
         "key_thumbprint": grant.key_thumbprint,
+        "read_budget": budget::effective(read_budget),
+        "read_budget_is_default": read_budget.is_none(),
     })
 }
 

@@ -129,7 +129,7 @@ fn approve(
     let delivery = notify(&asked, &status, allow_local_callback);
     if json {
         let mut out = decision_json(&status, delivery.as_ref());
-        out["grant"] = grant_json(&grant, now);
+        out["grant"] = grant_json(&grant, now, None);
         print_json(&out);
     }
     Ok(())

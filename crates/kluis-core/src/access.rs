@@ -55,6 +55,8 @@ pub enum Action {
     GrantCreate,
     GrantRevoke,
     GrantNarrow,
+    /// The owner set a grant's read budget (`reason`: the new one, in words).
+    GrantBudget,
     RequestApprove,
     RequestDeny,
     /// Fields of the document written (`fields` names them; values are never logged).
@@ -85,6 +87,7 @@ impl Action {
             Action::GrantCreate => "grant_create",
             Action::GrantRevoke => "grant_revoke",
             Action::GrantNarrow => "grant_narrow",
+            Action::GrantBudget => "grant_budget",
             Action::RequestApprove => "request_approve",
             Action::RequestDeny => "request_deny",
             Action::DocumentSet => "document_set",

@@ -3,6 +3,7 @@
 //! No I/O lives here: storage, HTTP and the CLI build on these types.
 
 pub mod access;
+pub mod budget;
 pub mod document;
 pub mod dpop;
 pub mod error;

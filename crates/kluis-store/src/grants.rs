@@ -1,9 +1,13 @@
-//! Grants at rest: created with a signed token, listed, revoked. Who, what and why are sealed;
-//! the id, key id and times stay in the clear so every API call can check them cheaply.
+//! Grants at rest: created with a signed token, listed, revoked, narrowed, given a read budget.
+//! Who, what and why are sealed; the id, key id, times and budget stay in the clear (MAC'd) so
+//! every API call can check them cheaply.
+
+use std::collections::HashMap;
 
 use rusqlite::OptionalExtension;
 
 use kluis_core::Pointer;
+use kluis_core::budget;
 use kluis_core::grant::{self, Grant, GrantId, GrantRequest};
 use kluis_core::token::encode_grant;
 
@@ -23,6 +27,9 @@ pub struct GrantState {
     /// The fields the grant still covers if the owner narrowed it (its token names more);
     /// `None`: the token's fields.
     pub narrowed: Option<Vec<Pointer>>,
+    /// Reads served per UTC day, if the owner set it; `None`: the default
+    /// ([`kluis_core::budget::effective`]).
+    pub read_budget: Option<u32>,
 }
 
 const NARROWED: &str = "grants.narrowed";
@@ -67,7 +74,14 @@ impl Vault {
                     grant.issued_at,
                     grant.expires_at,
                     &token_hash[..],
-                    &v.state_mac(grant.id.as_str(), grant.expires_at, None, &token_hash, None)[..],
+                    &v.state_mac(
+                        grant.id.as_str(),
+                        grant.expires_at,
+                        None,
+                        &token_hash,
+                        None,
+                        None,
+                    )[..],
                     &sealed,
                 ),
             )?;
@@ -127,6 +141,7 @@ impl Vault {
                 Some(now),
                 &state.token_hash,
                 sealed_narrowed.as_deref(),
+                state.read_budget,
             );
             v.conn.execute(
                 "UPDATE grants SET revoked_at = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
@@ -184,6 +199,7 @@ impl Vault {
                 state.revoked_at,
                 &state.token_hash,
                 Some(&sealed_narrowed),
+                state.read_budget,
             );
             v.conn.execute(
                 "UPDATE grants SET narrowed = ?2, state_mac = ?3, sealed = ?4 WHERE id = ?1",
@@ -198,23 +214,106 @@ impl Vault {
         })
     }
 
-    /// Expiry, revocation and narrowing of a grant, read fresh from the database and checked
-    /// against their MAC; `None` if unknown, `Tampered` if edited.
+    /// Sets a live grant's read budget: `Some(reads a day)` (1 to
+    /// [`kluis_core::budget::MAX_READS_PER_DAY`]) or `None` for the default. The grant API
+    /// applies it to the next read. Returns the grant and the budget it had; when that is the
+    /// one asked for, nothing is written. Composes with a caller's [`Vault::in_transaction`].
+    pub fn set_read_budget(
+        &self,
+        id: &GrantId,
+        read_budget: Option<u32>,
+        now: i64,
+    ) -> Result<(Grant, Option<u32>)> {
+        let read_budget = read_budget.map(budget::check).transpose()?;
+        self.in_transaction(|v| {
+            let grant = v.grant(id)?;
+            if grant.status(now) != grant::Status::Active {
+                return Err(StoreError::Conflict(format!(
+                    "grant {id} is no longer active; only a live grant's read budget can be set"
+                )));
+            }
+            let state = v
+                .grant_state(id.as_str())?
+                .ok_or_else(|| StoreError::not_found(format!("there is no grant {id}")))?;
+            if state.read_budget == read_budget {
+                return Ok((grant, state.read_budget));
+            }
+            let mac = v.state_mac(
+                id.as_str(),
+                state.expires_at,
+                state.revoked_at,
+                &state.token_hash,
+                v.sealed_narrowed(id.as_str())?.as_deref(),
+                read_budget,
+            );
+            v.conn.execute(
+                "UPDATE grants SET read_budget = ?2, state_mac = ?3 WHERE id = ?1",
+                (id.as_str(), read_budget, &mac[..]),
+            )?;
+            Ok((grant, state.read_budget))
+        })
+    }
+
+    /// The read budgets the owner set, by grant (grants on the default are not named). From
+    /// the clear column, for showing; the grant API checks each against the grant's MAC.
+    pub fn read_budgets(&self) -> Result<HashMap<GrantId, u32>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, read_budget FROM grants WHERE read_budget IS NOT NULL")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, n)| Some((GrantId::parse(&id).ok()?, u32::try_from(n).ok()?)))
+            .collect())
+    }
+
+    /// Expiry, revocation, narrowing and read budget of a grant, read fresh from the database
+    /// and checked against their MAC; `None` if unknown, `Tampered` if edited.
     pub fn grant_state(&self, id: &str) -> Result<Option<GrantState>> {
-        type Row = (i64, Option<i64>, [u8; 32], Vec<u8>, Option<Vec<u8>>);
+        type Row = (
+            i64,
+            Option<i64>,
+            [u8; 32],
+            Vec<u8>,
+            Option<Vec<u8>>,
+            Option<i64>,
+        );
         let row: Option<Row> = self
             .conn
             .prepare_cached(
-                "SELECT expires_at, revoked_at, token_hash, state_mac, narrowed FROM grants WHERE id = ?1",
+                "SELECT expires_at, revoked_at, token_hash, state_mac, narrowed, read_budget
+                 FROM grants WHERE id = ?1",
             )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
             .optional()?;
-        let Some((expires_at, revoked_at, token_hash, mac, narrowed)) = row else {
+        let Some((expires_at, revoked_at, token_hash, mac, narrowed, budget)) = row else {
             return Ok(None);
         };
         let edited =
             || StoreError::Tampered(format!("grant {id}'s expiry or revocation was edited"));
-        if mac[..] != self.state_mac(id, expires_at, revoked_at, &token_hash, narrowed.as_deref()) {
+        let read_budget = budget
+            .map(|n| u32::try_from(n).map_err(|_| edited()))
+            .transpose()?;
+        let expected = self.state_mac(
+            id,
+            expires_at,
+            revoked_at,
+            &token_hash,
+            narrowed.as_deref(),
+            read_budget,
+        );
+        if mac[..] != expected {
             return Err(edited());
         }
         let narrowed = match narrowed {
@@ -233,6 +332,7 @@ impl Vault {
             revoked_at,
             token_hash,
             narrowed,
+            read_budget,
         }))
     }
 
@@ -245,8 +345,9 @@ impl Vault {
             .flatten())
     }
 
-    /// The MAC over a grant's clear state. A narrowing is bound in when there is one, so a grant
-    /// never narrowed keeps the MAC it was written with.
+    /// The MAC over a grant's clear state. A narrowing and a read budget are bound in when
+    /// there is one, so a grant with neither keeps the MAC it was written with. (A sealed
+    /// narrowing is at least 40 bytes and comes first, so the two cannot be taken for each other.)
     fn state_mac(
         &self,
         id: &str,
@@ -254,12 +355,17 @@ impl Vault {
         revoked_at: Option<i64>,
         token_hash: &[u8; 32],
         sealed_narrowed: Option<&[u8]>,
+        read_budget: Option<u32>,
     ) -> [u8; 32] {
         let revoked = revoked_at.map_or([0xff; 8], i64::to_be_bytes);
         let expires = expires_at.to_be_bytes();
+        let budget = read_budget.map(u32::to_be_bytes);
         let mut parts: Vec<&[u8]> = vec![id.as_bytes(), &expires, &revoked, token_hash];
         if let Some(sealed) = sealed_narrowed {
             parts.push(sealed);
+        }
+        if let Some(budget) = &budget {
+            parts.extend([b"read-budget".as_slice(), budget]);
         }
         self.unlocked.keys.tag("grant-state", &parts)
     }

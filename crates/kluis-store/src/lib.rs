@@ -13,6 +13,7 @@ mod logfile;
 mod logindex;
 mod outbox;
 mod owner;
+mod readcounts;
 mod receipts;
 mod requests;
 pub mod schema;
@@ -30,6 +31,7 @@ pub use logfile::{LOG_FILE, frame_ranges};
 pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};
 pub use outbox::{NewEvent, OutboxEvent};
 pub use owner::{Approval, Denial, Event, Owner, Via};
+pub use readcounts::{DayReads, GrantDay, LogMark};
 pub use receipts::StoredReceipt;
 pub use requests::{
     Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS, StoredRequest,

@@ -135,6 +135,11 @@ impl LogFile {
         &self.file_id
     }
 
+    /// Where the chain ends as this handle last saw it (after its own last append).
+    pub(crate) fn head(&self) -> Head {
+        self.head
+    }
+
     /// Appends `records_json` (a JSON array of `count` records) as one frame and (with `fsync`)
     /// flushes it to the disk; the records are in the log once this returns.
     ///

@@ -251,6 +251,24 @@ impl Owner<'_> {
         })
     }
 
+    /// Sets a live grant's read budget (`None`: the default); returns the grant and whether the
+    /// budget changed (false: it already was this one, and nothing is recorded).
+    pub fn set_read_budget(&self, id: &GrantId, read_budget: Option<u32>) -> Result<(Grant, bool)> {
+        self.act(Action::GrantBudget, |v| {
+            let (grant, before) = v.set_read_budget(id, read_budget, unix_now())?;
+            if before == read_budget {
+                return Ok(((grant, false), None));
+            }
+            let mut event = Event::of_grant(&grant);
+            event.reason = Some(format!(
+                "read budget now {}; was {}",
+                kluis_core::budget::describe(read_budget),
+                kluis_core::budget::describe(before)
+            ));
+            Ok(((grant, true), Some(event)))
+        })
+    }
+
     /// Approves a pending request, all the fields asked or `fields`, for `lifetime_secs` or the
     /// duration asked.
     pub fn approve_request(

@@ -29,6 +29,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("too many requests: {0}")]
     TooMany(String),
+    /// The grant's reads for today (its read budget) are used up; whole again in `retry_after`
+    /// seconds, at the next UTC midnight.
+    #[error("read budget of {budget} a day used up")]
+    ReadBudget { budget: u32, retry_after: u64 },
     #[error("request timed out")]
     Timeout,
     #[error("overloaded")]
@@ -99,6 +103,15 @@ impl ApiError {
                 "Too many requests",
                 Some(detail.clone()),
             ),
+            Self::ReadBudget { budget, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "read-budget",
+                "Daily read budget used up",
+                Some(format!(
+                    "this grant's read budget of {budget} reads a day is used up; reads are served again from 00:00 UTC (Retry-After). \
+                     To learn of changes without polling, subscribe to change notifications: POST /v1/subscriptions"
+                )),
+            ),
             Self::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
@@ -137,6 +150,10 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, title, detail) = self.parts();
+        let retry_after = match &self {
+            Self::ReadBudget { retry_after, .. } => HeaderValue::from(*retry_after),
+            _ => HeaderValue::from_static("3600"),
+        };
         match &self {
             Self::Unauthorized { cause } => tracing::info!(%cause, "refused a credential"),
             Self::Internal(cause) => tracing::error!(%cause, "internal error"),
@@ -159,7 +176,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
+            headers.insert(header::RETRY_AFTER, retry_after);
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(

@@ -43,6 +43,8 @@ pub fn router() -> Router<AppState> {
         (status = 400, description = "Malformed `fields`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`fields` asks for something outside the grant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The grant's read budget for today (10,000 reads a UTC day unless the owner set another) is used up; poll less, or subscribe to change notifications (`POST /v1/subscriptions`). Introspection does not count.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the next UTC midnight, when the budget is whole again"))),
         (status = 503, description = "The vault is overloaded or shutting down", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -108,6 +110,13 @@ pub async fn read_data(
         )
             .into_response()),
         Decision::Refused(reason) => Err(ApiError::unauthorized(reason)),
+        Decision::OverBudget {
+            budget,
+            retry_after,
+        } => Err(ApiError::ReadBudget {
+            budget,
+            retry_after,
+        }),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The grants page: every grant the owner gave, live ones first, each with its reads. Giving a
 //! new grant is in [`create`] (its field checkboxes in [`tree`]), revoking and narrowing in
-//! [`change`]; helpers the requests and receipts pages share are in [`shared`].
+//! [`change`], the read budget in [`budget`]; helpers the requests and receipts pages share are
+//! in [`shared`].
 
+mod budget;
 mod change;
 mod create;
 pub mod shared;
@@ -15,6 +17,7 @@ use axum::routing::get;
 use kluis_core::grant::{Grant, Status};
 use kluis_store::unix_now;
 
+use self::budget::{BudgetTexts, budget_texts};
 use self::shared::{fill, query_value, status_word};
 use super::error::PageError;
 use super::i18n::Lang;
@@ -37,6 +40,10 @@ pub fn router() -> Router<Dashboard> {
         .route(
             "/dashboard/grants/{id}/narrow",
             get(change::narrow_form).post(change::narrow),
+        )
+        .route(
+            "/dashboard/grants/{id}/budget",
+            get(budget::form).post(budget::submit),
         )
 }
 
@@ -177,6 +184,8 @@ struct Card {
     expiry: String,
     reads: String,
     last_read: String,
+    /// The read budget and the day's reads so far.
+    budget: String,
     active: bool,
     bound: bool,
 }
@@ -193,6 +202,7 @@ struct Group {
 struct ListPage {
     chrome: Chrome,
     t: &'static Texts,
+    b: &'static BudgetTexts,
     notice: Option<String>,
     groups: Vec<Group>,
     pager: Option<Pager>,
@@ -208,7 +218,15 @@ struct Pager {
 /// Grants on one page of the list: a vault with thousands stays a page of a few dozen KB.
 pub const PER_PAGE: usize = 50;
 
-fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card {
+/// What a card shows of the log and the budget: reads ever and the last one's time, the read
+/// budget the owner set, reads today.
+struct Seen {
+    reads: Option<(u64, i64)>,
+    read_budget: Option<u32>,
+    today: u64,
+}
+
+fn card(lang: Lang, grant: &Grant, seen: Seen, now: i64) -> Card {
     let t = texts(lang);
     let status = grant.status(now);
     let (word, class) = status_word(lang, status);
@@ -223,7 +241,7 @@ fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card 
             )],
         ),
     };
-    let (reads, last_read) = match reads {
+    let (reads, last_read) = match seen.reads {
         None | Some((0, _)) => (t.never.to_owned(), "—".to_owned()),
         Some((n, last_ms)) => (
             if n == 1 {
@@ -250,6 +268,7 @@ fn card(lang: Lang, grant: &Grant, reads: Option<(u64, i64)>, now: i64) -> Card 
         expiry,
         reads,
         last_read,
+        budget: budget::card_line(lang, seen.read_budget, seen.today),
         active: status == Status::Active,
         bound: grant.key_thumbprint.is_some(),
     }
@@ -264,8 +283,8 @@ async fn list(
     let t = texts(lang);
     let now = unix_now();
     let (view, cache) = (LogView::of(&dashboard), GrantsCache::of(&dashboard));
-    let (grants, stats) = dashboard
-        .with_owner(move |v| Ok((cache.get(v)?, view.stats(v)?)))
+    let (grants, stats, budgets) = dashboard
+        .with_owner(move |v| Ok((cache.get(v)?, view.stats(v)?, v.read_budgets()?)))
         .await?;
     let named = |key: &str| {
         let id = query_value(query.as_deref(), key)?;
@@ -277,6 +296,14 @@ async fn list(
         } else {
             grant_sentence(lang, t.revoked_notice, g)
         })
+    } else if let Some(g) = named("budget") {
+        let changed = query_value(query.as_deref(), "same").is_none();
+        Some(budget::notice(
+            lang,
+            g,
+            budgets.get(&g.id).copied(),
+            changed,
+        ))
     } else {
         named("narrowed").map(|g| grant_sentence(lang, t.narrowed_notice, g))
     };
@@ -310,7 +337,12 @@ async fn list(
     });
     let (mut active, mut ended) = (Vec::new(), Vec::new());
     for grant in &order[start..end] {
-        let card = card(lang, grant, stats.reads.get(&grant.id).copied(), now);
+        let seen = Seen {
+            reads: stats.reads.get(&grant.id).copied(),
+            read_budget: budgets.get(&grant.id).copied(),
+            today: stats.today.get(&grant.id).copied().unwrap_or(0),
+        };
+        let card = card(lang, grant, seen, now);
         if card.active {
             active.push(card);
         } else {
@@ -340,6 +372,7 @@ async fn list(
     page(&ListPage {
         chrome: Chrome::new(&owner, "grants", t.title, "/dashboard/grants"),
         t,
+        b: budget_texts(lang),
         notice,
         groups,
         pager,

@@ -28,6 +28,8 @@ pub struct LogStats {
     pub broken: Option<(i64, String)>,
     /// Per grant: served reads and the last one's time (ms).
     pub reads: HashMap<GrantId, (u64, i64)>,
+    /// Per grant read today (UTC): its served reads today, what its read budget counts.
+    pub today: HashMap<GrantId, u64>,
 }
 
 impl LogView {
@@ -56,6 +58,8 @@ impl LogView {
                 entries: check.entries,
                 broken: check.first_broken.clone(),
                 reads: index.reads_per_grant(),
+                today: index
+                    .reads_per_grant_on(kluis_core::budget::day_of(kluis_store::unix_now())),
             })
         })
     }

@@ -160,6 +160,18 @@ impl LogIndex {
             .filter_map(|(g, &seen)| Some((self.grants.ids.get(g)?.clone(), seen)))
             .collect()
     }
+
+    /// Per grant read on UTC day `day` (days since 1970), its served reads that day: what its
+    /// read budget has counted. Only the latest day a grant was read on is kept, so an earlier
+    /// `day` finds nothing. Kept up while indexing: one step per grant.
+    pub fn reads_per_grant_on(&self, day: i64) -> HashMap<GrantId, u64> {
+        self.grant_day
+            .iter()
+            .enumerate()
+            .filter(|(_, on)| on.0 == day)
+            .filter_map(|(g, on)| Some((self.grants.ids.get(g)?.clone(), on.1)))
+            .collect()
+    }
 }
 
 /// One day's reads per interned business, while [`LogIndex::counts_by_business_and_day`] scans.

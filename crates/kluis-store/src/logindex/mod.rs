@@ -196,6 +196,9 @@ pub struct LogIndex {
     /// Per interned grant (`n` at `n - 1`): its served reads and the last one's time, kept up
     /// as entries are indexed, so a page showing them does not scan the log.
     grant_reads: Vec<(u64, i64)>,
+    /// Per interned grant: the latest UTC day it was read on and its served reads that day (what
+    /// its read budget counts).
+    grant_day: Vec<(i64, u64)>,
     /// Served reads per UTC day and interned business, kept up as entries are indexed: what a
     /// chart of whole days asks is read from here rather than from every entry.
     daily: BTreeMap<i64, HashMap<u32, u64>>,
@@ -226,6 +229,7 @@ impl LogIndex {
             allowed: Vec::new(),
             reads: Vec::new(),
             grant_reads: Vec::new(),
+            grant_day: Vec::new(),
             daily: BTreeMap::new(),
             businesses: Names::new(),
             grants: Names::new(),
@@ -273,7 +277,7 @@ impl LogIndex {
             + self.at_ms.capacity() * 8
             + (self.business.capacity() + self.grant.capacity()) * 4
             + (self.allowed.capacity() + self.reads.capacity()) * 8
-            + self.grant_reads.capacity() * 16
+            + (self.grant_reads.capacity() + self.grant_day.capacity()) * 16
             + self
                 .daily
                 .values()
@@ -374,6 +378,16 @@ impl LogIndex {
                 }
                 let seen = &mut self.grant_reads[g];
                 *seen = (seen.0 + 1, seen.1.max(at_ms));
+                if self.grant_day.len() <= g {
+                    self.grant_day.resize(g + 1, (i64::MIN, 0));
+                }
+                let day = at_ms.div_euclid(DAY_MS);
+                let on = &mut self.grant_day[g];
+                if day == on.0 {
+                    on.1 += 1;
+                } else if day > on.0 {
+                    *on = (day, 1);
+                }
             }
         }
     }

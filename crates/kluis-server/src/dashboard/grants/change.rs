@@ -18,7 +18,7 @@ use crate::dashboard::render::{Chrome, date, page, page_with, see_other};
 use crate::dashboard::session::{Posted, SignedIn};
 
 /// A grant id from a path; one that cannot be a grant's is simply not there.
-fn grant_id(text: &str) -> Result<GrantId, PageError> {
+pub(super) fn grant_id(text: &str) -> Result<GrantId, PageError> {
     GrantId::parse(text).map_err(|_| PageError::NotFound(format!("there is no grant {text:?}")))
 }
 

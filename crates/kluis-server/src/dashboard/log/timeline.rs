@@ -235,6 +235,8 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
         (Action::GrantNarrow, Lang::Nl) => {
             format!("U beperkte de toegang van {b} tot uw {fields}")
         }
+        (Action::GrantBudget, Lang::En) => format!("You changed {b}'s read budget"),
+        (Action::GrantBudget, Lang::Nl) => format!("U wijzigde het leesbudget van {b}"),
         (Action::RequestApprove, Lang::En) => format!(
             "You approved {b}'s request: access to your {fields}{}",
             purpose(lang)
@@ -389,6 +391,17 @@ mod tests {
         assert_eq!(
             sentence(Lang::Nl, &r, 2),
             "U trok de toegang van shop.example in (kluis-opdracht), 2 keer"
+        );
+        r.action = Action::GrantBudget;
+        r.reason =
+            Some("read budget now 500 reads a day; was 10000 reads a day (the default)".into());
+        assert_eq!(
+            sentence(Lang::En, &r, 1),
+            "You changed shop.example's read budget (kluis command)"
+        );
+        assert_eq!(
+            sentence(Lang::Nl, &r, 1),
+            "U wijzigde het leesbudget van shop.example (kluis-opdracht)"
         );
         r.action = Action::SignIn;
         assert_eq!(sentence(Lang::En, &r, 1), "You signed in (kluis command)");
