@@ -106,7 +106,18 @@ struct Args {
     /// in the router, clients' addresses passed on): the grant API must not be slower for it.
     #[arg(long)]
     dashboard: bool,
+    /// Change notifications flowing during the run: this many more grants subscribed to a
+    /// receiver on 127.0.0.1, and the owner changing a field they all cover `--notify-rate`
+    /// times a second (so N × rate deliveries a second), with the dispatcher `kluis serve` runs.
+    #[arg(long, default_value_t = 0)]
+    notify: usize,
+    /// With --notify: changes a second.
+    #[arg(long, default_value_t = 5.0)]
+    notify_rate: f64,
 }
+
+#[path = "support/notify_load.rs"]
+mod notify_load;
 
 /// Thread names, so the CPU each part uses can be told apart in /proc (at most 15 bytes).
 const SERVER_THREADS: &str = "srv-worker";
@@ -161,6 +172,16 @@ fn main() -> Result<ExitCode> {
         None
     };
     let server = Server::start(state, dashboard, args.server_threads)?;
+    let notifying = if args.notify > 0 {
+        Some(notify_load::NotifyLoad::start(
+            &dir,
+            vault.unlocked(),
+            args.notify,
+            args.notify_rate,
+        )?)
+    } else {
+        None
+    };
     let mut plan = Plan::new(server.addr, &tokens);
     if args.dpop {
         let proofs = DpopPlan::new(server.addr, &tokens, keys);
@@ -199,6 +220,22 @@ fn main() -> Result<ExitCode> {
         })?
         .join()
         .map_err(|_| "the load thread panicked")??;
+    // Owner changes and delivery records are in the log too; they are counted apart below.
+    let notified = match notifying {
+        Some(load) => {
+            let done = load.stop().map_err(|e| e.to_string())?;
+            println!(
+                "notifications: {} changes told to {} subscriptions, {} deliveries in {:.1} s ({:.0} deliveries/s) while measuring",
+                done.changes,
+                args.notify,
+                done.delivered,
+                done.secs,
+                done.delivered as f64 / done.secs
+            );
+            true
+        }
+        None => false,
+    };
     server.stop()?;
 
     let data = &outcome.data;
@@ -234,7 +271,17 @@ fn main() -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     // The deliberate refusals of the preflight (a replayed proof) are logged as well.
-    let expected = served + outcome.unmeasured_refused;
+    let mut expected = served + outcome.unmeasured_refused;
+    if notified {
+        use kluis::core::access::Action;
+        let others = Vault::connect(&dir, vault.unlocked())?
+            .log_entries()?
+            .iter()
+            .filter(|e| matches!(e.record.action, Action::Notified | Action::DocumentSet))
+            .count();
+        println!("          (plus {others} owner changes and notification deliveries)");
+        expected += others as u64;
+    }
     if outcome.unmeasured_refused > 0 {
         println!(
             "          (plus {} deliberately refused preflight call(s) that must be logged too)",

@@ -227,7 +227,12 @@ impl Answer {
             Job::Settle { .. } => return None,
             Job::Record { record, .. } => return Some(record.view()),
             Job::Read { access, at_ms, .. } => (access, *at_ms, Action::Read),
-            Job::Introspect { access, at_ms, .. } => (access, *at_ms, Action::Introspect),
+            Job::Introspect {
+                access,
+                at_ms,
+                action,
+                ..
+            } => (access, *at_ms, *action),
         };
         let (fields, reason) = match self {
             Answer::Read(Ok(served)) => (FieldList::Json(&served.fields), None),

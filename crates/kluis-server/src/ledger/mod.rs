@@ -139,6 +139,9 @@ enum Job {
     Introspect {
         access: Arc<Access>,
         proof: Proof,
+        /// What the call is logged as: an introspection, or another call that needs a live
+        /// grant (subscribing to changes).
+        action: Action,
         at_ms: i64,
         reply: oneshot::Sender<Liveness>,
     },
@@ -224,10 +227,21 @@ impl Ledger {
         access: Arc<Access>,
         proof: Option<PendingProof>,
     ) -> Result<Liveness, ApiError> {
+        self.check(access, proof, Action::Introspect).await
+    }
+
+    /// Whether the grant is active now (and `proof` good) for a call logged as `action`.
+    pub async fn check(
+        &self,
+        access: Arc<Access>,
+        proof: Option<PendingProof>,
+        action: Action,
+    ) -> Result<Liveness, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Introspect {
             access,
             proof: Proof::of(proof),
+            action,
             at_ms: unix_now_ms(),
             reply,
         })?;
