@@ -135,7 +135,9 @@ pub struct Deliveries {
 impl Deliveries {
     /// Opens (and creates) the deliveries database of the vault in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let mut conn = Connection::open(dir.join(DELIVERIES_FILE))?;
+        let path = dir.join(DELIVERIES_FILE);
+        let mut conn = Connection::open(&path)?;
+        crate::vault::restrict_file(&path)?;
         schema::configure(&conn)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -348,6 +350,14 @@ mod tests {
         )
         .unwrap();
         let again = Deliveries::open(dir.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(DELIVERIES_FILE))
+                .unwrap()
+                .permissions();
+            assert_eq!(mode.mode() & 0o777, 0o600);
+        }
         assert_eq!(again.all().unwrap()[&2], dead);
         assert_eq!(again.streams().unwrap()["sub_a"], paused);
         assert!(again.unfinished().unwrap().is_empty());

@@ -353,7 +353,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn restrict_file(path: &Path) -> Result<()> {
+pub(crate) fn restrict_file(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
