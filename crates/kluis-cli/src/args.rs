@@ -298,14 +298,10 @@ pub struct NotificationsArgs {
 pub enum NotificationsCommand {
     /// Send the notifications that failed every attempt again (`kluis serve` sends them), and
     /// resume the subscriptions they paused
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["subscription", "all"])))]
     Replay {
         /// Only those of this subscription (sub_…) or request callback (r_…)
-        #[arg(
-            long,
-            value_name = "ID",
-            required_unless_present = "all",
-            conflicts_with = "all"
-        )]
+        #[arg(long, value_name = "ID")]
         subscription: Option<String>,
         /// Every failed notification
         #[arg(long)]

@@ -302,11 +302,19 @@ async fn the_decision_reaches_a_local_callback_signed_only_when_allowed() {
     let dash = notifying(true).await;
     let (base, mut told) = receiver(StatusCode::OK).await;
     let url = format!("{base}/kluis/callback");
+    let webhook_key = format!("{}/.well-known/webhook-key", dash.base);
+    let none = dash.http.get(&webhook_key).send().await.unwrap();
+    assert_eq!(
+        none.status(),
+        StatusCode::NOT_FOUND,
+        "no key before it is needed"
+    );
+    assert_eq!(none.headers()["content-type"], "application/problem+json");
     let id = ask(&dash, |b| b["callback_url"] = json!(url)).await;
     // The business can learn the key that signs it before the decision comes.
     let key: Value = dash
         .http
-        .get(format!("{}/.well-known/webhook-key", dash.base))
+        .get(&webhook_key)
         .send()
         .await
         .unwrap()
