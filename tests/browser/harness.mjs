@@ -48,6 +48,7 @@ export const PAGES = [
   { path: '/dashboard/grants', nav: 'Grants', heading: 'Grants' },
   { path: '/dashboard/requests', nav: 'Requests', heading: 'Access requests' },
   { path: '/dashboard/log', nav: 'Access log', heading: 'Access log' },
+  { path: '/dashboard/notifications', nav: 'Notifications', heading: 'Notifications' },
   { path: '/dashboard/receipts', nav: 'Receipts', heading: 'Consent receipts' },
   { path: '/dashboard/passphrase', nav: 'Passphrase', heading: 'Passphrase' },
 ];

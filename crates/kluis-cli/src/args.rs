@@ -80,7 +80,7 @@ pub enum Command {
         /// machine or a private network (loopback, RFC 1918, link-local…); refused by default,
         /// so that a business cannot make your machine call services only it can reach
         #[arg(long = "allow-local-webhooks", visible_alias = "allow-local-callbacks")]
-        allow_local_callbacks: bool,
+        allow_local_webhooks: bool,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),
@@ -99,6 +99,9 @@ pub enum Command {
     },
     /// Show the access log (every call a business made), or check it with `kluis log verify`
     Log(LogArgs),
+    /// What businesses were told of your changes and how each notification went; send failed
+    /// ones again with `kluis notifications replay`
+    Notifications(NotificationsArgs),
     /// The vault's token-signing key
     Key {
         #[command(subcommand)]
@@ -235,11 +238,6 @@ pub enum RequestsCommand {
         /// Print the decision, the grant and the receipt as JSON
         #[arg(long)]
         json: bool,
-        /// Also POST the decision to a callback URL on this machine or a private network
-        /// (loopback, RFC 1918, link-local…); refused by default, so that a request cannot make
-        /// your machine call services only it can reach
-        #[arg(long)]
-        allow_local_callback: bool,
     },
     /// Say no; the business learns the decision (and the reason, if given)
     Deny {
@@ -251,11 +249,6 @@ pub enum RequestsCommand {
         /// Print the decision as JSON
         #[arg(long)]
         json: bool,
-        /// Also POST the decision to a callback URL on this machine or a private network
-        /// (loopback, RFC 1918, link-local…); refused by default, so that a request cannot make
-        /// your machine call services only it can reach
-        #[arg(long)]
-        allow_local_callback: bool,
     },
 }
 
@@ -303,6 +296,38 @@ pub enum OutcomeArg {
 pub enum LogCommand {
     /// Check that no entry was altered, removed or reordered (exit code 6 if one was)
     Verify {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `kluis notifications` lists; `kluis notifications replay` sends dead ones again.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NotificationsArgs {
+    #[command(subcommand)]
+    pub command: Option<NotificationsCommand>,
+    /// Show the N most recent changes (each with every notification it caused)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Print the changes and the paused subscriptions as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Send the notifications that failed every attempt again (`kluis serve` sends them), and
+    /// resume the subscriptions they paused
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["subscription", "all"])))]
+    Replay {
+        /// Only those of this subscription (sub_…) or request callback (r_…)
+        #[arg(long, value_name = "ID")]
+        subscription: Option<String>,
+        /// Every failed notification
+        #[arg(long)]
+        all: bool,
         /// Print the result as JSON
         #[arg(long)]
         json: bool,

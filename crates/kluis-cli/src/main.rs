@@ -4,6 +4,7 @@ mod args;
 mod document;
 mod grants;
 mod log;
+mod notifications;
 mod requests;
 mod secret;
 mod serve;
@@ -49,19 +50,20 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             public_url,
             no_log_fsync,
-            allow_local_callbacks,
+            allow_local_webhooks,
         } => serve::serve(
             &global,
             &listen,
             public_url,
             no_log_fsync,
-            allow_local_callbacks,
+            allow_local_webhooks,
         ),
         Command::Demo(args) => serve::demo(args),
         Command::Grant { command } => grants::run(&global, command),
         Command::Requests(args) => requests::run(&global, args),
         Command::Receipts { json } => requests::receipts(&global, json),
         Command::Log(args) => log::run(&global, args),
+        Command::Notifications(args) => notifications::run(&global, args),
         Command::Key { command } => grants::key(&global, command),
     }
 }

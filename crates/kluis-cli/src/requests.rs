@@ -1,17 +1,17 @@
-//! Commands on access requests and consent receipts: list requests, approve or deny one (then
-//! tell the business at its callback URL), and list the receipts approvals produced.
+//! Commands on access requests and consent receipts: list requests, approve or deny one (the
+//! decision goes to the business's callback URL through the outbox, sent by `kluis serve`), and
+//! list the receipts approvals produced.
 
 use anyhow::Result;
 use kluis_core::grant::{Status, parse_lifetime};
 use kluis_core::request::RequestId;
 use kluis_core::wire::{AccessRequestStatus, RequestStatus};
-use kluis_server::callback::{self, Delivery};
 use kluis_store::{Approval, Decision, Denial, StoredReceipt, StoredRequest, Via, unix_now};
 use serde_json::{Value, json};
 
 use crate::args::{Global, RequestsArgs, RequestsCommand};
 use crate::document::print_json;
-use crate::grants::{fields_text, grant_json, parse_field, print_table, rfc3339};
+use crate::grants::{fields_text, grant_json, one_line, parse_field, print_table, rfc3339};
 use crate::open;
 
 pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
@@ -22,21 +22,8 @@ pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
             fields,
             expires,
             json,
-            allow_local_callback,
-        }) => approve(
-            global,
-            &id,
-            &fields,
-            expires.as_deref(),
-            json,
-            allow_local_callback,
-        ),
-        Some(RequestsCommand::Deny {
-            id,
-            reason,
-            json,
-            allow_local_callback,
-        }) => deny(global, &id, reason, json, allow_local_callback),
+        }) => approve(global, &id, &fields, expires.as_deref(), json),
+        Some(RequestsCommand::Deny { id, reason, json }) => deny(global, &id, reason, json),
     }
 }
 
@@ -93,7 +80,6 @@ fn approve(
     fields: &[String],
     expires: Option<&str>,
     json: bool,
-    allow_local_callback: bool,
 ) -> Result<()> {
     // Checked before unlocking, so bad input never needs a passphrase.
     let id = RequestId::parse(id)?;
@@ -126,22 +112,16 @@ fn approve(
             grant.id,
         );
     }
-    let delivery = notify(&asked, &status, allow_local_callback);
+    let callback = queued(&asked);
     if json {
-        let mut out = decision_json(&status, delivery.as_ref());
+        let mut out = decision_json(&status, callback);
         out["grant"] = grant_json(&grant, now, None);
         print_json(&out);
     }
     Ok(())
 }
 
-fn deny(
-    global: &Global,
-    id: &str,
-    reason: Option<String>,
-    json: bool,
-    allow_local_callback: bool,
-) -> Result<()> {
+fn deny(global: &Global, id: &str, reason: Option<String>, json: bool) -> Result<()> {
     let id = RequestId::parse(id)?;
     let Denial { asked, status } = open(global)?.owner(Via::Cli).deny_request(&id, reason)?;
     if !json {
@@ -150,23 +130,22 @@ fn deny(
             asked.request.business.name, asked.request.business.id
         );
     }
-    let delivery = notify(&asked, &status, allow_local_callback);
+    let callback = queued(&asked);
     if json {
-        print_json(&decision_json(&status, delivery.as_ref()));
+        print_json(&decision_json(&status, callback));
     }
     Ok(())
 }
 
-/// Delivers the decision if the business gave a callback URL.
-fn notify(
-    asked: &StoredRequest,
-    status: &AccessRequestStatus,
-    allow_local: bool,
-) -> Option<Delivery> {
+/// The callback URL the decision was queued for, if the business gave one; says so on stderr.
+/// The decision is in the outbox (written with it); `kluis serve` delivers it, signed.
+fn queued(asked: &StoredRequest) -> Option<&str> {
     let url = asked.request.callback_url.as_deref()?;
-    let delivery = callback::deliver(url, status, allow_local);
-    eprintln!("{}", delivery.describe());
-    Some(delivery)
+    eprintln!(
+        "the decision will be sent to {} by kluis serve (signed; see kluis notifications)",
+        one_line(url)
+    );
+    Some(url)
 }
 
 pub fn receipts(global: &Global, json: bool) -> Result<()> {
@@ -258,10 +237,11 @@ fn request_json(r: &StoredRequest) -> Value {
     })
 }
 
-/// The decision as the business receives it, plus how the callback went (`null` without one).
-fn decision_json(status: &AccessRequestStatus, delivery: Option<&Delivery>) -> Value {
+/// The decision as the business receives it, plus where it was queued to go (`null` without a
+/// callback URL).
+fn decision_json(status: &AccessRequestStatus, callback: Option<&str>) -> Value {
     let mut out = serde_json::to_value(status).expect("a request status serializes");
-    out["callback"] = delivery.map_or(Value::Null, Delivery::to_json);
+    out["callback"] = callback.map_or(Value::Null, |url| json!({ "url": url, "queued": true }));
     out
 }
 

@@ -19,7 +19,7 @@ pub fn serve(
     listen: &str,
     public_url: Option<String>,
     no_log_fsync: bool,
-    allow_local_callbacks: bool,
+    allow_local_webhooks: bool,
 ) -> Result<()> {
     let vault = open(global)?;
     run_server(
@@ -29,7 +29,7 @@ pub fn serve(
             listen,
             public_url,
             no_log_fsync,
-            allow_local_callbacks,
+            allow_local_webhooks,
         },
         None,
     )
@@ -91,7 +91,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             listen: &args.listen,
             public_url: None,
             no_log_fsync: false,
-            allow_local_callbacks: false,
+            allow_local_webhooks: false,
         },
         Some(hints),
     )
@@ -108,7 +108,7 @@ struct Options<'a> {
     listen: &'a str,
     public_url: Option<String>,
     no_log_fsync: bool,
-    allow_local_callbacks: bool,
+    allow_local_webhooks: bool,
 }
 
 fn run_server(
@@ -121,7 +121,7 @@ fn run_server(
         listen,
         public_url,
         no_log_fsync,
-        allow_local_callbacks,
+        allow_local_webhooks,
     } = options;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -137,7 +137,7 @@ fn run_server(
     };
     let state = AppState::open_with(dir, unlocked, durability)?;
     state.set_public_url(public_url.clone())?;
-    state.set_allow_local_webhooks(allow_local_callbacks);
+    state.set_allow_local_webhooks(allow_local_webhooks);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,7 +147,7 @@ fn run_server(
         dir,
         unlocked,
         notify::Options {
-            allow_local: allow_local_callbacks,
+            allow_local: allow_local_webhooks,
             ..notify::Options::default()
         },
         runtime.handle().clone(),
@@ -160,10 +160,7 @@ fn run_server(
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
         let dashboard = match Dashboard::may_serve(addr, public_url.as_deref()) {
-            Ok(()) => Some(
-                Dashboard::open(dir, unlocked, state.clone())?
-                    .allow_local_callbacks(allow_local_callbacks),
-            ),
+            Ok(()) => Some(Dashboard::open(dir, unlocked, state.clone())?),
             Err(not) => {
                 eprintln!("kluis: {}; serving the grant API alone", not.0);
                 None

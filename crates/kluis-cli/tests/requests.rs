@@ -1,6 +1,7 @@
 //! `kluis requests`, `kluis receipts` and the consent events in `kluis log`, driven through the
 //! real binary. Requests are made through the store (as the server would make them); a tiny
-//! HTTP listener stands in for a business's callback URL.
+//! HTTP listener stands in for a business's callback URL, where `kluis serve` delivers the
+//! decision, signed.
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use kluis_core::jose::{self, Jwk};
 use kluis_core::receipt::verify_receipt;
 use kluis_core::token::{Expectations, verify_grant};
+use kluis_core::webhook::{TrustedKey, parse_public_key, verify};
 use kluis_core::wire::{AccessRequestBody, BusinessInfo};
 use kluis_store::unix_now;
 use serde_json::{Value, json};
@@ -51,40 +53,65 @@ fn request(dir: &Path, callback_url: Option<&str>) -> String {
         .id
 }
 
-/// A one-shot HTTP server: answers the first request with 204 and hands over its request line
-/// and JSON body.
-fn callback_receiver() -> (String, mpsc::Receiver<(String, Value)>) {
+/// One POST as the business's server got it.
+struct Received {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A business's HTTP server on 127.0.0.1: answers every request with 204 and hands over each
+/// request line, its headers and its exact body.
+fn callback_receiver() -> (String, mpsc::Receiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/kluis/decision", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line).unwrap();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.trim_end().is_empty() {
-                break;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                }
             }
+            let length = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let _ = tx.send(Received {
+                request_line: request_line.trim_end().to_owned(),
+                headers,
+                body,
+            });
         }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        stream
-            .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let body = serde_json::from_slice(&body).unwrap();
-        tx.send((request_line.trim_end().to_owned(), body)).unwrap();
     });
     (url, rx)
 }
@@ -240,70 +267,116 @@ fn bad_decisions_are_refused_with_clear_exit_codes() {
     );
 }
 
+/// The vault's `whpk_` key, as a business fetches it from the server.
+fn webhook_key(server: &str) -> String {
+    let key: Value = reqwest::blocking::get(format!("{server}/.well-known/webhook-key"))
+        .unwrap()
+        .json()
+        .unwrap();
+    key["public_key"].as_str().unwrap().to_owned()
+}
+
+/// A delivery is a Standard Webhook signed `v1a` only (a request has no shared secret), with
+/// the vault's key; returns its body.
+fn signed_decision(got: &Received, whpk: &str) -> Value {
+    assert_eq!(got.request_line, "POST /kluis/decision HTTP/1.1");
+    let key = parse_public_key(whpk).unwrap();
+    verify(
+        &[TrustedKey::Public(&key)],
+        got.header("webhook-id"),
+        got.header("webhook-timestamp"),
+        got.header("webhook-signature"),
+        &got.body,
+        unix_now(),
+    )
+    .expect("signed with the vault's webhook key");
+    let signatures = got.header("webhook-signature");
+    assert!(
+        signatures.split(' ').all(|s| s.starts_with("v1a,")),
+        "{signatures}"
+    );
+    serde_json::from_slice(&got.body).unwrap()
+}
+
 #[test]
-fn the_business_hears_the_decision_at_its_callback() {
+fn the_business_hears_the_decision_signed_from_kluis_serve() {
     let dir = fresh();
     let d = dir.path();
     let (url, received) = callback_receiver();
 
-    // A callback on this machine is not contacted unless the owner allows it.
-    let id = request(d, Some(&url));
-    let out = kluis(d, &["requests", "deny", &id, "--json"]);
+    // The decision is queued, not sent by the command itself.
+    let denied = request(d, Some(&url));
+    let out = kluis(
+        d,
+        &["requests", "deny", &denied, "--reason", "no", "--json"],
+    );
     assert!(out.status.success());
     let printed = json_of(&String::from_utf8(out.stdout).unwrap());
-    assert_eq!(printed["callback"]["delivered"], false);
+    assert_eq!(printed["callback"], json!({"url": url, "queued": true}));
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        printed["callback"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not contacted"),
-        "{printed}"
+        stderr.contains(&format!(
+            "the decision will be sent to {url} by kluis serve (signed; see kluis notifications)"
+        )),
+        "{stderr}"
     );
     assert!(received.recv_timeout(Duration::from_millis(500)).is_err());
+    let listed = json_of(&ok(d, &["notifications", "--json"]));
+    let event = &listed["changes"][0]["events"][0];
+    assert_eq!(event["type"], "request.decided");
+    assert_eq!(event["stream"], denied.as_str());
+    assert_eq!(event["callback_url"], url.as_str());
+    assert_eq!(event["delivery"]["state"], "not_tried");
 
-    let id = request(d, Some(&url));
-    let approve = [
-        "requests",
-        "approve",
-        &id,
-        "--json",
-        "--allow-local-callback",
-    ];
-    let out = kluis(d, &approve);
-    assert!(out.status.success());
-    let printed = json_of(&String::from_utf8(out.stdout).unwrap());
-    let (line, body) = received.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(line, "POST /kluis/decision HTTP/1.1");
-    assert_eq!(body["id"], id.as_str());
-    assert_eq!(body["status"], "approved");
-    assert_eq!(body["token"], printed["token"]);
-    assert_eq!(body["receipt"], printed["receipt"]);
-    assert_eq!(printed["callback"]["delivered"], true);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("told the business"));
+    // `kluis serve` (local addresses allowed) delivers it, and a decision taken while it runs.
+    let mut serve = common::kluis_cmd(d);
+    serve.args(["serve", "--listen", "127.0.0.1:0", "--allow-local-webhooks"]);
+    let (_server, server, _) = common::start(serve);
+    let whpk = webhook_key(&server);
+    let got = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    let body = signed_decision(&got, &whpk);
+    assert_eq!(body["type"], "request.decided");
+    assert_eq!(body["data"]["id"], denied.as_str());
+    assert_eq!(body["data"]["status"], "denied");
+    assert_eq!(body["data"]["reason"], "no");
 
-    // A callback nobody answers does not fail the decision.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}/gone", closed.local_addr().unwrap());
-    drop(closed);
-    let id = request(d, Some(&dead));
-    let deny = [
-        "requests",
-        "deny",
-        &id,
-        "--reason",
-        "no",
-        "--allow-local-callback",
-    ];
-    let out = kluis(d, &deny);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("could not tell the business"));
-    let all = json_of(&ok(d, &["requests", "--all", "--json"]));
-    let statuses: Vec<&str> = (0..3).map(|i| all[i]["status"].as_str().unwrap()).collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == "denied").count(),
-        2,
-        "{all}"
+    let approved = request(d, Some(&url));
+    let out = json_of(&ok(d, &["requests", "approve", &approved, "--json"]));
+    let got = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    let body = signed_decision(&got, &whpk);
+    assert_eq!(body["data"]["id"], approved.as_str());
+    assert_eq!(body["data"]["status"], "approved");
+    assert_eq!(body["data"]["token"], out["token"]);
+    assert_eq!(body["data"]["receipt"], out["receipt"]);
+
+    // The owner sees both arrive.
+    let mut states = Vec::new();
+    for _ in 0..100 {
+        let listed = json_of(&ok(d, &["notifications", "--json"]));
+        states = listed["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                c["events"][0]["delivery"]["state"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        if states.iter().all(|s| s == "delivered") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(states, ["delivered", "delivered"]);
+
+    // The flag that let the command POST itself is gone.
+    let out = kluis(
+        d,
+        &["requests", "deny", &approved, "--allow-local-callback"],
     );
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown flag");
 }
 
 #[test]

@@ -4,46 +4,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use common::{kluis_cmd, succeeded};
-
-/// A child process that is killed when dropped, so a failing test leaves no server behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cmd`, reads its stdout until the serving line, and returns the base URL and the
-/// lines printed before it.
-fn start(mut cmd: Command) -> (Running, String, Vec<String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(stdout).lines();
-    for line in reader.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("Serving the grant API on ") {
-            let url = rest.split_whitespace().next().unwrap().to_owned();
-            // Keep reading what it prints later, as a terminal would.
-            std::thread::spawn(move || reader.for_each(drop));
-            return (running, url, lines);
-        }
-        lines.push(line);
-    }
-    panic!("the server never said where it listens: {lines:?}");
-}
+use common::{Running, kluis_cmd, start, succeeded};
 
 fn get_data(url: &str, token: &str) -> (u16, Value) {
     let response = reqwest::blocking::Client::new()

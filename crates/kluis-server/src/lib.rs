@@ -3,7 +3,6 @@
 //! listener, so tests bind `127.0.0.1:0`; the `kluis serve` command is a thin entry on top.
 
 pub mod api;
-pub mod callback;
 pub mod dashboard;
 mod ledger;
 pub mod notify;

@@ -1,11 +1,13 @@
 //! The access requests and receipts pages over HTTP against a real server: requests arrive
 //! through the grant API (`POST /v1/requests`), the owner approves some of the fields or denies
-//! with a reason, the business learns it by polling or at its callback URL, and the receipt an
-//! approval signs is listed, shown and downloaded as signed.
+//! with a reason, the business learns it by polling or, signed, at its callback URL, and the
+//! receipt an approval signs is listed, shown and downloaded as signed.
 
 mod common;
 #[path = "common/html.rs"]
 mod html;
+#[path = "common/receiver.rs"]
+mod receiver;
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use kluis_core::access::{Action, Actor};
 use kluis_core::jose::{Jwk, Jwks};
 use kluis_core::token::{Expectations, verify_grant};
 use kluis_store::{KdfParams, Passphrase, Vault, unix_now};
+use receiver::receiver;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -73,52 +76,6 @@ fn owner_actions(dash: &Dash) -> Vec<Action> {
         .filter(|e| e.record.actor == Actor::OwnerDashboard)
         .map(|e| e.record.action)
         .collect()
-}
-
-/// A server on 127.0.0.1 that answers 200 to every request and hands over each body it got.
-async fn callback_server() -> (String, tokio::sync::mpsc::Receiver<Value>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/kluis/callback", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let mut got = Vec::new();
-            let body = loop {
-                if socket.readable().await.is_err() {
-                    break None;
-                }
-                let mut chunk = [0u8; 4096];
-                match socket.try_read(&mut chunk) {
-                    Ok(0) => break None,
-                    Ok(n) => got.extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(_) => break None,
-                }
-                let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if got.len() >= end + 4 + length {
-                    break Some(got[end + 4..end + 4 + length].to_vec());
-                }
-            };
-            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-            if socket.writable().await.is_ok() {
-                let _ = socket.try_write(answer);
-            }
-            if let Some(body) = body {
-                let _ = tx
-                    .send(serde_json::from_slice(&body).unwrap_or(Value::Null))
-                    .await;
-            }
-        }
-    });
-    (url, rx)
 }
 
 #[tokio::test]
@@ -325,22 +282,46 @@ async fn denying_with_a_reason_tells_the_business_the_reason() {
     }
 }
 
-#[tokio::test]
-async fn a_local_callback_is_told_only_when_allowed() {
-    // Allowed: the decision reaches the business's server on 127.0.0.1.
+/// A vault with the sample document, served with the dispatcher running (local deliveries only
+/// if `allow_local`, as `kluis serve --allow-local-webhooks`), signed in.
+async fn notifying(allow_local: bool) -> Dash {
     let dir = tempfile::tempdir().unwrap();
     let vault =
         Vault::create(dir.path(), &Passphrase::new(PASS), KdfParams::OWASP_MINIMUM).unwrap();
     vault
         .replace_document(kluis_core::document::sample())
         .unwrap();
-    let mut dash = Dash::serve_configured(dir, vault, |dashboard| {
-        dashboard.allow_local_callbacks(true)
-    })
-    .await;
+    let mut dash = Dash::serve_notifying(dir, vault, allow_local).await;
     dash.sign_in(PASS).await;
-    let (url, mut told) = callback_server().await;
+    dash
+}
+
+#[tokio::test]
+async fn the_decision_reaches_a_local_callback_signed_only_when_allowed() {
+    // Allowed: the server's dispatcher delivers the decision to the business on 127.0.0.1.
+    let dash = notifying(true).await;
+    let (base, mut told) = receiver(StatusCode::OK).await;
+    let url = format!("{base}/kluis/callback");
+    let webhook_key = format!("{}/.well-known/webhook-key", dash.base);
+    let none = dash.http.get(&webhook_key).send().await.unwrap();
+    assert_eq!(
+        none.status(),
+        StatusCode::NOT_FOUND,
+        "no key before it is needed"
+    );
+    assert_eq!(none.headers()["content-type"], "application/problem+json");
     let id = ask(&dash, |b| b["callback_url"] = json!(url)).await;
+    // The business can learn the key that signs it before the decision comes.
+    let key: Value = dash
+        .http
+        .get(&webhook_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let whpk = key["public_key"].as_str().unwrap();
     let (status, location, _) = dash
         .post(
             &format!("/dashboard/requests/{id}/approve"),
@@ -349,30 +330,40 @@ async fn a_local_callback_is_told_only_when_allowed() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
-    assert_eq!(
-        location,
-        format!("/dashboard/requests?approved={id}&told=1#{id}")
-    );
-    let body = tokio::time::timeout(Duration::from_secs(5), told.recv())
+    assert_eq!(location, format!("/dashboard/requests?approved={id}#{id}"));
+    let got = tokio::time::timeout(Duration::from_secs(5), told.recv())
         .await
-        .unwrap()
+        .expect("the decision arrives")
         .unwrap();
-    assert_eq!(body["id"], id.as_str());
-    assert_eq!(body["status"], "approved");
-    assert_eq!(body["fields_granted"], json!(["/profile/email"]));
-    assert_eq!(body["token"], poll(&dash, &id).await["token"]);
+    assert_eq!(got.path, "/kluis/callback");
+    got.verify_with(whpk)
+        .expect("signed with the vault's webhook key");
+    let signatures = got.headers["webhook-signature"].to_str().unwrap();
+    assert!(
+        signatures.split(' ').all(|s| s.starts_with("v1a,")),
+        "a request has no shared secret: only v1a ({signatures})"
+    );
+    let body = got.json();
+    assert_eq!(body["type"], "request.decided");
+    assert_eq!(body["data"]["id"], id.as_str());
+    assert_eq!(body["data"]["status"], "approved");
+    assert_eq!(body["data"]["fields_granted"], json!(["/profile/email"]));
+    assert_eq!(body["data"]["token"], poll(&dash, &id).await["token"]);
     let (_, page) = dash.get(&location).await;
     assert!(
-        page.contains(&format!(
-            r#"<p class="notice" role="status">told the business at {url} (200 OK)"#
+        unescape(&page).contains(&format!(
+            "The decision is sent, signed, to the business's callback address {url}. <a href=\"/dashboard/notifications\">"
         )),
         "{page}"
     );
 
-    // Not allowed (the default): not contacted, and the owner is told so.
-    let dash = Dash::signed_in().await;
-    let (url, mut told) = callback_server().await;
-    let id = ask(&dash, |b| b["callback_url"] = json!(url)).await;
+    // Not allowed (the default): not contacted, and the notifications page says why.
+    let dash = notifying(false).await;
+    let (base, mut told) = receiver(StatusCode::OK).await;
+    let id = ask(&dash, |b| {
+        b["callback_url"] = json!(format!("{base}/kluis/callback"))
+    })
+    .await;
     let (status, location, _) = dash
         .post(
             &format!("/dashboard/requests/{id}/deny"),
@@ -380,18 +371,27 @@ async fn a_local_callback_is_told_only_when_allowed() {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let location = location.unwrap();
     assert_eq!(
-        location,
-        format!("/dashboard/requests?denied={id}&told=0#{id}")
+        location.unwrap(),
+        format!("/dashboard/requests?denied={id}#{id}")
     );
-    let (_, page) = dash.get(&location).await;
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = unescape(&dash.get("/dashboard/notifications").await.1);
+        if shown.contains("Not arrived yet (1 failed so far)") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
-        page.contains(r#"<p class="warning" role="status">could not tell the business"#),
-        "{page}"
+        shown.contains("Not arrived yet (1 failed so far)"),
+        "{shown}"
     );
-    assert!(page.contains("not contacted"), "{page}");
-    assert!(page.contains("--allow-local-callbacks"), "{page}");
+    assert!(
+        shown.contains("not contacted: it leads to 127.0.0.1"),
+        "{shown}"
+    );
+    assert!(shown.contains("--allow-local-webhooks"), "{shown}");
     assert!(
         tokio::time::timeout(Duration::from_millis(300), told.recv())
             .await
@@ -414,7 +414,7 @@ async fn a_businesss_texts_are_shown_as_text() {
         b["business"]["contact"] = json!(format!("{evil}@x"));
         b["purpose"] = json!(evil);
         b["purpose_category"] = json!(evil);
-        // Local, so never contacted (the test needs no network).
+        // No dispatcher runs here: nothing is sent (the test needs no network).
         b["callback_url"] = json!(format!("http://127.0.0.1:9/{evil}"));
     })
     .await;

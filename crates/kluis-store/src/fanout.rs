@@ -133,6 +133,9 @@ impl Vault {
         let Some(url) = &asked.request.callback_url else {
             return Ok(());
         };
+        // The decision is signed with the webhook key (`v1a`): a vault without subscriptions
+        // may not have one yet.
+        self.ensure_webhook_key()?;
         let event = NewEvent {
             stream: asked.id.to_string(),
             event: Event::new(EventType::RequestDecided, now, status),

@@ -186,6 +186,11 @@ impl Vault {
                     stored.expires_at,
                     v.seal_request(&stored)?,
                 ))?;
+            if stored.request.callback_url.is_some() {
+                // The decision will be signed with it; the business may fetch its public half
+                // (`GET /.well-known/webhook-key`) before the decision arrives.
+                v.ensure_webhook_key()?;
+            }
             Ok(())
         })?;
         Ok(stored.with_status_at(now).to_status())

@@ -263,3 +263,199 @@ fn replaying_dead_events_is_an_owner_action() {
         kluis_core::access::Action::DeliveryReplay
     );
 }
+
+fn ask(v: &Vault, callback_url: Option<&str>) -> kluis_core::request::RequestId {
+    use ed25519_dalek::SigningKey;
+    use kluis_core::jose::Jwk;
+    use kluis_core::wire::{AccessRequestBody, BusinessInfo};
+    let body = AccessRequestBody {
+        business: BusinessInfo {
+            id: "shop.example".into(),
+            name: "Shop".into(),
+            contact: None,
+        },
+        jwk: Jwk::from_verifying_key(&SigningKey::from_bytes(&[7; 32]).verifying_key()),
+        fields: vec!["/profile/email".into()],
+        purpose: "order delivery".into(),
+        purpose_category: None,
+        duration_secs: None,
+        callback_url: callback_url.map(str::to_owned),
+    };
+    let id = v.create_access_request(&body, unix_now()).unwrap().id;
+    kluis_core::request::RequestId::parse(&id).unwrap()
+}
+
+#[test]
+fn a_decision_with_a_callback_is_queued_and_the_vault_has_a_key_to_sign_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = seeded(dir.path());
+    // Without a callback URL: nothing to send, and no key is made for it.
+    let quiet = ask(&v, None);
+    v.owner(Via::Cli).deny_request(&quiet, None).unwrap();
+    assert!(events(&v).is_empty());
+    assert!(matches!(v.webhook_key(), Err(StoreError::NotFound(_))));
+
+    let asked = ask(&v, Some("https://shop.example/kluis/decision"));
+    let key = v
+        .webhook_key()
+        .expect("asking with a callback makes the key")
+        .verifying_key();
+    v.owner(Via::Cli)
+        .approve_request(&asked, None, None)
+        .unwrap();
+    let all = events(&v);
+    assert_eq!(all.len(), 1);
+    let e = &all[0];
+    assert_eq!(e.kind, EventType::RequestDecided);
+    assert_eq!(e.stream, asked.as_str());
+    assert_eq!(
+        e.callback_url.as_deref(),
+        Some("https://shop.example/kluis/decision")
+    );
+    assert_eq!(e.business.as_ref().unwrap().as_str(), "shop.example");
+    assert_eq!(body(e)["data"]["status"], "approved");
+    assert_eq!(v.webhook_key().unwrap().verifying_key(), key, "one key");
+}
+
+#[test]
+fn a_decision_on_a_vault_without_a_key_makes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = seeded(dir.path());
+    let asked = ask(&v, Some("https://shop.example/kluis/decision"));
+    // A vault from before the key was made on asking: decide with the key gone.
+    raw(dir.path())
+        .execute("DELETE FROM meta WHERE name = 'webhook_key'", [])
+        .unwrap();
+    assert!(v.webhook_key().is_err());
+    v.owner(Via::Cli).deny_request(&asked, None).unwrap();
+    assert!(v.webhook_key().is_ok());
+    assert_eq!(events(&v).len(), 1);
+}
+
+#[test]
+fn the_owners_view_groups_events_by_change_with_their_standing() {
+    use kluis_store::{Delivery, Standing, StreamState, StreamStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let v = seeded(dir.path());
+    let mut d = Deliveries::open(dir.path()).unwrap();
+    let empty = v.notifications(&d, 20).unwrap();
+    assert!(empty.changes.is_empty() && !empty.more && empty.halted.is_empty());
+
+    let shop = grant(&v, "shop.example", &["/profile/email", "/profile/name"]);
+    let bank = grant(&v, "bank.example", &["/profile/email"]);
+    let shop_sub = subscribe(&v, &shop, Payload::Full);
+    let bank_sub = subscribe(&v, &bank, Payload::Thin);
+    let owner = v.owner(Via::Cli);
+    owner
+        .set(vec![(p("/profile/email"), json!("ann@one.example"))])
+        .unwrap();
+    owner
+        .set(vec![(p("/profile/name"), json!("Annie"))])
+        .unwrap();
+    owner
+        .set(vec![(p("/profile/email"), json!("ann@three.example"))])
+        .unwrap();
+
+    let view = v.notifications(&d, 20).unwrap();
+    assert_eq!(view.changes.len(), 3);
+    assert!(!view.more);
+    let newest = &view.changes[0];
+    assert_eq!(newest.events.len(), 2, "both grants cover the e-mail");
+    assert!(
+        newest.events[0].seq < newest.events[1].seq,
+        "in sending order"
+    );
+    assert_eq!(
+        view.changes[1].events.len(),
+        1,
+        "only the shop has the name"
+    );
+    assert_eq!(
+        view.changes[1].events[0]
+            .business
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "shop.example"
+    );
+    assert_eq!(view.changes[1].events[0].fields, [p("/profile/name")]);
+    assert!(
+        view.changes
+            .iter()
+            .flat_map(|c| &c.events)
+            .all(|e| e.standing == Standing::NotTried { again: false } && e.halted.is_none())
+    );
+
+    // Two changes at most: the oldest is left out and said to be there.
+    let two = v.notifications(&d, 2).unwrap();
+    assert_eq!(two.changes.len(), 2);
+    assert!(two.more);
+    assert_eq!(two.changes[0].change_id, view.changes[0].change_id);
+    assert_eq!(two.changes[1].events.len(), 1);
+
+    // The bank's newest event went dead and paused its subscription; the shop's was delivered.
+    let bank_event = newest.events.iter().find(|e| e.stream == bank_sub).unwrap();
+    let shop_event = newest.events.iter().find(|e| e.stream == shop_sub).unwrap();
+    let mut dead = Delivery::untried(bank_event.seq);
+    dead.state = DeliveryState::Dead;
+    dead.attempts = 10;
+    dead.last_at_ms = Some(1_800_000_000_000);
+    dead.last_result = Some("answered 500 Internal Server Error".into());
+    let mut delivered = Delivery::untried(shop_event.seq);
+    delivered.state = DeliveryState::Delivered;
+    delivered.attempts = 1;
+    delivered.done_at_ms = Some(1_800_000_000_000);
+    let paused = StreamStatus {
+        state: StreamState::Paused,
+        since_ms: 1_800_000_000_000,
+        reason: format!("event {} failed every attempt", bank_event.id),
+    };
+    d.write(
+        &[dead, delivered],
+        &[(bank_sub.clone(), Some(paused.clone()))],
+    )
+    .unwrap();
+    let view = v.notifications(&d, 20).unwrap();
+    let by = |s: &str| {
+        view.changes[0]
+            .events
+            .iter()
+            .find(|e| e.stream == s)
+            .unwrap()
+    };
+    assert!(matches!(
+        by(&bank_sub).standing,
+        Standing::Dead { attempts: 10, .. }
+    ));
+    assert_eq!(by(&bank_sub).halted.as_ref(), Some(&paused));
+    assert_eq!(
+        by(&shop_sub).standing,
+        Standing::Delivered {
+            at_ms: Some(1_800_000_000_000),
+            attempts: 1
+        }
+    );
+    assert_eq!(view.halted.len(), 1);
+    assert_eq!(view.halted[0].stream, bank_sub);
+    assert_eq!(view.halted[0].dead, 1);
+    assert_eq!(
+        view.halted[0].business.as_ref().unwrap().as_str(),
+        "bank.example"
+    );
+
+    // Sent again: not tried since, and the subscription runs again.
+    assert_eq!(
+        v.owner(Via::Cli)
+            .replay_dead(&mut d, Some(&bank_sub))
+            .unwrap(),
+        1
+    );
+    let view = v.notifications(&d, 20).unwrap();
+    let again = view.changes[0]
+        .events
+        .iter()
+        .find(|e| e.stream == bank_sub)
+        .unwrap();
+    assert_eq!(again.standing, Standing::NotTried { again: true });
+    assert!(again.halted.is_none() && view.halted.is_empty());
+}

@@ -1,10 +1,12 @@
 //! Helpers the `kluis` binary's integration tests share: running the binary against a vault
-//! directory, insisting on success, reading JSON output, and opening the vault through the store.
+//! directory, insisting on success, reading JSON output, opening the vault through the store,
+//! and `kluis serve` as a child process.
 //! Not every test binary uses every helper.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use kluis_store::{Passphrase, Vault};
 use serde_json::Value;
@@ -70,4 +72,39 @@ pub fn fresh() -> tempfile::TempDir {
 /// The vault in `dir`, opened through the store.
 pub fn vault(dir: &Path) -> Vault {
     Vault::open(dir, &Passphrase::new(PASS)).unwrap()
+}
+
+/// A child process that is killed when dropped, so a failing test leaves no server behind.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd`, reads its stdout until the serving line, and returns the base URL and the
+/// lines printed before it.
+pub fn start(mut cmd: Command) -> (Running, String, Vec<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(stdout).lines();
+    for line in reader.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("Serving the grant API on ") {
+            let url = rest.split_whitespace().next().unwrap().to_owned();
+            // Keep reading what it prints later, as a terminal would.
+            std::thread::spawn(move || reader.for_each(drop));
+            return (running, url, lines);
+        }
+        lines.push(line);
+    }
+    panic!("the server never said where it listens: {lines:?}");
 }

@@ -6,6 +6,7 @@ pub mod openapi;
 pub(crate) mod requests;
 pub(crate) mod routes;
 pub(crate) mod subscriptions;
+pub(crate) mod webhook_key;
 
 pub use error::ApiError;
 pub use routes::router;

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::subscriptions::list,
         crate::api::subscriptions::remove,
         crate::api::subscriptions::rotate,
+        crate::api::webhook_key::webhook_key,
     ),
     components(schemas(
         kluis_core::wire::Problem,
@@ -37,6 +38,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::subscriptions::Created,
         crate::api::subscriptions::Listed,
         crate::api::subscriptions::Rotated,
+        crate::api::webhook_key::WebhookKey,
     )),
     modifiers(&GrantSecurity),
 )]

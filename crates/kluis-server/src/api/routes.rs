@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .merge(crate::api::requests::router())
         .merge(crate::api::subscriptions::router())
+        .merge(crate::api::webhook_key::router())
 }
 
 /// The granted fields, in the vault document's own shape.

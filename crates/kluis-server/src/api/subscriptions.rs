@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use crate::api::ApiError;
 use crate::api::routes::{authorization, check_binding_for, read_body, refusal, refuse};
-use crate::callback::is_public;
 use crate::ledger::Liveness;
+use crate::notify::ssrf::is_public;
 use crate::state::AppState;
 use crate::state::Verified;
 

@@ -3,8 +3,8 @@
 //! templates; every action goes through the store's owner layer ([`kluis_store::Owner`]), as
 //! the `kluis` command's do, so both leave the same records.
 //!
-//! Pages are in one module each (overview, profile, grants, requests, log, receipts,
-//! passphrase); each has its `router()`, merged in [`router`].
+//! Pages are in one module each (overview, profile, grants, requests, log, notifications,
+//! receipts, passphrase); each has its `router()`, merged in [`router`].
 
 mod assets;
 mod error;
@@ -13,6 +13,7 @@ mod grants;
 mod i18n;
 mod log;
 mod logview;
+mod notifications;
 mod overview;
 mod passphrase;
 mod profile;
@@ -61,8 +62,6 @@ struct Inner {
     sign_in_slots: tokio::sync::Semaphore,
     /// Cookies carry `Secure` (the dashboard is reached over https, through a proxy).
     secure_cookies: bool,
-    /// Telling businesses of the owner's decisions at their callback URLs.
-    callbacks: requests::Callbacks,
 }
 
 /// Why the dashboard is not served on a listener.
@@ -87,17 +86,7 @@ impl Dashboard {
             throttle: Mutex::default(),
             sign_in_slots: tokio::sync::Semaphore::new(2),
             secure_cookies,
-            callbacks: requests::Callbacks::default(),
         })))
-    }
-
-    /// Lets decision callbacks reach addresses on this machine or a private network (loopback,
-    /// RFC 1918, link-local…), which are refused by default so that a business's request cannot
-    /// make the owner's machine call services only it can reach (`kluis serve
-    /// --allow-local-callbacks`).
-    pub fn allow_local_callbacks(self, allow: bool) -> Self {
-        self.0.callbacks.set_allow_local(allow);
-        self
     }
 
     /// Whether the dashboard may be served on `listen`: the passphrase must never cross a
@@ -176,6 +165,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .merge(grants::router())
         .merge(requests::router())
         .merge(log::router())
+        .merge(notifications::router())
         .merge(receipts::router())
         .merge(passphrase::router())
         .merge(assets::router())

@@ -14,7 +14,6 @@ use axum::routing::{get, post};
 use kluis_core::wire::RequestStatus;
 use kluis_store::{Decision, MAX_REASON_CHARS, StoredRequest, unix_now};
 
-pub use self::decide::Callbacks;
 use super::error::PageError;
 use super::grants::shared::{
     Choice, duration_words, expiry_choices, field_label, fill, query_value,
@@ -60,8 +59,8 @@ pub struct Texts {
     pub lapsed_outcome: &'static str,
     pub approved_notice: &'static str,
     pub denied_notice: &'static str,
-    pub told: &'static str,
-    pub not_told: &'static str,
+    pub queued: &'static str,
+    pub see_notifications: &'static str,
     pub no_fields: &'static str,
     pub reason_too_long: &'static str,
     pub not_saved: &'static str,
@@ -96,8 +95,8 @@ const EN: Texts = Texts {
     lapsed_outcome: "Lapsed on {date} without a decision; the business can ask again.",
     approved_notice: "Approved: {business} may read your {fields} until {until}.",
     denied_notice: "Denied: {business} learns that you said no.",
-    told: "The business was told at its callback address.",
-    not_told: "The business could not be told at its callback address; it can still poll for the decision.",
+    queued: "The decision is sent, signed, to the business's callback address {url}.",
+    see_notifications: "The Notifications page shows when it arrives.",
     no_fields: "Tick at least one field to share, or deny the request.",
     reason_too_long: "A reason may be at most 500 characters.",
     not_saved: "Nothing was decided: correct the request marked below.",
@@ -132,8 +131,8 @@ const NL: Texts = Texts {
     lapsed_outcome: "Vervallen op {date} zonder besluit; het bedrijf kan opnieuw vragen.",
     approved_notice: "Goedgekeurd: {business} mag uw {fields} lezen tot {until}.",
     denied_notice: "Geweigerd: {business} hoort dat u nee zei.",
-    told: "Het bedrijf is op zijn terugmeldadres ingelicht.",
-    not_told: "Het bedrijf kon niet op zijn terugmeldadres worden ingelicht; het kan het besluit nog steeds opvragen.",
+    queued: "Het besluit gaat, ondertekend, naar het terugmeldadres van het bedrijf: {url}.",
+    see_notifications: "De pagina Meldingen toont wanneer het aankomt.",
     no_fields: "Vink ten minste één veld aan om te delen, of weiger het verzoek.",
     reason_too_long: "Een reden is hoogstens 500 tekens.",
     not_saved: "Er is niets besloten: verbeter het gemarkeerde verzoek hieronder.",
@@ -190,6 +189,12 @@ pub struct Problem {
     pub reason_text: Option<String>,
 }
 
+/// A status message; `notifications` is the text of a link to the Notifications page.
+pub struct Notice {
+    pub text: String,
+    pub notifications: Option<&'static str>,
+}
+
 struct Group {
     id: &'static str,
     heading: &'static str,
@@ -202,9 +207,8 @@ struct Group {
 struct ListPage {
     chrome: Chrome,
     t: &'static Texts,
-    /// Status messages after a decision, each with its class (`notice`, or `warning` when the
-    /// business could not be told).
-    notices: Vec<(String, &'static str)>,
+    /// Status messages after a decision.
+    notices: Vec<Notice>,
     error: Option<String>,
     groups: Vec<Group>,
 }
@@ -333,17 +337,16 @@ async fn list(
                 ("until", &until),
             ],
         );
-        notices.push((decided, "notice"));
-        // How the callback went, in the words of the attempt if this server made it.
-        let class = |delivered: bool| if delivered { "notice" } else { "warning" };
-        match (
-            dashboard.0.callbacks.outcome(&r.id),
-            query_value(query.as_deref(), "told").as_deref(),
-        ) {
-            (Some((delivered, described)), _) => notices.push((described, class(delivered))),
-            (None, Some("1")) => notices.push((t.told.to_owned(), class(true))),
-            (None, Some("0")) => notices.push((t.not_told.to_owned(), class(false))),
-            _ => {}
+        notices.push(Notice {
+            text: decided,
+            notifications: None,
+        });
+        // The decision is in the outbox: this server's dispatcher sends it, signed.
+        if let Some(url) = &r.request.callback_url {
+            notices.push(Notice {
+                text: fill(t.queued, &[("url", url)]),
+                notifications: Some(t.see_notifications),
+            });
         }
     }
     render(owner, StatusCode::OK, requests, notices, None, None)
@@ -354,7 +357,7 @@ fn render(
     owner: SignedIn,
     status: StatusCode,
     requests: Vec<StoredRequest>,
-    notices: Vec<(String, &'static str)>,
+    notices: Vec<Notice>,
     error: Option<String>,
     mut problem: Option<(String, Problem)>,
 ) -> Result<Response, PageError> {

@@ -11,6 +11,7 @@
 mod dispatch;
 mod schedule;
 mod send;
+pub(crate) mod ssrf;
 
 use std::path::Path;
 use std::sync::mpsc;

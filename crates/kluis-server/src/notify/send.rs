@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::schedule::parse_retry_after;
-use crate::callback::is_public;
+use super::ssrf::is_public;
 
 /// How long one attempt may take, connecting included.
 pub const TIMEOUT: Duration = Duration::from_secs(15);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kluis_core::document::sample;
+use kluis_server::notify::{self, Dispatcher};
 use kluis_server::{AppState, Dashboard, serve_with};
 use kluis_store::{KdfParams, Passphrase, Vault};
 use reqwest::StatusCode;
@@ -22,6 +23,8 @@ pub struct Dash {
     pub http: reqwest::Client,
     /// The session's CSRF token, once signed in.
     pub csrf: Option<String>,
+    /// Delivers the outbox's events, when started with [`Dash::serve_notifying`].
+    _dispatcher: Option<Dispatcher>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -39,13 +42,46 @@ impl Dash {
         Self::serve_configured(dir, vault, |dashboard| dashboard).await
     }
 
-    /// As [`Dash::serve`], the dashboard set up by `configure` first (e.g. local callbacks).
+    /// As [`Dash::serve`], with the dispatcher running as in `kluis serve` (deliveries to
+    /// local addresses only if `allow_local`), woken by the dashboard's actions.
+    pub async fn serve_notifying(dir: tempfile::TempDir, vault: Vault, allow_local: bool) -> Self {
+        let dispatcher = Dispatcher::start(
+            dir.path(),
+            vault.unlocked(),
+            notify::Options {
+                allow_local,
+                ..notify::Options::default()
+            },
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        let waker = dispatcher.waker();
+        let set_up = |state: &AppState| {
+            state.set_allow_local_webhooks(allow_local);
+            state.set_waker(Some(waker));
+        };
+        let mut dash = Self::serve_with(dir, vault, set_up, |dashboard| dashboard).await;
+        dash._dispatcher = Some(dispatcher);
+        dash
+    }
+
+    /// As [`Dash::serve`], the dashboard set up by `configure` first.
     pub async fn serve_configured(
         dir: tempfile::TempDir,
         vault: Vault,
         configure: impl FnOnce(Dashboard) -> Dashboard,
     ) -> Self {
+        Self::serve_with(dir, vault, |_| {}, configure).await
+    }
+
+    async fn serve_with(
+        dir: tempfile::TempDir,
+        vault: Vault,
+        set_up: impl FnOnce(&AppState),
+        configure: impl FnOnce(Dashboard) -> Dashboard,
+    ) -> Self {
         let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
+        set_up(&state);
         let dashboard =
             configure(Dashboard::open(dir.path(), vault.unlocked(), state.clone()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -73,6 +109,7 @@ impl Dash {
             vault,
             http,
             csrf: None,
+            _dispatcher: None,
             _stop: stop,
         }
     }
