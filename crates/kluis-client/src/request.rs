@@ -99,9 +99,10 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The decision a status reports, or `None` while it is still pending. Also reads the
-    /// body of a decision callback; but anyone can POST to a callback URL, so treat it as a
-    /// hint: poll [`crate::Client::request_status`] or verify the token before relying on it.
+    /// The decision a status reports, or `None` while it is still pending. A decision
+    /// callback is a signed `request.decided` webhook whose `data` is this status: verify it
+    /// first with [`crate::WebhookVerifier`] and the vault's `whpk_` key (published at
+    /// `/.well-known/webhook-key`), which gives it as [`crate::webhook::Event::RequestDecided`].
     pub fn from_status(status: &AccessRequestStatus) -> Result<Option<Self>> {
         Ok(Some(match status.status {
             RequestStatus::Pending => return Ok(None),
