@@ -31,6 +31,11 @@ const PAGE: usize = 1000;
 /// the commit that records the one before it; a stream's first event does not wait.
 const COMMIT_EVERY: Duration = Duration::from_millis(50);
 const COMMIT_AT: usize = 2000;
+/// How long a turn gathers answers still arriving before it sends the next events.
+const GATHER: Duration = Duration::from_millis(1);
+/// How often, at most, the vault and `deliveries.db` are asked whether another connection
+/// committed (a wake-up always asks).
+const LOOK_EVERY: Duration = Duration::from_millis(5);
 
 /// How one attempt went.
 pub struct Attempted {
@@ -99,6 +104,9 @@ pub struct Loop {
     dirty_streams: Vec<(String, Option<StreamStatus>)>,
     records: Vec<AccessRecord>,
     last_commit: Instant,
+    last_look: Instant,
+    /// Reused for the heads ready to send.
+    ready: Vec<i64>,
 }
 
 impl Loop {
@@ -131,6 +139,8 @@ impl Loop {
             dirty_streams: Vec::new(),
             records: Vec::new(),
             last_commit: Instant::now(),
+            last_look: Instant::now(),
+            ready: Vec::new(),
         }
     }
 
@@ -147,11 +157,28 @@ impl Loop {
                 Ok(Msg::Done(done)) => self.judge(done),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            for msg in rx.try_iter() {
-                match msg {
-                    Msg::Stop => return self.stop(),
-                    Msg::Wake => woken = true,
-                    Msg::Done(done) => self.judge(done),
+            // Under load, answers arrive back to back: take those of the next moment too, so
+            // that one turn (and its look at every stream) serves many.
+            let gather = Instant::now() + GATHER;
+            loop {
+                for msg in rx.try_iter() {
+                    match msg {
+                        Msg::Stop => return self.stop(),
+                        Msg::Wake => woken = true,
+                        Msg::Done(done) => self.judge(done),
+                    }
+                }
+                let now = Instant::now();
+                if woken || self.in_flight == 0 || now >= gather {
+                    break;
+                }
+                match rx.recv_timeout(gather - now) {
+                    Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return self.stop();
+                    }
+                    Ok(Msg::Wake) => woken = true,
+                    Ok(Msg::Done(done)) => self.judge(done),
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
                 }
             }
             if let Err(err) = self.step(woken) {
@@ -194,6 +221,16 @@ impl Loop {
     }
 
     fn step(&mut self, woken: bool) -> kluis_store::Result<()> {
+        if woken || self.last_look.elapsed() >= LOOK_EVERY {
+            self.last_look = Instant::now();
+            self.look(woken)?;
+        }
+        self.commit()?;
+        self.send_due()
+    }
+
+    /// Picks up what other connections committed: new events, replays, changed grants.
+    fn look(&mut self, woken: bool) -> kluis_store::Result<()> {
         let deliveries_version = self.deliveries.data_version()?;
         if self
             .deliveries_version
@@ -225,8 +262,7 @@ impl Loop {
                 self.load_new()?;
             }
         }
-        self.commit()?;
-        self.send_due()
+        Ok(())
     }
 
     /// Forgets what is waiting (but not what is in flight) and reads it all again.
@@ -304,13 +340,15 @@ impl Loop {
     /// Sends the head of every stream that is due, as far as the concurrency allows.
     fn send_due(&mut self) -> kluis_store::Result<()> {
         let now = unix_now_ms();
-        let ready: Vec<(String, i64)> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| !s.in_flight && !s.settling && s.status.is_none())
-            .filter_map(|(name, s)| s.queue.front().map(|seq| (name.clone(), *seq)))
-            .collect();
-        for (name, seq) in ready {
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(
+            self.streams
+                .values()
+                .filter(|s| !s.in_flight && !s.settling && s.status.is_none())
+                .filter_map(|s| s.queue.front().copied()),
+        );
+        for &seq in &ready {
             if self.in_flight >= self.options.max_in_flight {
                 break;
             }
@@ -324,9 +362,10 @@ impl Loop {
                 Target::Cancel(reason) => {
                     self.finish(seq, DeliveryState::Cancelled, Some(reason));
                 }
-                Target::Send { url, secrets } => self.launch(&name, seq, url, secrets)?,
+                Target::Send { url, secrets } => self.launch(seq, url, secrets)?,
             }
         }
+        self.ready = ready;
         self.commit()
     }
 
@@ -408,13 +447,7 @@ impl Loop {
         Ok(GrantView { active, covered })
     }
 
-    fn launch(
-        &mut self,
-        stream: &str,
-        seq: i64,
-        url: String,
-        secrets: Arc<[Secret]>,
-    ) -> kluis_store::Result<()> {
+    fn launch(&mut self, seq: i64, url: String, secrets: Arc<[Secret]>) -> kluis_store::Result<()> {
         let key = match &self.key {
             Some(key) => key.clone(),
             None => {
@@ -425,6 +458,9 @@ impl Loop {
         };
         let w = &self.waiting[&seq];
         let (id, body) = (w.id.clone(), w.body.clone());
+        if let Some(s) = self.streams.get_mut(&w.stream) {
+            s.in_flight = true;
+        }
         let (sender, back) = (self.sender.clone(), self.back.clone());
         self.runtime.spawn(async move {
             let outcome = sender.send(&url, &id, body, &secrets, &key).await;
@@ -434,9 +470,6 @@ impl Loop {
                 at_ms: unix_now_ms(),
             }));
         });
-        if let Some(s) = self.streams.get_mut(stream) {
-            s.in_flight = true;
-        }
         self.in_flight += 1;
         Ok(())
     }
