@@ -372,7 +372,11 @@ impl Client {
         json(response).await
     }
 
-    fn url(&self, path: &str) -> Url {
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn url(&self, path: &str) -> Url {
         self.inner
             .base
             .join(path)
@@ -381,7 +385,7 @@ impl Client {
 }
 
 /// The body of a success answer as `T`, or the refusal as a typed error.
-async fn json<T: DeserializeOwned>(response: Response) -> Result<T> {
+pub(crate) async fn json<T: DeserializeOwned>(response: Response) -> Result<T> {
     let status = response.status();
     if !status.is_success() {
         return Err(refusal(response).await);
@@ -390,7 +394,7 @@ async fn json<T: DeserializeOwned>(response: Response) -> Result<T> {
     serde_json::from_slice(&bytes).map_err(|e| Error::Decode(format!("{status} answer: {e}")))
 }
 
-async fn refusal(response: Response) -> Error {
+pub(crate) async fn refusal(response: Response) -> Error {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -436,7 +440,7 @@ async fn refusal(response: Response) -> Error {
 }
 
 /// A JWS's payload, read without checking anything: only to choose how to send or check it.
-fn unverified_payload<T: DeserializeOwned>(token: &str) -> Result<T> {
+pub(crate) fn unverified_payload<T: DeserializeOwned>(token: &str) -> Result<T> {
     let payload = token.split('.').nth(1).ok_or(TokenError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
@@ -459,13 +463,13 @@ fn unverified_kid(token: &str) -> Result<Option<String>> {
 }
 
 /// 128 random bits: a DPoP `jti` that will not repeat.
-fn random_jti() -> Result<String> {
+pub(crate) fn random_jti() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

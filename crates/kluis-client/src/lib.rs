@@ -61,6 +61,7 @@ mod client;
 mod error;
 mod key;
 mod request;
+mod subscriptions;
 mod tls;
 mod verify;
 pub mod webhook;
@@ -69,6 +70,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_LEEWAY_SECS, DEFAULT_TIMEOUT};
 pub use error::{Error, Result};
 pub use key::BusinessKey;
 pub use request::{AccessRequest, Decision, Grant};
+pub use subscriptions::{Rotated, Subscribed, Subscription};
 pub use webhook::{Notification, VerifyError, WebhookVerifier};
 
 pub use kluis_core::jose::{Jwk, Jwks};
