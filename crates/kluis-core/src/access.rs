@@ -74,6 +74,8 @@ pub enum Action {
     /// A business subscribed to change notifications, or ended a subscription.
     SubscriptionCreate,
     SubscriptionDelete,
+    /// A business gave one of its subscriptions a new signing secret.
+    SubscriptionRotate,
     /// The owner sent dead notifications again.
     DeliveryReplay,
 }
@@ -101,6 +103,7 @@ impl Action {
             Action::Notified => "notified",
             Action::SubscriptionCreate => "subscription_create",
             Action::SubscriptionDelete => "subscription_delete",
+            Action::SubscriptionRotate => "subscription_rotate",
             Action::DeliveryReplay => "delivery_replay",
         }
     }

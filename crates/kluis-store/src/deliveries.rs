@@ -149,6 +149,25 @@ impl Deliveries {
         Ok(Self { conn })
     }
 
+    /// The streams that are not active, read without writing anything (no migration, no
+    /// lock): for the grant API's listing. Without a `deliveries.db` yet, none.
+    pub fn stopped_streams(dir: &Path) -> Result<HashMap<String, StreamStatus>> {
+        let path = dir.join(DELIVERIES_FILE);
+        if !path.is_file() {
+            return Ok(HashMap::new());
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            return Ok(HashMap::new());
+        }
+        Self { conn }.streams()
+    }
+
     /// Changes when another connection committed (see `PRAGMA data_version`).
     pub fn data_version(&self) -> Result<i64> {
         Ok(self

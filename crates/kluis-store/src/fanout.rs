@@ -79,7 +79,9 @@ impl Vault {
         remaining: &[Pointer],
         now: i64,
     ) -> Result<()> {
-        let subs = self.subscriptions_of(&grant.id, now)?;
+        // A stream that was sent its last event (`grant.expired`) is told nothing more.
+        let mut subs = self.subscriptions_of(&grant.id, now)?;
+        subs.retain(|s| !self.stream_ended(&s.id).unwrap_or(true));
         if subs.is_empty() {
             return Ok(());
         }

@@ -58,6 +58,8 @@ pub struct OutboxEvent {
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
+    /// The stream, bound in: an event cannot be moved to another business's subscription.
+    stream: String,
     kind: EventType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grant_id: Option<GrantId>,
@@ -98,6 +100,7 @@ impl Vault {
                 crypto::fill_random(&mut random)?;
                 let id = notify::message_id(random);
                 let sealed = Sealed {
+                    stream: new.stream.clone(),
                     kind: new.event.kind,
                     grant_id: new.grant_id,
                     business: new.business,
@@ -193,6 +196,14 @@ impl Vault {
         rows.into_iter().map(|r| self.open_event(r)).collect()
     }
 
+    /// Whether a stream was sent its last event (its grant ended).
+    pub fn stream_ended(&self, stream: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox WHERE stream = ?1 AND final = 1)")?
+            .query_row([stream], |r| r.get(0))?)
+    }
+
     /// The `seq`s of one stream's events.
     pub fn outbox_seqs_of(&self, stream: &str) -> Result<Vec<i64>> {
         Ok(self
@@ -217,9 +228,9 @@ impl Vault {
             .open(&self.place(TABLE, row.id.as_bytes()), &row.sealed)?;
         let mut sealed: Sealed = serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Tampered(format!("event {} is unreadable", row.id)))?;
-        if sealed.kind.ends_grant() != row.is_final {
+        if sealed.kind.ends_grant() != row.is_final || sealed.stream != row.stream {
             return Err(StoreError::Tampered(format!(
-                "event {}'s final column disagrees with its sealed record",
+                "event {}'s stream or final column disagrees with its sealed record",
                 row.id
             )));
         }

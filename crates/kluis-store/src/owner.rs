@@ -324,8 +324,12 @@ impl Owner<'_> {
     /// or request callback (`stream`). Returns how many will be sent; recorded if any.
     pub fn replay_dead(&self, deliveries: &mut Deliveries, stream: Option<&str>) -> Result<usize> {
         let streams = stream.map(|s| vec![s.to_owned()]);
-        let seqs_of = |stream: &str| self.vault.outbox_seqs_of(stream).unwrap_or_default();
-        let replayed = deliveries.replay_dead(streams.as_deref(), seqs_of)?;
+        // The stream's events are read first: a failure here replays (and resumes) nothing.
+        let seqs = match stream {
+            Some(s) => self.vault.outbox_seqs_of(s)?,
+            None => Vec::new(),
+        };
+        let replayed = deliveries.replay_dead(streams.as_deref(), |_| seqs.clone())?;
         if replayed > 0 {
             self.record(
                 Action::DeliveryReplay,

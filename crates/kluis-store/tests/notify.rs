@@ -459,3 +459,36 @@ fn the_owners_view_groups_events_by_change_with_their_standing() {
     assert_eq!(again.standing, Standing::NotTried { again: true });
     assert!(again.halted.is_none() && view.halted.is_empty());
 }
+
+#[test]
+fn nothing_follows_grant_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = seeded(dir.path());
+    let shop = grant(&v, "shop.example", &["/profile/email"]);
+    subscribe(&v, &shop, Payload::Thin);
+    assert_eq!(v.fan_out_expiries(shop.expires_at + 1).unwrap(), 1);
+    // Revoking the (already expired) grant afterwards tells the business nothing more.
+    v.owner(Via::Cli).revoke_grant(&shop.id).unwrap();
+    let kinds: Vec<EventType> = events(&v).iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventType::GrantExpired]);
+}
+
+#[test]
+fn an_event_moved_to_another_stream_is_refused_as_tampered() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = seeded(dir.path());
+    let shop = grant(&v, "shop.example", &["/profile/email"]);
+    let bank = grant(&v, "bank.example", &["/profile/name"]);
+    subscribe(&v, &shop, Payload::Full);
+    let other = subscribe(&v, &bank, Payload::Full);
+    v.owner(Via::Cli)
+        .set(vec![(p("/profile/email"), json!("x@y.example"))])
+        .unwrap();
+    raw(dir.path())
+        .execute("UPDATE outbox SET stream = ?1", [&other])
+        .unwrap();
+    assert!(matches!(
+        v.outbox_after(0, 10),
+        Err(StoreError::Tampered(_))
+    ));
+}

@@ -13,15 +13,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use kluis_core::access::Action;
+use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
 use kluis_core::notify::{self, MAX_SUBSCRIPTIONS_PER_GRANT, NewSubscription};
 use kluis_core::webhook::public_key_text;
-use kluis_store::{Deliveries, Subscription, unix_now};
+use kluis_store::{Deliveries, Subscription, unix_now, unix_now_ms};
 use serde::Serialize;
 
 use crate::api::ApiError;
 use crate::api::routes::{authorization, check_binding_for, read_body, refusal, refuse};
-use crate::ledger::Liveness;
+use crate::ledger::{Access, Liveness};
 use crate::notify::ssrf::is_public;
 use crate::state::AppState;
 use crate::state::Verified;
@@ -91,7 +91,41 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let verified = authorize(&state, &headers, Action::SubscriptionCreate).await?;
     let access = &verified.access;
-    let body = read_body(body, &headers, "application/json")?;
+    // As for reads: the grant (and its DPoP proof) first, before anything of the body is used.
+    live(
+        &state,
+        &verified,
+        &headers,
+        &uri,
+        "POST",
+        Action::Introspect,
+    )
+    .await?;
+    let created = subscribe(&state, access, body, &headers).await;
+    let (outcome, reason) = match &created {
+        Ok(c) => (Outcome::Allowed, format!("subscription {}", c.id)),
+        Err(err) => (Outcome::Refused, err.to_string()),
+    };
+    state
+        .ledger()
+        .record(business_record(
+            access,
+            Action::SubscriptionCreate,
+            outcome,
+            reason,
+        ))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created?)).into_response())
+}
+
+/// Validates the body and stores the subscription.
+async fn subscribe(
+    state: &AppState,
+    access: &Access,
+    body: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+) -> Result<Created, ApiError> {
+    let body = read_body(body, headers, "application/json")?;
     let new: NewSubscription = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not a subscription: {e}")))?;
     let allow_local = state.allow_local_webhooks();
@@ -112,30 +146,40 @@ pub async fn create(
             "a grant may hold at most {MAX_SUBSCRIPTIONS_PER_GRANT} subscriptions; delete one first"
         )));
     }
-    // The ledger checks that the grant is live (and the DPoP proof unused) and logs the call.
-    live(
-        &state,
-        &verified,
-        &headers,
-        &uri,
-        "POST",
-        Action::SubscriptionCreate,
-    )
-    .await?;
     let (sub, public) = state
         .with_vault(move |v| {
             let sub = v.create_subscription(&grant, new, unix_now())?;
             Ok((sub, v.webhook_key()?.verifying_key()))
         })
         .await?;
-    let created = Created {
+    Ok(Created {
         id: sub.id.clone(),
         url: sub.url.clone(),
         payload: sub.payload.as_str().to_owned(),
         secret: sub.secrets[0].to_text().to_string(),
         public_key: public_key_text(&public),
-    };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    })
+}
+
+/// A business's subscription call as the owner's log keeps it.
+fn business_record(
+    access: &Access,
+    action: Action,
+    outcome: Outcome,
+    reason: String,
+) -> AccessRecord {
+    AccessRecord {
+        at_ms: unix_now_ms(),
+        actor: Actor::Business,
+        action,
+        request: None,
+        grant: Some(access.grant.clone()),
+        business: Some(access.business.clone()),
+        purpose: Some(access.purpose.clone()),
+        fields: Vec::new(),
+        outcome,
+        reason: Some(reason),
+    }
 }
 
 /// The body of `POST /v1/subscriptions`.
@@ -172,7 +216,7 @@ pub async fn list(
         .with_vault(move |v| {
             let subs = v.subscriptions_of(&grant, unix_now())?;
             let dir = v.path().parent().map(ToOwned::to_owned).unwrap_or_default();
-            let streams = Deliveries::open(&dir)?.streams()?;
+            let streams = Deliveries::stopped_streams(&dir)?;
             Ok(subs
                 .into_iter()
                 .map(|s| {
@@ -224,14 +268,28 @@ pub async fn remove(
         &headers,
         &uri,
         "DELETE",
-        Action::SubscriptionDelete,
+        Action::Introspect,
     )
     .await?;
     let grant = access.grant.clone();
-    state
+    let what = format!("subscription {id}");
+    let deleted = state
         .with_vault(move |v| v.delete_subscription(&grant, &id, unix_now()))
+        .await;
+    let outcome = match &deleted {
+        Ok(()) => (Outcome::Allowed, what),
+        Err(err) => (Outcome::Refused, format!("{what}: {err}")),
+    };
+    state
+        .ledger()
+        .record(business_record(
+            access,
+            Action::SubscriptionDelete,
+            outcome.0,
+            outcome.1,
+        ))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    deleted.map(|()| StatusCode::NO_CONTENT)
 }
 
 /// Give a subscription a new secret; the old one keeps signing for 24 hours.
@@ -251,7 +309,7 @@ pub async fn rotate(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Json<Rotated>, ApiError> {
-    let verified = authorize(&state, &headers, Action::SubscriptionCreate).await?;
+    let verified = authorize(&state, &headers, Action::SubscriptionRotate).await?;
     let access = &verified.access;
     if !notify::is_subscription_id(&id) {
         return Err(ApiError::NotFound);
@@ -262,13 +320,28 @@ pub async fn rotate(
         &headers,
         &uri,
         "POST",
-        Action::SubscriptionCreate,
+        Action::Introspect,
     )
     .await?;
     let grant = access.grant.clone();
-    let sub = state
+    let what = format!("subscription {id}");
+    let rotated = state
         .with_vault(move |v| v.rotate_subscription_secret(&grant, &id, unix_now()))
+        .await;
+    let outcome = match &rotated {
+        Ok(_) => (Outcome::Allowed, what),
+        Err(err) => (Outcome::Refused, format!("{what}: {err}")),
+    };
+    state
+        .ledger()
+        .record(business_record(
+            access,
+            Action::SubscriptionRotate,
+            outcome.0,
+            outcome.1,
+        ))
         .await?;
+    let sub = rotated?;
     Ok(Json(Rotated {
         id: sub.id.clone(),
         secret: sub.secrets[0].to_text().to_string(),
@@ -342,10 +415,11 @@ async fn check_destination(url: &str, allow_local: bool) -> Result<(), ApiError>
         return Err(ApiError::BadRequest("url: the host has no address".into()));
     }
     if let Some(local) = addrs.iter().find(|a| !is_public(a.ip())) {
-        return Err(ApiError::BadRequest(format!(
-            "url: must lead to public addresses only; it leads to {}, an address on the vault's machine or a private network",
-            local.ip()
-        )));
+        // The address itself is not said: the answer must not map the owner's network.
+        let _ = local;
+        return Err(ApiError::BadRequest(
+            "url: must lead to public addresses only; its host leads to an address on the vault's machine or a private network".into(),
+        ));
     }
     Ok(())
 }

@@ -194,6 +194,12 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
             (Action::SubscriptionCreate, _, Lang::Nl) => {
                 format!("{who} vroeg om bericht bij wijzigingen")
             }
+            (Action::SubscriptionRotate, _, Lang::En) => {
+                format!("{who} changed the secret of its change notifications")
+            }
+            (Action::SubscriptionRotate, _, Lang::Nl) => {
+                format!("{who} wijzigde het geheim van zijn wijzigingsberichten")
+            }
             (Action::SubscriptionDelete, _, Lang::En) => {
                 format!("{who} no longer wants to be told of changes")
             }

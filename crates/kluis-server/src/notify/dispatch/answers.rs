@@ -32,6 +32,15 @@ impl Loop {
             }
             Outcome::Gone => {
                 let stream = w.stream.clone();
+                // The subscription ends in the vault too: no more events are written for it and
+                // it no longer counts against the grant's limit.
+                if let Some(grant) = &w.grant_id
+                    && let Err(err) =
+                        self.vault
+                            .delete_subscription(grant, &stream, kluis_store::unix_now())
+                {
+                    tracing::warn!(error = %err, "could not end a subscription its receiver ended");
+                }
                 w.delivery.last_result = Some("answered 410 Gone".into());
                 self.finish(done.seq, DeliveryState::Cancelled, None);
                 self.halt(

@@ -15,7 +15,8 @@ use kluis_core::grant::{self, BusinessId, GrantId, Status};
 use kluis_core::notify::EventType;
 use kluis_core::webhook::Secret;
 use kluis_store::{
-    Deliveries, Delivery, DeliveryState, OutboxEvent, StreamStatus, Vault, unix_now, unix_now_ms,
+    Deliveries, Delivery, DeliveryState, OutboxEvent, StreamState, StreamStatus, Vault, unix_now,
+    unix_now_ms,
 };
 
 mod answers;
@@ -70,8 +71,18 @@ struct Stream {
 
 /// What the dispatcher knows of a grant until the vault changes.
 struct GrantView {
-    active: bool,
+    /// `None`: unknown or its record was altered (never live).
+    ends: Option<(Option<i64>, i64)>,
     covered: Vec<Pointer>,
+}
+
+impl GrantView {
+    /// Whether the grant is live now (its times are checked at each use, not when read).
+    fn active(&self) -> bool {
+        self.ends.is_some_and(|(revoked_at, expires_at)| {
+            grant::status(revoked_at, expires_at, unix_now()) == Status::Active
+        })
+    }
 }
 
 /// Where and how a subscription's events go.
@@ -221,11 +232,12 @@ impl Loop {
     }
 
     fn step(&mut self, woken: bool) -> kluis_store::Result<()> {
+        // What was done is committed first: a failure to look further stops nothing else.
+        self.commit()?;
         if woken || self.last_look.elapsed() >= LOOK_EVERY {
             self.last_look = Instant::now();
             self.look(woken)?;
         }
-        self.commit()?;
         self.send_due()
     }
 
@@ -259,6 +271,7 @@ impl Loop {
                 .is_empty()
             {
                 self.vault.fan_out_expiries(unix_now())?;
+                self.grants.clear();
                 self.load_new()?;
             }
         }
@@ -340,6 +353,23 @@ impl Loop {
     /// Sends the head of every stream that is due, as far as the concurrency allows.
     fn send_due(&mut self) -> kluis_store::Result<()> {
         let now = unix_now_ms();
+        let ended: Vec<i64> = self
+            .streams
+            .values()
+            .filter(|s| {
+                s.status
+                    .as_ref()
+                    .is_some_and(|st| st.state == StreamState::Ended)
+            })
+            .flat_map(|s| s.queue.iter().copied())
+            .collect();
+        for seq in ended {
+            self.finish(
+                seq,
+                DeliveryState::Cancelled,
+                Some("the receiver ended the subscription (410 Gone)".into()),
+            );
+        }
         let mut ready = std::mem::take(&mut self.ready);
         ready.clear();
         ready.extend(
@@ -358,7 +388,15 @@ impl Loop {
             if w.delivery.next_at_ms.is_some_and(|at| at > now) {
                 continue;
             }
-            match self.target(seq)? {
+            let target = match self.target(seq) {
+                // An event whose subscription or grant record was altered is never sent.
+                Err(kluis_store::StoreError::Tampered(why)) => {
+                    tracing::error!(%why, "an event's destination is unreadable");
+                    Target::Cancel(format!("its subscription or grant was altered: {why}"))
+                }
+                other => other?,
+            };
+            match target {
                 Target::Cancel(reason) => {
                     self.finish(seq, DeliveryState::Cancelled, Some(reason));
                 }
@@ -408,17 +446,26 @@ impl Loop {
                 self.grants.insert(grant_id.clone(), view);
             }
             let view = &self.grants[grant_id];
-            if !view.active {
+            if !view.active() {
                 return Ok(Target::Cancel("the grant ended before it was sent".into()));
             }
-            if !w
-                .fields
-                .iter()
-                .all(|f| view.covered.iter().any(|c| f.starts_with(c)))
-            {
-                return Ok(Target::Cancel(
-                    "the grant was narrowed before it was sent".into(),
-                ));
+            let inside = |f: &Pointer| view.covered.iter().any(|c| f.starts_with(c));
+            if !w.fields.iter().all(inside) {
+                // Narrowed meanwhile: the business is told of the fields it still has, and
+                // nothing of those it lost.
+                let kept: Vec<Pointer> = w.fields.iter().filter(|f| inside(f)).cloned().collect();
+                if kept.is_empty() {
+                    return Ok(Target::Cancel(
+                        "the grant was narrowed before it was sent".into(),
+                    ));
+                }
+                let body = narrowed_body(&w.body, &kept);
+                let (url, secrets) = (dest.url.clone(), dest.secrets.clone());
+                if let Some(w) = self.waiting.get_mut(&seq) {
+                    w.fields = kept;
+                    w.body = body;
+                }
+                return Ok(Target::Send { url, secrets });
             }
         }
         Ok(Target::Send {
@@ -432,19 +479,20 @@ impl Loop {
             Ok(Some(state)) => state,
             Ok(None) | Err(kluis_store::StoreError::Tampered(_)) => {
                 return Ok(GrantView {
-                    active: false,
+                    ends: None,
                     covered: Vec::new(),
                 });
             }
             Err(err) => return Err(err),
         };
-        let active =
-            grant::status(state.revoked_at, state.expires_at, unix_now()) == Status::Active;
         let covered = match state.narrowed {
             Some(kept) => kept,
             None => self.vault.grant(id)?.fields,
         };
-        Ok(GrantView { active, covered })
+        Ok(GrantView {
+            ends: Some((state.revoked_at, state.expires_at)),
+            covered,
+        })
     }
 
     fn launch(&mut self, seq: i64, url: String, secrets: Arc<[Secret]>) -> kluis_store::Result<()> {
@@ -500,8 +548,8 @@ impl Loop {
             self.deliveries.write(&self.dirty, &self.dirty_streams)?;
             self.dirty.clear();
             self.dirty_streams.clear();
-            // Our own commits do not change the version we see; read it so a foreign one does.
-            self.deliveries_version = Some(self.deliveries.data_version()?);
+            // Our own commits do not change the `data_version` this connection sees, so the
+            // last one read stays the mark against which another process's commit shows.
         }
         for stream in self.streams.values_mut() {
             stream.settling = false;
@@ -511,7 +559,23 @@ impl Loop {
     }
 }
 
+/// A `field.changed` body with only `kept` in `changed` and `values`; the rest as it was.
+fn narrowed_body(body: &Bytes, kept: &[Pointer]) -> Bytes {
+    let Ok(mut event) = serde_json::from_slice::<kluis_core::notify::Event>(body) else {
+        return body.clone();
+    };
+    let names: Vec<String> = kept.iter().map(ToString::to_string).collect();
+    event.data["changed"] = serde_json::json!(names);
+    if let Some(values) = event.data.get_mut("values").and_then(|v| v.as_object_mut()) {
+        values.retain(|k, _| names.contains(k));
+    }
+    Bytes::from(event.to_body())
+}
+
 enum Target {
     Send { url: String, secrets: Arc<[Secret]> },
     Cancel(String),
 }
+
+#[cfg(test)]
+mod tests;
