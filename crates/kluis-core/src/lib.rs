@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod budget;
+pub mod contact;
 pub mod document;
 pub mod dpop;
 pub mod error;
