@@ -179,14 +179,10 @@ impl Kind {
             Kind::ListOf(Kind::OneOf(options)) => FieldKind::ManyOf(options),
             Kind::ListOf(Kind::Text) => FieldKind::TextList,
             Kind::ListOf(Kind::Address) => FieldKind::AddressList,
-            Kind::Root
-            | Kind::Profile
-            | Kind::Preferences
-            | Kind::Anything
-            | Kind::ListOf(_)
-            | Kind::Contact(_) => {
+            Kind::Root | Kind::Profile | Kind::Preferences | Kind::Anything | Kind::ListOf(_) => {
                 return None;
             }
+            Kind::Contact(_) => return None,
         })
     }
 
@@ -576,13 +572,8 @@ mod tests {
         let profile = profile_fields();
         let preferences = preference_fields();
         assert_eq!(profile.len(), PROFILE_CLAIMS.len());
-        // The contact policy's structured rules are not single form fields.
-        let contact_rules = PREFERENCES
-            .iter()
-            .filter(|(_, k)| matches!(k, Kind::Contact(_)))
-            .count();
-        assert_eq!(contact_rules, 4);
-        assert_eq!(preferences.len(), PREFERENCES.len() - contact_rules);
+        // time_zone, caps, quiet_hours and businesses are contact rules, not form fields.
+        assert_eq!(preferences.len(), PREFERENCES.len() - 4);
         for field in profile.iter().chain(&preferences) {
             validate_pointer(&field.pointer).unwrap();
         }

@@ -10,6 +10,8 @@ mod decide;
 mod history;
 mod policy;
 mod quiet;
+#[cfg(test)]
+mod scenarios;
 pub(crate) mod schema;
 
 use std::sync::LazyLock;
