@@ -1,5 +1,6 @@
 //! Kluis domain rules: the vault document and its JSON Pointers, grants and their signed tokens,
-//! access requests and the consent receipts their approval yields.
+//! access requests and the consent receipts their approval yields, the contact policy and the
+//! decision on each contact attempt.
 //! No I/O lives here: storage, HTTP and the CLI build on these types.
 
 pub mod access;

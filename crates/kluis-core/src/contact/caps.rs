@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn calendar_periods_follow_the_zone() {
-        let ams = TimeZone::get("Europe/Amsterdam").unwrap();
+        let ams = crate::contact::time_zone("Europe/Amsterdam", &Pointer::root()).unwrap();
         // Wednesday 2026-12-02 00:30 in Amsterdam is still Tuesday in UTC.
         let now = ts("2026-12-01T23:30:00Z");
         let (start, next) = period_bounds(Period::Day, now, &ams).unwrap();

@@ -58,9 +58,7 @@ pub fn decide(
         };
     }
     let mut reached = rules
-        .caps
-        .iter()
-        .filter(|cap| cap.applies(channel, topic))
+        .caps_for(channel, topic)
         .filter_map(|cap| cap.reached(business, history, now, &rules.zone))
         .peekable();
     if reached.peek().is_some() {

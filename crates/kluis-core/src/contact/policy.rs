@@ -125,6 +125,19 @@ impl ContactPolicy {
     }
 }
 
+impl EffectivePolicy {
+    /// The caps a contact over `channel` about `topic` counts against (and is held to).
+    pub fn caps_for<'a>(
+        &'a self,
+        channel: &'a str,
+        topic: &'a str,
+    ) -> impl Iterator<Item = &'a Cap> {
+        self.caps
+            .iter()
+            .filter(move |cap| cap.applies(channel, topic))
+    }
+}
+
 impl Rules {
     /// Reads the contact keys of `map` (at `at`), ignoring the others.
     fn read(map: &Map<String, Value>, at: &Pointer) -> Result<Rules> {

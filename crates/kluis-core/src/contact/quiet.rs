@@ -300,8 +300,8 @@ mod tests {
                     if inside {
                         let day = q.zone.to_datetime(now).date();
                         let change = [day.yesterday().unwrap(), day, day.tomorrow().unwrap()].iter().any(|d| {
-                            let noon = d.to_datetime(Time::midnight()).to_zoned_datetime(q.zone.clone()).unwrap();
-                            noon.offset() != noon.tomorrow().unwrap().offset()
+                            let midnight = d.to_datetime(Time::midnight()).to_zoned_datetime(q.zone.clone()).unwrap();
+                            midnight.offset() != midnight.tomorrow().unwrap().offset()
                         });
                         prop_assert!(change, "{now} at {local} should be quiet");
                     }

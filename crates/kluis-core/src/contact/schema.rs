@@ -280,6 +280,12 @@ mod tests {
             let err = refused_at(pointer, value.clone());
             assert!(err.starts_with(prefix), "{pointer} = {value}: {err}");
         }
+        // The message docs/vault-document.md shows.
+        assert_eq!(
+            refused_at("/preferences/caps", json!([{"max": 3, "per": "fortnight"}])),
+            "/preferences/caps/0/per: must be \"day\", \"week\", \"month\" or an ISO 8601 \
+             duration like \"P7D\" or \"PT12H\", not \"fortnight\""
+        );
         // The whole document is refused the same way, naming the deepest place.
         let mut doc = sample();
         doc["preferences"]["businesses"] = json!({"shop": {"caps": [{"max": 1001, "per": "day"}]}});
