@@ -209,41 +209,33 @@ fn a_calendar_day_is_the_owners_day() {
 
 #[test]
 fn calendar_weeks_and_months_take_the_quiet_hours_zone() {
-    let prefs = |per: &str| {
-        json!({"time_zone": "UTC", "caps": [{"max": 2, "per": per}],
-               "quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "Europe/Amsterdam"}})
+    let quiet = json!({"start": "22:00", "end": "07:00", "time_zone": "Europe/Amsterdam"});
+    let prefs = |per: &str, with_quiet: bool| {
+        let mut p = json!({"time_zone": "UTC", "caps": [{"max": 2, "per": per}]});
+        if with_quiet {
+            p["quiet_hours"] = quiet.clone();
+        }
+        policy(p)
     };
-    // Two contacts on Monday 1 June 2026 and Sunday 31 May 23:30 local (21:30 UTC).
+    // Monday 1 June 2026 00:30 in Amsterdam is still Sunday 31 May in UTC.
     let h = MemoryHistory::new(vec![
-        contact("2026-05-31T21:30:00Z", "shop", "email", "orders"),
+        contact("2026-05-31T22:30:00Z", "shop", "email", "orders"),
         contact("2026-06-01T08:00:00Z", "shop", "email", "orders"),
     ]);
-    // The May contact is in another local week and month: one counted, room for another.
+    let now = "2026-06-03T10:00:00Z";
+    // In the quiet hours' zone both are this week and this month: full until the next local
+    // Monday and the next local first of the month.
     assert_eq!(
-        check(&policy(prefs("week")), &h, "2026-06-03T10:00:00Z"),
-        Decision::Allowed
-    );
-    assert_eq!(
-        check(&policy(prefs("month")), &h, "2026-06-03T10:00:00Z"),
-        Decision::Allowed
-    );
-    // Within Sunday's week both count, so the next Monday local midnight frees it.
-    assert_eq!(
-        check(&policy(prefs("week")), &h, "2026-06-01T09:00:00Z"),
-        Decision::Allowed
-    );
-    let h2 = MemoryHistory::new(vec![
-        contact("2026-06-01T08:00:00Z", "shop", "email", "orders"),
-        contact("2026-06-02T08:00:00Z", "shop", "email", "orders"),
-    ]);
-    assert_eq!(
-        check(&policy(prefs("week")), &h2, "2026-06-05T10:00:00Z"),
+        check(&prefs("week", true), &h, now),
         cap_reached("2026-06-07T22:00:00Z")
     );
     assert_eq!(
-        check(&policy(prefs("month")), &h2, "2026-06-05T10:00:00Z"),
+        check(&prefs("month", true), &h, now),
         cap_reached("2026-06-30T22:00:00Z")
     );
+    // Without quiet hours, /preferences/time_zone (UTC) puts the first in May's last week.
+    assert_eq!(check(&prefs("week", false), &h, now), Decision::Allowed);
+    assert_eq!(check(&prefs("month", false), &h, now), Decision::Allowed);
 }
 
 #[test]
