@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use crate::contact::schema::Rule;
 use crate::error::{Error, Result};
 use crate::pointer::Pointer;
 
@@ -13,7 +14,7 @@ use crate::pointer::Pointer;
 pub const SECTIONS: [&str; 3] = ["profile", "preferences", "custom"];
 
 /// Contact channels a customer can name in `/preferences/channels`.
-pub const CHANNELS: [&str; 6] = ["email", "phone", "sms", "post", "app", "none"];
+pub const CHANNELS: [&str; 7] = ["email", "phone", "sms", "post", "app", "inbox", "none"];
 
 /// How often a customer is willing to hear from a business, in `/preferences/frequency`.
 pub const FREQUENCIES: [&str; 7] = [
@@ -61,13 +62,19 @@ pub const ADDRESS_FIELDS: [&str; 7] = [
     "label",
 ];
 
-const PREFERENCES: [(&str, Kind); 6] = [
+const PREFERENCES: [(&str, Kind); 11] = [
     ("channels", Kind::ListOf(&Kind::OneOf(&CHANNELS))),
     ("topics", Kind::ListOf(&Kind::Text)),
     ("frequency", Kind::OneOf(&FREQUENCIES)),
     ("language", Kind::LanguageTag),
     ("anonymous", Kind::Bool),
     ("do_not_contact", Kind::Bool),
+    // The contact policy's own rules (crate::contact), which no single form control holds.
+    ("blocked_topics", Kind::ListOf(&Kind::Text)),
+    ("time_zone", Kind::Contact(Rule::TimeZone)),
+    ("caps", Kind::Contact(Rule::Caps)),
+    ("quiet_hours", Kind::Contact(Rule::QuietHours)),
+    ("businesses", Kind::Contact(Rule::Businesses)),
 ];
 
 /// How a named field of `/profile` or `/preferences` is written, for front ends that offer a
@@ -151,6 +158,8 @@ enum Kind {
     Timestamp,
     OneOf(&'static [&'static str]),
     ListOf(&'static Kind),
+    /// A place in the contact policy, whose rules live in [`crate::contact`].
+    Contact(Rule),
 }
 
 impl Kind {
@@ -173,6 +182,7 @@ impl Kind {
             Kind::Root | Kind::Profile | Kind::Preferences | Kind::Anything | Kind::ListOf(_) => {
                 return None;
             }
+            Kind::Contact(_) => return None,
         })
     }
 
@@ -190,6 +200,7 @@ impl Kind {
             Kind::Timestamp => "seconds since 1970 as a number".into(),
             Kind::OneOf(options) => format!("one of {}", options.join(", ")),
             Kind::ListOf(inner) => format!("a list of {}", inner.describe()),
+            Kind::Contact(_) => "a contact rule".into(),
         }
     }
 
@@ -210,6 +221,7 @@ impl Kind {
             Kind::Preferences => lookup(&PREFERENCES, token),
             Kind::Address => ADDRESS_FIELDS.contains(&token).then_some(Kind::Text),
             Kind::Anything => Some(Kind::Anything),
+            Kind::Contact(rule) => return rule.child(token, at).map(Kind::Contact),
             Kind::ListOf(inner) => {
                 let is_index = token == "-"
                     || (!token.is_empty()
@@ -250,6 +262,7 @@ impl Kind {
     fn check(self, value: &Value, at: &Pointer) -> Result<()> {
         let ok = match (self, value) {
             (Kind::Anything, _) => true,
+            (Kind::Contact(rule), _) => return rule.check(value, at),
             (Kind::Root | Kind::Profile | Kind::Preferences | Kind::Address, Value::Object(m)) => {
                 for (key, child) in m {
                     let child_at = at.child(key.clone());
@@ -559,7 +572,8 @@ mod tests {
         let profile = profile_fields();
         let preferences = preference_fields();
         assert_eq!(profile.len(), PROFILE_CLAIMS.len());
-        assert_eq!(preferences.len(), PREFERENCES.len());
+        // time_zone, caps, quiet_hours and businesses are contact rules, not form fields.
+        assert_eq!(preferences.len(), PREFERENCES.len() - 4);
         for field in profile.iter().chain(&preferences) {
             validate_pointer(&field.pointer).unwrap();
         }

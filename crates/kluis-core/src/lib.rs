@@ -1,9 +1,11 @@
 //! Kluis domain rules: the vault document and its JSON Pointers, grants and their signed tokens,
-//! access requests and the consent receipts their approval yields.
+//! access requests and the consent receipts their approval yields, the contact policy and the
+//! decision on each contact attempt.
 //! No I/O lives here: storage, HTTP and the CLI build on these types.
 
 pub mod access;
 pub mod budget;
+pub mod contact;
 pub mod document;
 pub mod dpop;
 pub mod error;

@@ -44,6 +44,11 @@ const NAMES: &[(&str, &str, &str)] = &[
         "contactkanalen",
     ),
     ("/preferences/topics", "topics", "onderwerpen"),
+    (
+        "/preferences/blocked_topics",
+        "blocked topics",
+        "geblokkeerde onderwerpen",
+    ),
     ("/preferences/frequency", "how often", "hoe vaak"),
     ("/preferences/language", "language", "taal"),
     ("/preferences/anonymous", "anonymity", "anonimiteit"),
@@ -106,6 +111,7 @@ const CHANNELS: &[(&str, &str, &str)] = &[
     ("sms", "text message", "sms"),
     ("post", "post", "post"),
     ("app", "app", "app"),
+    ("inbox", "Kluis inbox", "Kluis-inbox"),
     ("none", "none", "geen"),
 ];
 
