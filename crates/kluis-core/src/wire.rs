@@ -90,11 +90,12 @@ pub struct Health {
 }
 
 /// Who is asking, as shown to the owner: the PII controller of the consent receipt (Kantara
-/// CR 1.1 `piiControllers[]`). `POST /v1/requests` requires `contact`, `email`, `address` and
-/// `phone` (a request without one is refused with a 400 naming it); they are optional here only
-/// because requests stored by older versions of the vault lack them.
+/// CR 1.1 `piiControllers[]`, which requires a name, contact, address, e-mail and phone). A
+/// request without one of them is refused with a 400 naming it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// `contact`, `email`, `address` and `phone` are `Option` in Rust, though the API requires them,
+// because the owner's views read this type back from requests stored by older versions.
 pub struct BusinessInfo {
     /// The business's id: becomes the grant's audience (`aud`), e.g. `webshop.example`.
     pub id: String,
@@ -105,14 +106,14 @@ pub struct BusinessInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(required = true, example = "Privacy Office")
+        schema(required = true, nullable = false, example = "Privacy Office")
     )]
     pub contact: Option<String>,
     /// The business's e-mail address for privacy matters (the receipt's `email`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(required = true, example = "privacy@webshop.example")
+        schema(required = true, nullable = false, example = "privacy@webshop.example")
     )]
     pub email: Option<String>,
     /// The business's postal address, on one line (the receipt's `address`).
@@ -121,6 +122,7 @@ pub struct BusinessInfo {
         feature = "openapi",
         schema(
             required = true,
+            nullable = false,
             example = "Keizersgracht 1, 1015 AA Amsterdam, Netherlands"
         )
     )]
@@ -129,7 +131,7 @@ pub struct BusinessInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(required = true, example = "+31 20 123 4567")
+        schema(required = true, nullable = false, example = "+31 20 123 4567")
     )]
     pub phone: Option<String>,
 }
