@@ -73,12 +73,14 @@ async fn run(args: &Args) -> Result<ExitCode, Error> {
     );
     let vault = Client::new(&args.vault_url)?;
 
-    let business = BusinessInfo {
-        id: BUSINESS_ID.into(),
-        name: "De Webwinkel".into(),
-        contact: Some("privacy@webshop.example".into()),
-    };
-    let ask = AccessRequest::new(business, FIELDS, "order delivery")
+    // The consent receipt names the business as Kantara CR 1.1 asks: name, contact, postal
+    // address, e-mail and phone.
+    let business = BusinessInfo::new(BUSINESS_ID, "De Webwinkel")
+        .with_contact("Privacy Office")
+        .with_email("privacy@webshop.example")
+        .with_address("Keizersgracht 1, 1015 AA Amsterdam, Netherlands")
+        .with_phone("+31 20 123 4567");
+    let ask = AccessRequest::new(business.clone(), FIELDS, "order delivery")
         .category("contract")
         .duration(Duration::from_secs(30 * 24 * 3600));
     let pending = vault.request_access(&key, &ask).await?;
@@ -144,8 +146,17 @@ async fn run(args: &Args) -> Result<ExitCode, Error> {
         .flat_map(|s| &s.purposes)
         .flat_map(|p| p.pii_category.iter().map(String::as_str))
         .collect();
+    // The receipt names this business as it introduced itself.
+    let names_us = receipt.pii_controllers.first().is_some_and(|c| {
+        c.pii_controller == business.name
+            && Some(&c.contact) == business.contact.as_ref()
+            && c.email == business.email
+            && c.address == business.address
+            && c.phone == business.phone
+    });
     let matches = receipt.pii_principal_id == claims.sub
         && receipt.grant_id == grant.grant_id
+        && names_us
         && covered.iter().all(|f| grant.fields.iter().any(|g| g == f));
     println!(
         "consent receipt {} (consent given at {}): signature valid, {} the grant",

@@ -705,7 +705,11 @@ async fn access_requests_are_accepted_polled_and_bounded() {
     let jwk = Jwk::from_verifying_key(&SigningKey::from_bytes(&[5; 32]).verifying_key());
     let body = |purpose: &str| {
         json!({
-            "business": {"id": "webshop.example", "name": "De Webwinkel", "contact": "privacy@webshop.example"},
+            "business": {
+                "id": "webshop.example", "name": "De Webwinkel", "contact": "Privacy Office",
+                "email": "privacy@webshop.example", "address": "Keizersgracht 1, Amsterdam",
+                "phone": "+31 20 123 4567",
+            },
             "jwk": jwk,
             "fields": ["/profile/email", "/profile/address"],
             "purpose": purpose,

@@ -58,11 +58,11 @@ impl Server {
 }
 
 fn business(id: &str) -> BusinessInfo {
-    BusinessInfo {
-        id: id.into(),
-        name: format!("{id} B.V."),
-        contact: Some(format!("privacy@{id}")),
-    }
+    BusinessInfo::new(id, format!("{id} B.V."))
+        .with_contact("Privacy Office")
+        .with_email(format!("privacy@{id}"))
+        .with_address("Keizersgracht 1, 1015 AA Amsterdam")
+        .with_phone("+31 20 123 4567")
 }
 
 fn request(id: &str, fields: &[&str]) -> AccessRequest {
@@ -216,6 +216,14 @@ async fn an_approved_subset_is_all_the_business_can_read() {
     assert_eq!(receipt.aud, "webshop.example");
     assert_eq!(receipt.grant_id, grant.grant_id);
     assert_eq!(receipt.iss, claims.iss);
+    let asked = business("webshop.example");
+    let controller = &receipt.pii_controllers[0];
+    assert_eq!(controller.pii_controller, asked.name);
+    assert_eq!(Some(&controller.contact), asked.contact.as_ref());
+    assert_eq!(
+        (&controller.email, &controller.address, &controller.phone),
+        (&asked.email, &asked.address, &asked.phone)
+    );
     let purposes: Vec<_> = receipt.services.iter().flat_map(|s| &s.purposes).collect();
     assert!(!purposes.is_empty());
     for purpose in purposes {

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use kluis_core::grant::{Status, parse_lifetime};
-use kluis_core::request::RequestId;
+use kluis_core::request::{CheckedBusiness, RequestId};
 use kluis_core::wire::{AccessRequestStatus, RequestStatus};
 use kluis_store::{Approval, Decision, Denial, StoredReceipt, StoredRequest, Via, unix_now};
 use serde_json::{Value, json};
@@ -55,7 +55,7 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
                 request_status_text(r.status).to_owned(),
                 rfc3339(r.created_at),
                 format!("{} ({})", asked.business.name, asked.business.id),
-                asked.business.contact.clone().unwrap_or_else(|| "-".into()),
+                contact_text(&asked.business),
                 asked.key_thumbprint.clone(),
                 duration_text(asked.duration_secs),
                 fields_text(&asked.fields),
@@ -198,6 +198,25 @@ pub fn receipts(global: &Global, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// How the owner can reach the business, for the CONTACT column: the contact, e-mail, phone
+/// and postal address it gave (requests stored by older versions may lack some), `-` for none.
+fn contact_text(business: &CheckedBusiness) -> String {
+    let parts: Vec<&str> = [
+        &business.contact,
+        &business.email,
+        &business.phone,
+        &business.address,
+    ]
+    .into_iter()
+    .filter_map(|m| m.as_deref())
+    .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
 /// A request as `kluis requests --json` prints it: every key present, `null` when absent;
 /// the token and the signed receipt are left to `approve --json` and `kluis receipts`.
 fn request_json(r: &StoredRequest) -> Value {
@@ -223,7 +242,14 @@ fn request_json(r: &StoredRequest) -> Value {
         "created_at": r.created_at,
         "expires_at": r.expires_at,
         "decided_at": r.decided_at,
-        "business": asked.business.to_info(),
+        "business": {
+            "id": asked.business.id,
+            "name": asked.business.name,
+            "contact": asked.business.contact,
+            "email": asked.business.email,
+            "address": asked.business.address,
+            "phone": asked.business.phone,
+        },
         "key_thumbprint": asked.key_thumbprint,
         "fields": asked.fields,
         "purpose": asked.purpose,

@@ -35,11 +35,11 @@ fn business_jwk() -> Jwk {
 /// Asks for e-mail and address through the store, as `POST /v1/requests` would.
 fn request(dir: &Path, callback_url: Option<&str>) -> String {
     let body = AccessRequestBody {
-        business: BusinessInfo {
-            id: BUSINESS.into(),
-            name: NAME.into(),
-            contact: Some("privacy@webshop.example".into()),
-        },
+        business: BusinessInfo::new(BUSINESS, NAME)
+            .with_contact("Privacy Office")
+            .with_email("privacy@webshop.example")
+            .with_address("Keizersgracht 1, 1015 AA Amsterdam")
+            .with_phone("+31 20 123 4567"),
         jwk: business_jwk(),
         fields: vec!["/profile/email".into(), "/profile/address".into()],
         purpose: "order delivery".into(),
@@ -147,7 +147,7 @@ fn waiting_requests_are_listed() {
         id.as_str(),
         "pending",
         "De Webwinkel B.V. (webshop.example)",
-        "privacy@webshop.example",
+        "Privacy Office; privacy@webshop.example; +31 20 123 4567; Keizersgracht 1, 1015 AA Amsterdam",
         thumbprint.as_str(),
         "2w",
         "/profile/address,/profile/email",
@@ -163,7 +163,11 @@ fn waiting_requests_are_listed() {
     assert_eq!(r["status"], "pending");
     assert_eq!(
         r["business"],
-        json!({"id": BUSINESS, "name": NAME, "contact": "privacy@webshop.example"})
+        json!({
+            "id": BUSINESS, "name": NAME, "contact": "Privacy Office",
+            "email": "privacy@webshop.example", "address": "Keizersgracht 1, 1015 AA Amsterdam",
+            "phone": "+31 20 123 4567",
+        })
     );
     assert_eq!(r["key_thumbprint"], thumbprint.as_str());
     assert_eq!(r["fields"], json!(["/profile/address", "/profile/email"]));
@@ -218,6 +222,23 @@ fn approving_part_of_a_request_hands_out_a_bound_token_and_a_receipt() {
         ["/profile/email"]
     );
     assert_eq!(receipt.pii_principal_id, claims.sub);
+    let controller = &receipt.pii_controllers[0];
+    assert_eq!(
+        (
+            controller.pii_controller.as_str(),
+            controller.contact.as_str(),
+            controller.email.as_deref(),
+            controller.address.as_deref(),
+            controller.phone.as_deref(),
+        ),
+        (
+            NAME,
+            "Privacy Office",
+            Some("privacy@webshop.example"),
+            Some("Keizersgracht 1, 1015 AA Amsterdam"),
+            Some("+31 20 123 4567"),
+        )
+    );
 
     // Without --json: the token alone on stdout.
     let second = request(d, None);

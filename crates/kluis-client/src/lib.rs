@@ -13,11 +13,12 @@
 //! let key = BusinessKey::load_or_generate("/var/lib/webshop/kluis-key.jwk")?;
 //! let vault = Client::new("https://vault.example")?;
 //!
-//! let business = BusinessInfo {
-//!     id: "webshop.example".into(),
-//!     name: "De Webwinkel".into(),
-//!     contact: Some("privacy@webshop.example".into()),
-//! };
+//! // Who asks: the consent receipt names its contact, e-mail, postal address and phone.
+//! let business = BusinessInfo::new("webshop.example", "De Webwinkel")
+//!     .with_contact("Privacy Office")
+//!     .with_email("privacy@webshop.example")
+//!     .with_address("Keizersgracht 1, 1015 AA Amsterdam")
+//!     .with_phone("+31 20 123 4567");
 //! let ask = AccessRequest::new(business, ["/profile/email", "/profile/address"], "order delivery")
 //!     .category("contract")
 //!     .duration(Duration::from_secs(30 * 24 * 3600));

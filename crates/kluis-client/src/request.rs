@@ -12,7 +12,8 @@ use crate::key::BusinessKey;
 /// request is sent with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRequest {
-    /// Who is asking: `business.id` becomes the grant's audience (`aud`).
+    /// Who is asking: `business.id` becomes the grant's audience (`aud`). The vault requires
+    /// its `contact`, `email`, `address` and `phone` too: the consent receipt names them.
     pub business: BusinessInfo,
     /// JSON Pointers of the fields wanted, e.g. `/profile/email`.
     pub fields: Vec<String>,
@@ -27,7 +28,9 @@ pub struct AccessRequest {
 }
 
 impl AccessRequest {
-    /// A request for `fields` for `purpose`, with no category, duration or callback.
+    /// A request for `fields` for `purpose`, with no category, duration or callback. Build
+    /// `business` with [`BusinessInfo::new`] and its `with_contact`, `with_email`,
+    /// `with_address` and `with_phone`.
     pub fn new<I, S>(business: BusinessInfo, fields: I, purpose: impl Into<String>) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -60,6 +63,20 @@ impl AccessRequest {
 
     /// The wire body; checks what can be checked without asking the vault.
     pub(crate) fn body(&self, key: &BusinessKey) -> Result<AccessRequestBody> {
+        let b = &self.business;
+        for (member, value) in [
+            ("contact", &b.contact),
+            ("email", &b.email),
+            ("address", &b.address),
+            ("phone", &b.phone),
+        ] {
+            if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                return Err(Error::Invalid(format!(
+                    "business.{member} is required: the vault writes it into the consent receipt \
+                     (BusinessInfo::with_{member})"
+                )));
+            }
+        }
         if self.fields.is_empty() {
             return Err(Error::Invalid("ask for at least one field".into()));
         }
@@ -203,11 +220,11 @@ mod tests {
     #[test]
     fn bodies_are_checked_before_sending() {
         let key = BusinessKey::from_seed(&[3; 32]);
-        let business = BusinessInfo {
-            id: "webshop.example".into(),
-            name: "De Webwinkel".into(),
-            contact: None,
-        };
+        let business = BusinessInfo::new("webshop.example", "De Webwinkel")
+            .with_contact("Privacy Office")
+            .with_email("privacy@webshop.example")
+            .with_address("Keizersgracht 1, Amsterdam")
+            .with_phone("+31 20 123 4567");
         let ok = AccessRequest::new(business.clone(), ["/profile/email"], "delivery")
             .category("contract")
             .duration(Duration::from_secs(3600));
@@ -215,6 +232,25 @@ mod tests {
         assert_eq!(body.jwk, key.public_jwk());
         assert_eq!(body.duration_secs, Some(3600));
         assert_eq!(body.purpose_category.as_deref(), Some("contract"));
+        let body_business = serde_json::to_value(&body.business).unwrap();
+        assert_eq!(body_business["address"], "Keizersgracht 1, Amsterdam");
+        assert_eq!(body_business["phone"], "+31 20 123 4567");
+        let without = |edit: fn(&mut BusinessInfo)| {
+            let mut b = business.clone();
+            edit(&mut b);
+            AccessRequest::new(b, ["/profile/email"], "x")
+        };
+        for (member, bad) in [
+            ("contact", without(|b| b.contact = None)),
+            ("email", without(|b| b.email = Some(" ".into()))),
+            ("address", without(|b| b.address = None)),
+            ("phone", without(|b| b.phone = None)),
+        ] {
+            let Err(Error::Invalid(message)) = bad.body(&key) else {
+                panic!("{member} missing, yet the body was made");
+            };
+            assert!(message.contains(&format!("business.{member}")), "{message}");
+        }
         let none: [&str; 0] = [];
         for bad in [
             AccessRequest::new(business.clone(), none, "x"),

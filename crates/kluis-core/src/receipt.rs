@@ -108,16 +108,25 @@ pub struct ConsentReceipt {
     pub grant_id: String,
 }
 
-/// The business that receives the data (CR 1.1 `piiControllers[]`).
+/// The business that receives the data (CR 1.1 `piiControllers[]`). Receipts of requests made
+/// with this version hold every member CR 1.1 requires (`piiController`, `contact`, `address`,
+/// `email`, `phone`); `address`, `email` and `phone` are optional because receipts of requests
+/// made with older versions lack them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PiiController {
     pub pii_controller: String,
     pub on_behalf: bool,
-    /// The contact the business gave, or its id when it gave none.
+    /// The contact person or department the business gave (older requests: their free-text
+    /// contact, or the business id when there was none).
     pub contact: String,
+    /// The postal address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pii_controller_url: Option<String>,
 }
@@ -185,7 +194,13 @@ pub fn build_receipt(
         pii_controller: business.name.clone(),
         on_behalf: false,
         contact: contact.clone().unwrap_or_else(|| business.id.to_string()),
-        email: contact.clone().filter(|c| document::is_email(c)),
+        address: business.address.clone(),
+        // Requests stored before `email` was a member of its own had it in `contact`.
+        email: business
+            .email
+            .clone()
+            .or_else(|| contact.clone().filter(|c| document::is_email(c))),
+        phone: business.phone.clone(),
         pii_controller_url: contact.filter(|c| document::is_url(c)),
     };
     let purpose = Purpose {
@@ -298,22 +313,33 @@ mod tests {
         }
     }
 
+    /// A business as an older version stored it: no e-mail, address or phone of its own.
     fn business(contact: Option<&str>) -> CheckedBusiness {
         CheckedBusiness {
             id: BusinessId::parse("webshop.example").unwrap(),
             name: "De Webwinkel B.V.".into(),
             contact: contact.map(str::to_owned),
+            email: None,
+            address: None,
+            phone: None,
+        }
+    }
+
+    /// A business as this version checks it: every member CR 1.1 requires.
+    fn full_business() -> CheckedBusiness {
+        CheckedBusiness {
+            contact: Some("Privacy Office".into()),
+            email: Some("privacy@webshop.example".into()),
+            address: Some("Keizersgracht 1, 1015 AA Amsterdam, Netherlands".into()),
+            phone: Some("+31 20 123 4567".into()),
+            ..business(None)
         }
     }
 
     fn receipt() -> ConsentReceipt {
         let context =
             ReceiptContext::new("urn:kluis:vault:ab", ReceiptId::from_random([9; 16]), NOW);
-        build_receipt(
-            &grant(),
-            &business(Some("privacy@webshop.example")),
-            &context,
-        )
+        build_receipt(&grant(), &full_business(), &context)
     }
 
     fn verify(jws: &str) -> Result<ConsentReceipt, TokenError> {
@@ -352,8 +378,10 @@ mod tests {
             "piiControllers": [{
                 "piiController": "De Webwinkel B.V.",
                 "onBehalf": false,
-                "contact": "privacy@webshop.example",
+                "contact": "Privacy Office",
+                "address": "Keizersgracht 1, 1015 AA Amsterdam, Netherlands",
                 "email": "privacy@webshop.example",
+                "phone": "+31 20 123 4567",
             }],
             "policyUrl": "urn:kluis:vault:ab",
             "services": [{
@@ -380,11 +408,22 @@ mod tests {
     }
 
     #[test]
-    fn controllers_without_contact_or_with_a_url_contact() {
+    fn controllers_of_older_requests_without_contact_or_with_a_url_contact() {
         let context = ReceiptContext::new("urn:x", ReceiptId::from_random([1; 16]), NOW);
         let bare = build_receipt(&grant(), &business(None), &context);
         assert_eq!(bare.pii_controllers[0].contact, "webshop.example");
         assert_eq!(bare.pii_controllers[0].email, None);
+        let value = serde_json::to_value(&bare.pii_controllers[0]).unwrap();
+        assert_eq!(
+            value,
+            json!({"piiController": "De Webwinkel B.V.", "onBehalf": false, "contact": "webshop.example"})
+        );
+        // An older request's e-mail contact still becomes the receipt's `email`.
+        let mail = build_receipt(&grant(), &business(Some("dpo@webshop.example")), &context);
+        assert_eq!(
+            mail.pii_controllers[0].email.as_deref(),
+            Some("dpo@webshop.example")
+        );
         let url = "https://webshop.example/privacy";
         let with_url = build_receipt(&grant(), &business(Some(url)), &context);
         assert_eq!(
@@ -410,6 +449,26 @@ mod tests {
             header,
             json!({"alg": "EdDSA", "typ": RECEIPT_TYP, "kid": kid(&key(1))})
         );
+    }
+
+    #[test]
+    fn receipts_signed_before_address_and_phone_existed_still_verify() {
+        let old = json!({
+            "version": "KI-CR-v1.1.0", "jurisdiction": "NL", "consentTimestamp": NOW,
+            "collectionMethod": COLLECTION_METHOD, "consentReceiptID": receipt().jti,
+            "language": "en", "piiPrincipalId": "5f0c1e2d3c4b5a69",
+            "piiControllers": [{"piiController": "De Webwinkel B.V.", "onBehalf": false,
+                "contact": "privacy@webshop.example", "email": "privacy@webshop.example"}],
+            "policyUrl": "urn:kluis:vault:ab", "services": [], "sensitive": false, "spiCat": [],
+            "iss": "urn:kluis:vault:ab", "iat": NOW, "jti": receipt().jti,
+            "aud": "webshop.example", "grant_id": grant().id.as_str(),
+        });
+        let header = json!({ "typ": RECEIPT_TYP, "kid": kid(&key(1)) });
+        let jws = jose::sign_compact(&header, &serde_json::to_vec(&old).unwrap(), &key(1));
+        let verified = verify(&jws).unwrap();
+        let controller = &verified.pii_controllers[0];
+        assert_eq!((&controller.address, &controller.phone), (&None, &None));
+        assert_eq!(serde_json::to_value(&verified).unwrap(), old);
     }
 
     #[test]

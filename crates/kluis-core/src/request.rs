@@ -17,8 +17,14 @@ use crate::wire::{AccessRequestBody, BusinessInfo};
 /// The longest business display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// The longest business contact (an e-mail address, URL or phone number), in characters.
+/// The longest business contact (a person or department), in characters.
 pub const MAX_CONTACT_CHARS: usize = 200;
+
+/// The longest business postal address, in characters.
+pub const MAX_ADDRESS_CHARS: usize = 300;
+
+/// The longest business phone number, in characters.
+pub const MAX_PHONE_CHARS: usize = 32;
 
 /// The longest purpose, in characters (the same bound grants have).
 pub const MAX_PURPOSE_CHARS: usize = 200;
@@ -62,28 +68,67 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// A business as it introduced itself, checked.
+/// A business as it introduced itself, checked. `contact`, `email`, `address` and `phone` are
+/// always present in requests checked by this version; they are optional because requests
+/// stored by older versions lack them (and then the receipt lacks them too).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckedBusiness {
     pub id: BusinessId,
     pub name: String,
+    /// The contact person or department.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The postal address, on one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 impl CheckedBusiness {
-    /// Checks the id's shape, a name of 1 to [`MAX_NAME_CHARS`] characters and a contact of at
-    /// most [`MAX_CONTACT_CHARS`] (a blank contact counts as none). Texts are trimmed; control
-    /// characters are refused, since they would reach the owner's terminal.
+    /// Checks the id's shape, a name of 1 to [`MAX_NAME_CHARS`] characters, and the members
+    /// Kantara CR 1.1 requires of a PII controller: a contact of 1 to [`MAX_CONTACT_CHARS`], an
+    /// e-mail address (the rule of `/profile/email`), a postal address of 1 to
+    /// [`MAX_ADDRESS_CHARS`] and a phone number (the rule of `/profile/phone_number`). Texts are
+    /// trimmed; control characters are refused, since they would reach the owner's terminal.
     pub fn check(info: &BusinessInfo) -> Result<Self> {
-        let contact = match info.contact.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(contact) => Some(text(contact, "business.contact", MAX_CONTACT_CHARS)?),
-        };
+        let id = BusinessId::parse(&info.id)?;
+        let name = text(&info.name, "business.name", MAX_NAME_CHARS)?;
+        let contact = text(
+            required(
+                &info.contact,
+                "business.contact",
+                "a contact person or department",
+            )?,
+            "business.contact",
+            MAX_CONTACT_CHARS,
+        )?;
+        let email = required(&info.email, "business.email", "an e-mail address")?;
+        if !document::is_email(email) {
+            return Err(Error::invalid(
+                "business.email must be an e-mail address like privacy@webshop.example",
+            ));
+        }
+        let address = text(
+            required(&info.address, "business.address", "a postal address")?,
+            "business.address",
+            MAX_ADDRESS_CHARS,
+        )?;
+        let phone = required(&info.phone, "business.phone", "a phone number")?;
+        if phone.chars().count() > MAX_PHONE_CHARS || !is_phone(phone) {
+            return Err(Error::invalid(format!(
+                "business.phone must be a phone number like +31 20 123 4567 (6 to 15 digits, at most {MAX_PHONE_CHARS} characters)"
+            )));
+        }
         Ok(Self {
-            id: BusinessId::parse(&info.id)?,
-            name: text(&info.name, "business.name", MAX_NAME_CHARS)?,
-            contact,
+            id,
+            name,
+            contact: Some(contact),
+            email: Some(email.to_owned()),
+            address: Some(address),
+            phone: Some(phone.to_owned()),
         })
     }
 
@@ -93,8 +138,32 @@ impl CheckedBusiness {
             id: self.id.to_string(),
             name: self.name.clone(),
             contact: self.contact.clone(),
+            email: self.email.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
         }
     }
+}
+
+/// The trimmed value of a member the request must carry; absent or blank is refused, naming it.
+fn required<'a>(value: &'a Option<String>, what: &str, meaning: &str) -> Result<&'a str> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Err(Error::invalid(format!(
+            "{what} is required: {meaning}, which the consent receipt names (Kantara CR 1.1)"
+        ))),
+        Some(value) => Ok(value),
+    }
+}
+
+/// The rule of `/profile/phone_number` in the vault document: digits, spaces and `-().`, a `+`
+/// only in front, 6 to 15 digits (E.164 allows 15).
+fn is_phone(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let allowed = s
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || " -().".contains(c) || (c == '+' && i == 0));
+    allowed && (6..=15).contains(&digits)
 }
 
 /// An access request that passed every check: what the owner is shown and decides on.
@@ -224,11 +293,11 @@ mod tests {
 
     fn body() -> AccessRequestBody {
         AccessRequestBody {
-            business: BusinessInfo {
-                id: "webshop.example".into(),
-                name: " De Webwinkel B.V. ".into(),
-                contact: Some("privacy@webshop.example".into()),
-            },
+            business: BusinessInfo::new("webshop.example", " De Webwinkel B.V. ")
+                .with_contact(" Privacy Office ")
+                .with_email("privacy@webshop.example")
+                .with_address("Keizersgracht 1, 1015 AA Amsterdam, Netherlands")
+                .with_phone(" +31 20 123 4567 "),
             jwk: Jwk {
                 kty: "OKP".into(),
                 crv: "Ed25519".into(),
@@ -284,14 +353,65 @@ mod tests {
         );
         assert_eq!(checked.duration_secs, DEFAULT_LIFETIME_SECS);
         assert_eq!(checked.purpose_category.as_deref(), Some("contract"));
+        let business = &checked.business;
+        assert_eq!(business.contact.as_deref(), Some("Privacy Office"));
+        assert_eq!(business.email.as_deref(), Some("privacy@webshop.example"));
+        assert_eq!(
+            business.address.as_deref(),
+            Some("Keizersgracht 1, 1015 AA Amsterdam, Netherlands")
+        );
+        assert_eq!(business.phone.as_deref(), Some("+31 20 123 4567"));
+        assert_eq!(business.to_info().phone.as_deref(), Some("+31 20 123 4567"));
         let mut b = body();
-        b.business.contact = Some("  ".into());
         b.duration_secs = Some(60);
         b.callback_url = None;
         let checked = CheckedRequest::check(&b).unwrap();
-        assert_eq!(checked.business.contact, None);
         assert_eq!(checked.duration_secs, 60);
-        assert_eq!(checked.business.to_info().contact, None);
+    }
+
+    #[test]
+    fn every_controller_member_of_the_receipt_is_required_and_named() {
+        type Member = fn(&mut BusinessInfo) -> &mut Option<String>;
+        let members: [(&str, Member); 4] = [
+            ("business.contact", |b| &mut b.contact),
+            ("business.email", |b| &mut b.email),
+            ("business.address", |b| &mut b.address),
+            ("business.phone", |b| &mut b.phone),
+        ];
+        for (name, member) in members {
+            refused(
+                |b| *member(&mut b.business) = None,
+                &format!("{name} is required"),
+            );
+            refused(
+                |b| *member(&mut b.business) = Some(" \t ".into()),
+                &format!("{name} is required"),
+            );
+            refused(
+                |b| *member(&mut b.business) = Some("a\u{1b}[2J".into()),
+                name,
+            );
+        }
+    }
+
+    #[test]
+    fn older_stored_businesses_without_the_new_members_still_read() {
+        let old =
+            r#"{"id":"webshop.example","name":"De Webwinkel","contact":"privacy@webshop.example"}"#;
+        let business: CheckedBusiness = serde_json::from_str(old).unwrap();
+        assert_eq!(business.contact.as_deref(), Some("privacy@webshop.example"));
+        assert_eq!(
+            (business.email, business.address, business.phone),
+            (None, None, None)
+        );
+        let oldest: CheckedBusiness =
+            serde_json::from_str(r#"{"id":"webshop.example","name":"De Webwinkel"}"#).unwrap();
+        assert_eq!(oldest.contact, None);
+        let info = serde_json::to_value(oldest.to_info()).unwrap();
+        assert_eq!(
+            info,
+            serde_json::json!({"id": "webshop.example", "name": "De Webwinkel"})
+        );
     }
 
     #[test]
@@ -308,6 +428,40 @@ mod tests {
             |b| b.business.contact = Some("a\nb".into()),
             "business.contact",
         );
+        refused(
+            |b| b.business.address = Some("a".repeat(MAX_ADDRESS_CHARS + 1)),
+            "business.address",
+        );
+        refused(
+            |b| b.business.address = Some("Keizersgracht 1\n1015 AA".into()),
+            "business.address",
+        );
+        for email in [
+            "privacy",
+            "privacy@webshop",
+            "pri vacy@webshop.example",
+            "@x.nl",
+        ] {
+            refused(|b| b.business.email = Some(email.into()), "business.email");
+        }
+        for phone in [
+            "call us",
+            "12345",
+            "+31 20 123 4567 890 12",
+            "31+20",
+            "+31 (20) 123 4567 ext 8",
+        ] {
+            refused(|b| b.business.phone = Some(phone.into()), "business.phone");
+        }
+        refused(
+            |b| b.business.phone = Some(format!("+31{}", " ".repeat(40))),
+            "business.phone",
+        );
+        // Other spellings of a phone number pass, and so does a long address within bounds.
+        let mut b = body();
+        b.business.phone = Some("(020) 123-4567".into());
+        b.business.address = Some("a".repeat(MAX_ADDRESS_CHARS));
+        assert!(CheckedRequest::check(&b).is_ok());
         // 100 characters is fine, even when they are not ASCII.
         let mut b = body();
         b.business.name = "é".repeat(100);

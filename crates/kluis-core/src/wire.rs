@@ -89,17 +89,88 @@ pub struct Health {
     pub status: String,
 }
 
-/// Who is asking, as shown to the owner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Who is asking, as shown to the owner: the PII controller of the consent receipt (Kantara
+/// CR 1.1 `piiControllers[]`, which requires a name, contact, address, e-mail and phone). A
+/// request without one of them is refused with a 400 naming it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// `contact`, `email`, `address` and `phone` are `Option` in Rust, though the API requires them,
+// because the owner's views read this type back from requests stored by older versions.
 pub struct BusinessInfo {
     /// The business's id: becomes the grant's audience (`aud`), e.g. `webshop.example`.
     pub id: String,
-    /// Display name, e.g. "De Webwinkel B.V.".
+    /// Display name, e.g. "De Webwinkel B.V." (the receipt's `piiController`).
     pub name: String,
-    /// How the owner can reach the business (e-mail, URL, phone).
+    /// The contact person or department at the business, e.g. "Privacy Office" (the
+    /// receipt's `contact`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, nullable = false, example = "Privacy Office")
+    )]
     pub contact: Option<String>,
+    /// The business's e-mail address for privacy matters (the receipt's `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, nullable = false, example = "privacy@webshop.example")
+    )]
+    pub email: Option<String>,
+    /// The business's postal address, on one line (the receipt's `address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            nullable = false,
+            example = "Keizersgracht 1, 1015 AA Amsterdam, Netherlands"
+        )
+    )]
+    pub address: Option<String>,
+    /// The business's phone number, e.g. `+31 20 123 4567` (the receipt's `phone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, nullable = false, example = "+31 20 123 4567")
+    )]
+    pub phone: Option<String>,
+}
+
+impl BusinessInfo {
+    /// A business with its id and name; give the rest with [`Self::with_contact`],
+    /// [`Self::with_email`], [`Self::with_address`] and [`Self::with_phone`] (all required by
+    /// the vault).
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The contact person or department, e.g. "Privacy Office".
+    pub fn with_contact(mut self, contact: impl Into<String>) -> Self {
+        self.contact = Some(contact.into());
+        self
+    }
+
+    /// The e-mail address for privacy matters.
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// The postal address, on one line.
+    pub fn with_address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The phone number, e.g. `+31 20 123 4567`.
+    pub fn with_phone(mut self, phone: impl Into<String>) -> Self {
+        self.phone = Some(phone.into());
+        self
+    }
 }
 
 /// `POST /v1/requests`: a business asks the owner for access.

@@ -279,7 +279,11 @@ async fn a_businesss_callback_address_is_shown_as_text() {
         .http
         .post(format!("{}/v1/requests", dash.base))
         .json(&json!({
-            "business": {"id": "webshop.example", "name": "De Webwinkel"},
+            "business": {
+                "id": "webshop.example", "name": "De Webwinkel", "contact": "Privacy Office",
+                "email": "privacy@webshop.example", "address": "Keizersgracht 1, Amsterdam",
+                "phone": "+31 20 123 4567",
+            },
             "jwk": jwk,
             "fields": ["/profile/email"],
             "purpose": "order delivery",

@@ -27,7 +27,11 @@ use serde_json::{Value, json};
 async fn ask(dash: &Dash, edit: impl FnOnce(&mut Value)) -> String {
     let jwk = Jwk::from_verifying_key(&SigningKey::from_bytes(&[5; 32]).verifying_key());
     let mut body = json!({
-        "business": {"id": "webshop.example", "name": "De Webwinkel", "contact": "privacy@webshop.example"},
+        "business": {
+            "id": "webshop.example", "name": "De Webwinkel", "contact": "Privacy Office",
+            "email": "privacy@webshop.example", "address": "Keizersgracht 1, 1015 AA Amsterdam",
+            "phone": "+31 20 123 4567",
+        },
         "jwk": jwk,
         "fields": ["/profile/email", "/profile/address", "/profile/phone_number"],
         "purpose": "order delivery",
@@ -89,7 +93,10 @@ async fn approving_a_subset_gives_a_token_for_only_that_subset() {
     for shown in [
         "De Webwinkel",
         "webshop.example",
-        "privacy@webshop.example",
+        "<dt>Contact</dt><dd>Privacy Office</dd>",
+        "<dt>E-mail</dt><dd>privacy@webshop.example</dd>",
+        "<dt>Postal address</dt><dd>Keizersgracht 1, 1015 AA Amsterdam</dd>",
+        "<dt>Phone</dt><dd>+31 20 123 4567</dd>",
         "order delivery",
         "contract",
         "14 days",
@@ -411,7 +418,9 @@ async fn a_businesss_texts_are_shown_as_text() {
     let evil = "<script>alert(1)</script>";
     let id = ask(&dash, |b| {
         b["business"]["name"] = json!(evil);
-        b["business"]["contact"] = json!(format!("{evil}@x"));
+        b["business"]["contact"] = json!(format!("{evil} office"));
+        b["business"]["email"] = json!(format!("{evil}@x.example"));
+        b["business"]["address"] = json!(format!("{evil} street 1"));
         b["purpose"] = json!(evil);
         b["purpose_category"] = json!(evil);
         // No dispatcher runs here: nothing is sent (the test needs no network).
@@ -471,7 +480,10 @@ async fn receipts_are_listed_shown_and_downloaded_as_signed() {
     let text = unescape(&shown);
     for part in [
         "De Webwinkel (webshop.example)",
-        "privacy@webshop.example",
+        "<dt>Contact</dt><dd>Privacy Office</dd>",
+        "<dt>E-mail</dt><dd>privacy@webshop.example</dd>",
+        "<dt>Postal address</dt><dd>Keizersgracht 1, 1015 AA Amsterdam</dd>",
+        "<dt>Phone</dt><dd>+31 20 123 4567</dd>",
         "order delivery",
         "contract",
         "EXPLICIT",

@@ -269,11 +269,11 @@ fn ask(v: &Vault, callback_url: Option<&str>) -> kluis_core::request::RequestId 
     use kluis_core::jose::Jwk;
     use kluis_core::wire::{AccessRequestBody, BusinessInfo};
     let body = AccessRequestBody {
-        business: BusinessInfo {
-            id: "shop.example".into(),
-            name: "Shop".into(),
-            contact: None,
-        },
+        business: BusinessInfo::new("shop.example", "Shop")
+            .with_contact("Customer Service")
+            .with_email("privacy@shop.example")
+            .with_address("Winkelstraat 1, 1234 AB Utrecht")
+            .with_phone("+31 30 123 4567"),
         jwk: Jwk::from_verifying_key(&SigningKey::from_bytes(&[7; 32]).verifying_key()),
         fields: vec!["/profile/email".into()],
         purpose: "order delivery".into(),

@@ -23,11 +23,11 @@ fn business_jwk() -> Jwk {
 
 fn body() -> AccessRequestBody {
     AccessRequestBody {
-        business: BusinessInfo {
-            id: BUSINESS.into(),
-            name: NAME.into(),
-            contact: Some("privacy@zebrashop.example".into()),
-        },
+        business: BusinessInfo::new(BUSINESS, NAME)
+            .with_contact("Wombat Privacy Desk")
+            .with_email("privacy@zebrashop.example")
+            .with_address("Quokkastraat 7, 9999 ZZ Zebrastad")
+            .with_phone("+31 99 876 5432"),
         jwk: business_jwk(),
         fields: vec![
             "/profile/email".into(),
@@ -175,7 +175,18 @@ fn approving_a_subset_yields_a_bound_grant_and_a_verifiable_receipt() {
     assert_eq!(purpose.purpose, PURPOSE);
     assert_eq!(receipt.pii_principal_id, grant.subject);
     assert_eq!(receipt.grant_id, grant.id.as_str());
-    assert_eq!(receipt.pii_controllers[0].pii_controller, NAME);
+    let controller = &receipt.pii_controllers[0];
+    assert_eq!(controller.pii_controller, NAME);
+    assert_eq!(controller.contact, "Wombat Privacy Desk");
+    assert_eq!(
+        controller.email.as_deref(),
+        Some("privacy@zebrashop.example")
+    );
+    assert_eq!(
+        controller.address.as_deref(),
+        Some("Quokkastraat 7, 9999 ZZ Zebrastad")
+    );
+    assert_eq!(controller.phone.as_deref(), Some("+31 99 876 5432"));
     assert_eq!(receipt.consent_timestamp, NOW + 10);
 
     let receipts = v.receipts().unwrap();
@@ -339,6 +350,9 @@ fn nothing_personal_reaches_the_disk_in_plaintext() {
                 "/profile",
                 "contract",
                 "marsupialreason",
+                "Privacy Desk",
+                "Quokkastraat",
+                "876 5432",
                 "KI-CR",
                 &x,
                 &grant.subject,

@@ -2,7 +2,8 @@
 //! 127.0.0.1 that node drives while the owner decides in the browser.
 //!
 //! - `POST /ask` sends an access request to the vault (a fresh one each time) and answers what
-//!   it asked: `{"id", "business": {"id", "name"}, "fields", "purpose"}`.
+//!   it asked: `{"id", "business": {"id", "name", "contact", "email", "address", "phone"},
+//!   "fields", "purpose"}`.
 //! - `GET /read` waits (briefly) for the owner's decision on the last request, then reads
 //!   `/v1/data` with the DPoP-bound token the SDK got, and answers what the vault answered: 200
 //!   with the data, or the vault's status with `{"error": …}`. A denial is 403 with
@@ -25,6 +26,10 @@ const ID: &str = "bakery.example";
 const NAME: &str = "Bakkerij <script>alert(1)</script>";
 const FIELDS: [&str; 2] = ["/profile/email", "/profile/address"];
 const PURPOSE: &str = "bread delivery";
+const CONTACT: &str = "Customer Service";
+const EMAIL: &str = "orders@bakery.example";
+const ADDRESS: &str = "Broodstraat 3, 3511 AB Utrecht";
+const PHONE: &str = "+31 30 765 4321";
 /// How long `/read` waits for a decision: the owner has decided by then in every test.
 const DECISION_WAIT: Duration = Duration::from_secs(10);
 
@@ -81,11 +86,11 @@ fn failed(err: &Error) -> Response {
 }
 
 async fn ask(State(shop): State<Arc<Shop>>) -> Response {
-    let business = BusinessInfo {
-        id: ID.into(),
-        name: NAME.into(),
-        contact: Some("orders@bakery.example".into()),
-    };
+    let business = BusinessInfo::new(ID, NAME)
+        .with_contact(CONTACT)
+        .with_email(EMAIL)
+        .with_address(ADDRESS)
+        .with_phone(PHONE);
     let request = AccessRequest::new(business, FIELDS, PURPOSE)
         .category("contract")
         .duration(Duration::from_secs(30 * 86_400));
@@ -94,7 +99,10 @@ async fn ask(State(shop): State<Arc<Shop>>) -> Response {
             *shop.asked.lock().unwrap() = (Some(pending.id.clone()), None);
             Json(json!({
                 "id": pending.id,
-                "business": { "id": ID, "name": NAME },
+                "business": {
+                    "id": ID, "name": NAME, "contact": CONTACT, "email": EMAIL,
+                    "address": ADDRESS, "phone": PHONE,
+                },
                 "fields": FIELDS,
                 "purpose": PURPOSE,
             }))
