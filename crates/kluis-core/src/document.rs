@@ -384,7 +384,9 @@ pub(crate) fn is_url(s: &str) -> bool {
     })
 }
 
-fn is_phone(s: &str) -> bool {
+/// The rule of `/profile/phone_number`: digits, spaces and `-().`, a `+` only in front, 6 to
+/// 15 digits (E.164 allows 15). Access requests hold a business's phone to it too.
+pub(crate) fn is_phone(s: &str) -> bool {
     let digits = s.chars().filter(char::is_ascii_digit).count();
     let allowed = s
         .chars()

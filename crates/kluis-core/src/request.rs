@@ -117,7 +117,7 @@ impl CheckedBusiness {
             MAX_ADDRESS_CHARS,
         )?;
         let phone = required(&info.phone, "business.phone", "a phone number")?;
-        if phone.chars().count() > MAX_PHONE_CHARS || !is_phone(phone) {
+        if phone.chars().count() > MAX_PHONE_CHARS || !crate::document::is_phone(phone) {
             return Err(Error::invalid(format!(
                 "business.phone must be a phone number like +31 20 123 4567 (6 to 15 digits, at most {MAX_PHONE_CHARS} characters)"
             )));
@@ -153,17 +153,6 @@ fn required<'a>(value: &'a Option<String>, what: &str, meaning: &str) -> Result<
         ))),
         Some(value) => Ok(value),
     }
-}
-
-/// The rule of `/profile/phone_number` in the vault document: digits, spaces and `-().`, a `+`
-/// only in front, 6 to 15 digits (E.164 allows 15).
-fn is_phone(s: &str) -> bool {
-    let digits = s.chars().filter(char::is_ascii_digit).count();
-    let allowed = s
-        .chars()
-        .enumerate()
-        .all(|(i, c)| c.is_ascii_digit() || " -().".contains(c) || (c == '+' && i == 0));
-    allowed && (6..=15).contains(&digits)
 }
 
 /// An access request that passed every check: what the owner is shown and decides on.
