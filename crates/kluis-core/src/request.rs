@@ -117,7 +117,7 @@ impl CheckedBusiness {
             MAX_ADDRESS_CHARS,
         )?;
         let phone = required(&info.phone, "business.phone", "a phone number")?;
-        if phone.chars().count() > MAX_PHONE_CHARS || !crate::document::is_phone(phone) {
+        if phone.chars().count() > MAX_PHONE_CHARS || !document::is_phone(phone) {
             return Err(Error::invalid(format!(
                 "business.phone must be a phone number like +31 20 123 4567 (6 to 15 digits, at most {MAX_PHONE_CHARS} characters)"
             )));
