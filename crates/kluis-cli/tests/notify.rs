@@ -7,8 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,37 +16,13 @@ use axum::http::{HeaderMap, StatusCode};
 use kluis_core::webhook::{self, Secret, TrustedKey};
 use serde_json::{Value, json};
 
-use common::{kluis_cmd, succeeded};
+use common::{Running, kluis_cmd, start, succeeded};
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &std::path::Path, listen: &str) -> (Running, String) {
+fn start_notifying(dir: &std::path::Path, listen: &str) -> (Running, String) {
     let mut cmd = kluis_cmd(dir);
     cmd.args(["serve", "--listen", listen, "--allow-local-webhooks"]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut reader = BufReader::new(stdout).lines();
-    for line in reader.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("Serving the grant API on ") {
-            let url = rest.split_whitespace().next().unwrap().to_owned();
-            std::thread::spawn(move || reader.for_each(drop));
-            return (running, url);
-        }
-    }
-    panic!("the server never said where it listens");
+    let (running, url, _) = start(cmd);
+    (running, url)
 }
 
 /// One delivery as the receiver got it.
@@ -192,7 +166,7 @@ fn changes_reach_the_business_signed_in_order_across_outages_and_a_killed_server
     let receiver = Receiver::start(&runtime);
     let (dir, token, grant) = seeded();
     let d = dir.path();
-    let (server, url) = start(d, "127.0.0.1:0");
+    let (server, url) = start_notifying(d, "127.0.0.1:0");
     let created = subscribe(&url, &token, &receiver.url, "full");
     let secret = Secret::parse(created["secret"].as_str().unwrap()).unwrap();
     let public = webhook::parse_public_key(created["public_key"].as_str().unwrap()).unwrap();
@@ -221,7 +195,7 @@ fn changes_reach_the_business_signed_in_order_across_outages_and_a_killed_server
     // receiver comes back. Everything is delivered, in order, each id at least once.
     drop(server);
     receiver.set(204);
-    let (_server, _url) = start(d, "127.0.0.1:0");
+    let (_server, _url) = start_notifying(d, "127.0.0.1:0");
     let got = receiver.wait_for(4, Duration::from_secs(15));
     let cities: Vec<Value> = got[1..]
         .iter()
@@ -281,21 +255,7 @@ fn subscriptions_refuse_bad_urls_and_other_grants() {
     // Without --allow-local-webhooks: https and public addresses only.
     let mut cmd = kluis_cmd(d);
     cmd.args(["serve", "--listen", "127.0.0.1:0"]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Running(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.strip_prefix("Serving the grant API on ") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_server, url, _) = start(cmd);
     let client = reqwest::blocking::Client::new();
     let post = |body: Value, bearer: &str| {
         let r = client

@@ -156,13 +156,7 @@ impl Client {
 
 /// A subscription id has the vault's shape; anything else is not sent.
 fn checked_id(id: &str) -> Result<&str> {
-    let ok = id.strip_prefix("sub_").is_some_and(|rest| {
-        rest.len() == 26
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
-    });
-    if ok {
+    if kluis_core::notify::is_subscription_id(id) {
         Ok(id)
     } else {
         Err(Error::Invalid(format!("{id:?} is not a subscription id")))

@@ -34,6 +34,7 @@ pub fn is_subscription_id(text: &str) -> bool {
 
 /// What a subscription's `field.changed` events carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
     /// The changed pointers only: the business reads the values with its grant.
@@ -58,9 +59,13 @@ pub const MAX_URL_LEN: usize = 2048;
 
 /// The body of `POST /v1/subscriptions`.
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
+    /// Where events are POSTed: https, public addresses only.
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: String,
+    /// `thin` (the changed pointers; the default) or `full` (also their new values).
     #[serde(default = "thin")]
     pub payload: Payload,
 }

@@ -35,6 +35,8 @@ use utoipa::{Modify, OpenApi};
         kluis_core::wire::AccessRequestStatus,
         kluis_core::wire::BusinessInfo,
         kluis_core::wire::RequestStatus,
+        kluis_core::notify::NewSubscription,
+        kluis_core::notify::Payload,
         crate::api::subscriptions::Created,
         crate::api::subscriptions::Listed,
         crate::api::subscriptions::Rotated,

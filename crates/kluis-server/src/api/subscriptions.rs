@@ -2,7 +2,6 @@
 //! or DPoP for a key-bound grant, as for `GET /v1/data`), lists, deletes and rotates the
 //! secret of its own subscriptions. A subscription lives and dies with its grant.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
@@ -22,7 +21,7 @@ use serde::Serialize;
 use crate::api::ApiError;
 use crate::api::routes::{authorization, check_binding_for, read_body, refusal, refuse};
 use crate::ledger::{Access, Liveness};
-use crate::notify::ssrf::is_public;
+use crate::notify::ssrf;
 use crate::state::AppState;
 use crate::state::Verified;
 
@@ -74,7 +73,7 @@ pub struct Rotated {
 /// Subscribe this grant to change notifications.
 #[utoipa::path(
     post, path = "/v1/subscriptions", tag = "notifications",
-    request_body(content = inline(SubscriptionBody), content_type = "application/json"),
+    request_body(content = NewSubscription, content_type = "application/json"),
     security(("grant" = [])),
     responses(
         (status = 201, description = "Subscribed; the secret is shown only now", body = Created),
@@ -102,19 +101,11 @@ pub async fn create(
     )
     .await?;
     let created = subscribe(&state, access, body, &headers).await;
-    let (outcome, reason) = match &created {
-        Ok(c) => (Outcome::Allowed, format!("subscription {}", c.id)),
-        Err(err) => (Outcome::Refused, err.to_string()),
+    let what = match &created {
+        Ok(c) => format!("subscription {}", c.id),
+        Err(_) => "a new subscription".to_owned(),
     };
-    state
-        .ledger()
-        .record(business_record(
-            access,
-            Action::SubscriptionCreate,
-            outcome,
-            reason,
-        ))
-        .await?;
+    let created = logged(&state, access, Action::SubscriptionCreate, what, created).await;
     Ok((StatusCode::CREATED, Json(created?)).into_response())
 }
 
@@ -182,18 +173,6 @@ fn business_record(
     }
 }
 
-/// The body of `POST /v1/subscriptions`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct SubscriptionBody {
-    /// Where events are POSTed: https, public addresses only.
-    #[schema(max_length = 2048)]
-    url: String,
-    /// `thin` (the changed pointers; the default) or `full` (also their new values).
-    #[schema(pattern = "^(thin|full)$")]
-    payload: Option<String>,
-}
-
 /// This grant's subscriptions.
 #[utoipa::path(
     get, path = "/v1/subscriptions", tag = "notifications",
@@ -257,39 +236,15 @@ pub async fn remove(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<StatusCode, ApiError> {
-    let verified = authorize(&state, &headers, Action::SubscriptionDelete).await?;
+    let action = Action::SubscriptionDelete;
+    let verified = authorize_on(&state, &headers, &uri, "DELETE", action, &id).await?;
     let access = &verified.access;
-    if !notify::is_subscription_id(&id) {
-        return Err(ApiError::NotFound);
-    }
-    live(
-        &state,
-        &verified,
-        &headers,
-        &uri,
-        "DELETE",
-        Action::Introspect,
-    )
-    .await?;
-    let grant = access.grant.clone();
-    let what = format!("subscription {id}");
+    let (grant, what) = (access.grant.clone(), format!("subscription {id}"));
     let deleted = state
         .with_vault(move |v| v.delete_subscription(&grant, &id, unix_now()))
         .await;
-    let outcome = match &deleted {
-        Ok(()) => (Outcome::Allowed, what),
-        Err(err) => (Outcome::Refused, format!("{what}: {err}")),
-    };
-    state
-        .ledger()
-        .record(business_record(
-            access,
-            Action::SubscriptionDelete,
-            outcome.0,
-            outcome.1,
-        ))
-        .await?;
-    deleted.map(|()| StatusCode::NO_CONTENT)
+    logged(&state, access, action, what, deleted).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Give a subscription a new secret; the old one keeps signing for 24 hours.
@@ -309,44 +264,57 @@ pub async fn rotate(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Json<Rotated>, ApiError> {
-    let verified = authorize(&state, &headers, Action::SubscriptionRotate).await?;
+    let action = Action::SubscriptionRotate;
+    let verified = authorize_on(&state, &headers, &uri, "POST", action, &id).await?;
     let access = &verified.access;
-    if !notify::is_subscription_id(&id) {
-        return Err(ApiError::NotFound);
-    }
-    live(
-        &state,
-        &verified,
-        &headers,
-        &uri,
-        "POST",
-        Action::Introspect,
-    )
-    .await?;
-    let grant = access.grant.clone();
-    let what = format!("subscription {id}");
+    let (grant, what) = (access.grant.clone(), format!("subscription {id}"));
     let rotated = state
         .with_vault(move |v| v.rotate_subscription_secret(&grant, &id, unix_now()))
         .await;
-    let outcome = match &rotated {
-        Ok(_) => (Outcome::Allowed, what),
-        Err(err) => (Outcome::Refused, format!("{what}: {err}")),
-    };
-    state
-        .ledger()
-        .record(business_record(
-            access,
-            Action::SubscriptionRotate,
-            outcome.0,
-            outcome.1,
-        ))
-        .await?;
-    let sub = rotated?;
+    let sub = logged(&state, access, action, what, rotated).await?;
     Ok(Json(Rotated {
         id: sub.id.clone(),
         secret: sub.secrets[0].to_text().to_string(),
         previous_valid_until: unix_now() + kluis_store::ROTATION_OVERLAP_SECS,
     }))
+}
+
+/// The grant of a call on one of its subscriptions: the token as [`authorize`] takes it, an id
+/// of the right shape (anything else is not looked up), and [`live`] for `method`.
+async fn authorize_on(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    method: &str,
+    action: Action,
+    id: &str,
+) -> Result<Arc<Verified>, ApiError> {
+    let verified = authorize(state, headers, action).await?;
+    if !notify::is_subscription_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    live(state, &verified, headers, uri, method, Action::Introspect).await?;
+    Ok(verified)
+}
+
+/// Records a subscription call in the owner's log, allowed or refused with why, and passes its
+/// result on.
+async fn logged<T>(
+    state: &AppState,
+    access: &Access,
+    action: Action,
+    what: String,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let (outcome, reason) = match &result {
+        Ok(_) => (Outcome::Allowed, what),
+        Err(err) => (Outcome::Refused, format!("{what}: {err}")),
+    };
+    state
+        .ledger()
+        .record(business_record(access, action, outcome, reason))
+        .await?;
+    result
 }
 
 /// The grant behind the call's token; refusals are logged as `action`.
@@ -399,27 +367,12 @@ async fn check_destination(url: &str, allow_local: bool) -> Result<(), ApiError>
     if allow_local {
         return Ok(());
     }
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| ApiError::BadRequest(format!("url: not a usable URL: {e}")))?;
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::from((IpAddr::V4(ip), port))],
-        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::from((IpAddr::V6(ip), port))],
-        Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("url: {name} could not be resolved: {e}")))?
-            .collect(),
-        None => return Err(ApiError::BadRequest("url: has no host".into())),
-    };
-    if addrs.is_empty() {
-        return Err(ApiError::BadRequest("url: the host has no address".into()));
-    }
-    if let Some(local) = addrs.iter().find(|a| !is_public(a.ip())) {
+    match ssrf::check_url(url).await {
+        Ok(_) => Ok(()),
+        Err(ssrf::Refusal::Unusable(why)) => Err(ApiError::BadRequest(format!("url: {why}"))),
         // The address itself is not said: the answer must not map the owner's network.
-        let _ = local;
-        return Err(ApiError::BadRequest(
+        Err(ssrf::Refusal::Private(_)) => Err(ApiError::BadRequest(
             "url: must lead to public addresses only; its host leads to an address on the vault's machine or a private network".into(),
-        ));
+        )),
     }
-    Ok(())
 }

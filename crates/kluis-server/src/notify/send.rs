@@ -4,7 +4,7 @@
 //! connection goes to an address it returned, so a name cannot pass the check with one address
 //! and connect to another. No redirects, no proxy.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::schedule::parse_retry_after;
-use super::ssrf::is_public;
+use super::ssrf::{Refusal, is_public, public_addresses};
 
 /// How long one attempt may take, connecting included.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
@@ -103,13 +103,9 @@ impl Sender {
             return Ok(());
         }
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a usable URL: {e}"))?;
-        let ip: Option<IpAddr> = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => Some(ip.into()),
-            Some(url::Host::Ipv6(ip)) => Some(ip.into()),
-            _ => None,
-        };
-        match ip {
-            Some(ip) if !is_public(ip) => Err(not_contacted(ip)),
+        match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if !is_public(ip.into()) => Err(not_contacted(ip.into())),
+            Some(url::Host::Ipv6(ip)) if !is_public(ip.into()) => Err(not_contacted(ip.into())),
             _ => Ok(()),
         }
     }
@@ -179,16 +175,11 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if found.is_empty() {
-                return Err(format!("{host} has no address").into());
+            match public_addresses(&host, 0).await {
+                Ok(found) => Ok(Box::new(found.into_iter()) as Addrs),
+                Err(Refusal::Private(ip)) => Err(not_contacted(ip).into()),
+                Err(Refusal::Unusable(why)) => Err(why.into()),
             }
-            if let Some(local) = found.iter().find(|a| !is_public(a.ip())) {
-                return Err(not_contacted(local.ip()).into());
-            }
-            let addrs: Addrs = Box::new(found.into_iter());
-            Ok(addrs)
         })
     }
 }

@@ -2,7 +2,51 @@
 //! local ones with `kluis serve --allow-local-webhooks`), so that a business's URL cannot make
 //! the owner's machine call services only it can reach (SSRF).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// Why a destination is not contacted.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The URL or its host name could not be used or resolved; the words say why.
+    Unusable(String),
+    /// It leads to this address, which is not public.
+    Private(IpAddr),
+}
+
+/// The addresses `host` stands for (an IP literal, or what a name resolves to), every one of
+/// them public: a name with any non-public address is refused as a whole, and the caller
+/// connects only to addresses returned here.
+pub(crate) async fn public_addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+    let literal = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>();
+    let found: Vec<SocketAddr> = match literal {
+        Ok(ip) => vec![SocketAddr::from((ip, port))],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Refusal::Unusable(format!("{host} could not be resolved: {e}")))?
+            .collect(),
+    };
+    if found.is_empty() {
+        return Err(Refusal::Unusable(format!("{host} has no address")));
+    }
+    match found.iter().find(|a| !is_public(a.ip())) {
+        Some(local) => Err(Refusal::Private(local.ip())),
+        None => Ok(found),
+    }
+}
+
+/// [`public_addresses`] of a URL's host.
+pub(crate) async fn check_url(url: &str) -> Result<Vec<SocketAddr>, Refusal> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Refusal::Unusable(format!("not a usable URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| Refusal::Unusable("the URL has no host".into()))?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    public_addresses(host, port).await
+}
 
 /// Whether an address belongs to the public internet, as far as its range tells.
 pub(crate) fn is_public(ip: IpAddr) -> bool {
