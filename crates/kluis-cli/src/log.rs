@@ -186,6 +186,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         fields,
         outcome,
         reason,
+        contact,
     } = &entry.record;
     json!({
         "seq": entry.seq,
@@ -200,6 +201,7 @@ fn entry_json(entry: &LogEntry) -> Value {
         "fields": fields,
         "outcome": outcome,
         "reason": reason,
+        "contact": contact,
     })
 }
 

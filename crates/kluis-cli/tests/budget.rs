@@ -58,6 +58,7 @@ fn served_read(grant: &GrantId) -> AccessRecord {
         fields: vec![Pointer::parse("/profile/email").unwrap()],
         outcome: Outcome::Allowed,
         reason: None,
+        contact: None,
     }
 }
 

@@ -275,6 +275,7 @@ fn record(at_ms: i64, grant: &GrantId, business: &str, outcome: Outcome) -> Acce
         },
         outcome,
         reason: refused.then(|| "the grant was revoked".into()),
+        contact: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn record(at_ms: i64, outcome: Outcome) -> AccessRecord {
         fields: vec![],
         outcome,
         reason: (outcome == Outcome::Refused).then(|| "the grant was revoked".into()),
+        contact: None,
     }
 }
 

@@ -78,6 +78,15 @@ pub enum Action {
     SubscriptionRotate,
     /// The owner sent dead notifications again.
     DeliveryReplay,
+    /// `POST /v1/contact/check`: a business asked whether it may reach the owner (`contact`
+    /// names the channel and topic; `reason` the refusal, in the API's words).
+    ContactCheck,
+    /// `POST /v1/inbox`: a business left a message in the owner's inbox, or was refused.
+    InboxDeliver,
+    /// The owner answered a message in their inbox.
+    InboxReply,
+    /// The owner blocked a topic from one business, from a message in their inbox.
+    TopicBlock,
 }
 
 impl Action {
@@ -105,6 +114,10 @@ impl Action {
             Action::SubscriptionDelete => "subscription_delete",
             Action::SubscriptionRotate => "subscription_rotate",
             Action::DeliveryReplay => "delivery_replay",
+            Action::ContactCheck => "contact_check",
+            Action::InboxDeliver => "inbox_deliver",
+            Action::InboxReply => "inbox_reply",
+            Action::TopicBlock => "topic_block",
         }
     }
 
@@ -155,6 +168,20 @@ pub struct AccessRecord {
     /// Why a call was refused, or a note on an owner action, in words for the owner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The channel and topic of a contact attempt (a check, an inbox message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactNote>,
+}
+
+/// What a contact attempt was about, in the access log: how and about what a business tried to
+/// reach the owner, and the message it left, if any.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContactNote {
+    pub channel: String,
+    pub topic: String,
+    /// The id of the inbox message delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A record as stored, typed or from before (with `endpoint`).
@@ -180,6 +207,8 @@ struct StoredRecord {
     outcome: Outcome,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    contact: Option<ContactNote>,
 }
 
 impl TryFrom<StoredRecord> for AccessRecord {
@@ -203,6 +232,7 @@ impl TryFrom<StoredRecord> for AccessRecord {
             fields: r.fields,
             outcome: r.outcome,
             reason: r.reason,
+            contact: r.contact,
         })
     }
 }
@@ -226,6 +256,8 @@ pub struct AccessRecordRef<'a> {
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<&'a ContactNote>,
 }
 
 /// The `fields` of an [`AccessRecordRef`]: pointers, or the same list already written as JSON
@@ -263,6 +295,7 @@ impl AccessRecordRef<'_> {
             fields: self.fields.to_pointers(),
             outcome: self.outcome,
             reason: self.reason.map(str::to_owned),
+            contact: self.contact.cloned(),
         }
     }
 }
@@ -290,6 +323,7 @@ impl AccessRecord {
             fields: FieldList::Pointers(&self.fields),
             outcome: self.outcome,
             reason: self.reason.as_deref(),
+            contact: self.contact.as_ref(),
         }
     }
 
@@ -306,6 +340,7 @@ impl AccessRecord {
             fields: Vec::new(),
             outcome: Outcome::Refused,
             reason: Some(reason),
+            contact: None,
         }
     }
 }
@@ -330,6 +365,7 @@ mod tests {
             ],
             outcome: Outcome::Allowed,
             reason: None,
+            contact: None,
         };
         let refused = AccessRecord::refused_anonymously(5, Action::Introspect, "no token".into());
         for record in [allowed, refused] {

@@ -75,6 +75,7 @@ fn record(i: usize, grants: &[Grant], start_ms: i64) -> AccessRecord {
             fields: Vec::new(),
             outcome: Outcome::Allowed,
             reason: Some("from 127.0.0.1".into()),
+            contact: None,
         };
     }
     let grant = &grants[(i * 7919) % GRANTS];
@@ -98,6 +99,7 @@ fn record(i: usize, grants: &[Grant], start_ms: i64) -> AccessRecord {
             Outcome::Allowed
         },
         reason: refused.then(|| "the grant was revoked".into()),
+        contact: None,
     }
 }
 

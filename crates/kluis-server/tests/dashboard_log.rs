@@ -45,6 +45,7 @@ fn read(at_ms: i64, business: &str, grant: &GrantId, outcome: Outcome) -> Access
         },
         outcome,
         reason: (outcome == Outcome::Refused).then(|| "the grant was revoked".into()),
+        contact: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn record(i: usize) -> AccessRecord {
         .collect(),
         outcome: Outcome::Allowed,
         reason: None,
+        contact: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn record(i: usize, businesses: &[(BusinessId, GrantId)], fields: &[Pointer]) ->
             Outcome::Allowed
         },
         reason: refused.then(|| "the grant was revoked".into()),
+        contact: None,
     }
 }
 

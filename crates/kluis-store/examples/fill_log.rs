@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fields: fields.clone(),
                 outcome: Outcome::Allowed,
                 reason: None,
+                contact: None,
             })
             .collect();
         written += frame.len();

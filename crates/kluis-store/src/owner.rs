@@ -106,6 +106,7 @@ impl Owner<'_> {
             fields: event.fields,
             outcome: event.outcome.unwrap_or(Outcome::Allowed),
             reason: event.reason,
+            contact: None,
         }
     }
 

@@ -170,6 +170,7 @@ fn business_record(
         fields: Vec::new(),
         outcome,
         reason: Some(reason),
+        contact: None,
     }
 }
 

@@ -96,6 +96,7 @@ impl Access {
                 Outcome::Allowed
             },
             reason,
+            contact: None,
         }
     }
 

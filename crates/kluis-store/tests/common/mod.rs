@@ -57,5 +57,6 @@ pub fn record_by(
         },
         outcome,
         reason: (outcome == Outcome::Refused).then(|| "the grant was revoked".into()),
+        contact: None,
     }
 }

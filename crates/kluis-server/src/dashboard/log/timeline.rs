@@ -335,6 +335,7 @@ mod tests {
             },
             outcome,
             reason: (outcome == Outcome::Refused).then(|| "the grant was revoked".into()),
+            contact: None,
         }
     }
 

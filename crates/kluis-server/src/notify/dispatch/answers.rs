@@ -132,5 +132,6 @@ fn notified(w: &Waiting, at_ms: i64) -> AccessRecord {
         } else {
             format!("change notification {} naming the fields", w.id)
         }),
+        contact: None,
     }
 }
