@@ -444,6 +444,7 @@ fn build_vault(dir: &Path, args: &Args, keys: &[SigningKey]) -> Result<(Vault, V
             lifetime_secs: 24 * 3600,
             key_thumbprint: (!thumbprints.is_empty())
                 .then(|| thumbprints[i % thumbprints.len()].clone()),
+            contact: None,
         };
         // The largest read budget (10 million reads a day per grant): with one or a few grants
         // at tens of thousands of reads a second, the default 10,000 a day would turn the run

@@ -120,6 +120,7 @@ fn grant(vault: &Vault, budget: Option<u32>) -> (GrantId, String) {
             purpose_category: None,
             lifetime_secs: 86_400,
             key_thumbprint: None,
+            contact: None,
         })
         .unwrap();
     if budget.is_some() {

@@ -65,6 +65,7 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
             None => DEFAULT_LIFETIME_SECS,
         },
         key_thumbprint: None,
+        contact: None,
     };
     let (grant, token) = open(global)?.owner(Via::Cli).create_grant(request)?;
     let now = unix_now();

@@ -182,6 +182,10 @@ pub struct ContactNote {
     /// The id of the inbox message delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Whether the attempt counts against the owner's caps: a delivered message, or an
+    /// allowed check that reserved its contact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted: bool,
 }
 
 /// A record as stored, typed or from before (with `endpoint`).

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::contact::ContactRight;
 use crate::document;
 use crate::error::{Error, Result};
 use crate::id;
@@ -102,14 +103,19 @@ pub struct GrantRequest {
     pub lifetime_secs: i64,
     /// The JWK thumbprint of the business key the grant is bound to (RFC 7800 `cnf.jkt`).
     pub key_thumbprint: Option<String>,
+    /// The channels and topics the business may use to reach the owner, if any.
+    pub contact: Option<ContactRight>,
 }
 
 impl GrantRequest {
     /// Checks the request and normalizes its fields (sorted, no duplicates, no field inside
     /// another one).
     pub fn validated(mut self) -> Result<Self> {
-        if self.fields.is_empty() {
-            return Err(Error::invalid("a grant needs at least one field"));
+        self.contact = self.contact.map(ContactRight::validated).transpose()?;
+        if self.fields.is_empty() && self.contact.is_none() {
+            return Err(Error::invalid(
+                "a grant needs at least one field or a contact right",
+            ));
         }
         if self.fields.len() > MAX_FIELDS {
             return Err(Error::invalid(format!(
@@ -182,6 +188,9 @@ pub struct Grant {
     pub key_thumbprint: Option<String>,
     /// The `kid` of the vault key that signed the token.
     pub kid: String,
+    /// The channels and topics the business may use to reach the owner (a contact right).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactRight>,
 }
 
 impl Grant {
@@ -201,11 +210,24 @@ impl Grant {
             exp: self.expires_at,
             purpose: self.purpose.clone(),
             purpose_category: self.purpose_category.clone(),
-            authorization_details: vec![AuthorizationDetail::read_fields(
-                self.fields.iter().map(ToString::to_string),
-            )],
+            authorization_details: self.authorization_details(),
             cnf: self.key_thumbprint.clone().map(|jkt| Confirmation { jkt }),
         }
+    }
+}
+
+impl Grant {
+    /// A read detail for the fields (when there are any) and a contact detail for the contact
+    /// right (when there is one).
+    fn authorization_details(&self) -> Vec<AuthorizationDetail> {
+        let mut details = Vec::with_capacity(2);
+        if !self.fields.is_empty() {
+            details.push(AuthorizationDetail::read_fields(
+                self.fields.iter().map(ToString::to_string),
+            ));
+        }
+        details.extend(self.contact.as_ref().map(AuthorizationDetail::contact));
+        details
     }
 }
 
@@ -362,6 +384,7 @@ mod tests {
             purpose_category: None,
             lifetime_secs: DEFAULT_LIFETIME_SECS,
             key_thumbprint: None,
+            contact: None,
         };
         let ok = request.clone().validated().unwrap();
         assert_eq!(ok.fields, [p("/profile/address"), p("/profile/email")]);

@@ -310,6 +310,7 @@ mod tests {
             revoked_at: None,
             key_thumbprint: Some("jkt".into()),
             kid: kid(&key(1)),
+            contact: None,
         }
     }
 

@@ -5,6 +5,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::contact::ContactRight;
 use crate::jose::{self, Header};
 use crate::pointer::Pointer;
 
@@ -14,8 +15,15 @@ pub const GRANT_TYP: &str = "kluis-grant+jwt";
 /// The `type` of an [`AuthorizationDetail`] that lets a business act on vault fields.
 pub const FIELDS_DETAIL_TYPE: &str = "kluis_fields";
 
-/// The action of reading fields: the only one a grant can carry today.
+/// The action of reading fields.
 pub const ACTION_READ: &str = "read";
+
+/// The `type` of an [`AuthorizationDetail`] that lets a business reach the owner over some
+/// channels about some topics, within the owner's contact policy.
+pub const CONTACT_DETAIL_TYPE: &str = "kluis_contact";
+
+/// The action of reaching the owner.
+pub const ACTION_CONTACT: &str = "contact";
 
 /// Why a token was refused. Messages are fixed strings: they never carry key material, token
 /// contents or claim values, so they are safe to log (a client should still get one generic 401).
@@ -53,13 +61,24 @@ pub enum TokenError {
 ///
 /// `fields` are RFC 6901 JSON Pointers into the customer's vault document. The purpose is kept
 /// once, at the top of the claims, rather than per detail, so it cannot disagree with itself.
+///
+/// A contact right is a detail of its own type, with the channels and topics it may use:
+///
+/// ```json
+/// { "type": "kluis_contact", "actions": ["contact"], "channels": ["inbox"], "topics": ["orders"] }
+/// ```
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationDetail {
     #[serde(rename = "type")]
     pub kind: String,
     pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<String>,
 }
 
 impl AuthorizationDetail {
@@ -73,11 +92,28 @@ impl AuthorizationDetail {
             kind: FIELDS_DETAIL_TYPE.to_owned(),
             actions: vec![ACTION_READ.to_owned()],
             fields: fields.into_iter().map(Into::into).collect(),
+            channels: Vec::new(),
+            topics: Vec::new(),
+        }
+    }
+
+    /// A detail allowing the business to reach the owner as `right` says.
+    pub fn contact(right: &ContactRight) -> Self {
+        Self {
+            kind: CONTACT_DETAIL_TYPE.to_owned(),
+            actions: vec![ACTION_CONTACT.to_owned()],
+            fields: Vec::new(),
+            channels: right.channels.clone(),
+            topics: right.topics.clone(),
         }
     }
 
     fn grants_read(&self) -> bool {
         self.kind == FIELDS_DETAIL_TYPE && self.actions.iter().any(|a| a == ACTION_READ)
+    }
+
+    fn grants_contact(&self) -> bool {
+        self.kind == CONTACT_DETAIL_TYPE && self.actions.iter().any(|a| a == ACTION_CONTACT)
     }
 }
 
@@ -128,8 +164,6 @@ pub struct GrantClaims {
 }
 
 impl GrantClaims {
-    /// The fields this grant lets the business read, in order and without repeats. Details of
-    /// another type, or without the `read` action, add nothing.
     /// These claims with their read details replaced by one for `fields` (a grant the owner
     /// narrowed: what introspection reports), other details kept.
     pub fn with_read_fields<I, S>(&self, fields: I) -> Self
@@ -145,6 +179,8 @@ impl GrantClaims {
         claims
     }
 
+    /// The fields this grant lets the business read, in order and without repeats. Details of
+    /// another type, or without the `read` action, add nothing.
     pub fn fields(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for field in self
@@ -158,6 +194,27 @@ impl GrantClaims {
             }
         }
         out
+    }
+
+    /// The contact right the grant carries: the channels and topics of its contact details
+    /// together; `None` when it carries none.
+    pub fn contact_right(&self) -> Option<ContactRight> {
+        let mut right = ContactRight::default();
+        let mut any = false;
+        for detail in self
+            .authorization_details
+            .iter()
+            .filter(|d| d.grants_contact())
+        {
+            any = true;
+            right.channels.extend(detail.channels.iter().cloned());
+            right.topics.extend(detail.topics.iter().cloned());
+        }
+        for list in [&mut right.channels, &mut right.topics] {
+            list.sort();
+            list.dedup();
+        }
+        any.then_some(right)
     }
 }
 
@@ -321,13 +378,46 @@ mod tests {
             kind: FIELDS_DETAIL_TYPE.into(),
             actions: vec!["write".into()],
             fields: vec!["/w".into()],
+            channels: vec![],
+            topics: vec![],
         });
         c.authorization_details.push(AuthorizationDetail {
             kind: "other".into(),
             actions: vec![ACTION_READ.into()],
             fields: vec!["/o".into()],
+            channels: vec![],
+            topics: vec![],
         });
         assert_eq!(c.fields(), ["/address/home", "/contact/email", "/x"]);
+        assert_eq!(c.contact_right(), None);
+    }
+
+    #[test]
+    fn a_contact_right_travels_as_its_own_detail() {
+        let mut c = claims();
+        let right = ContactRight {
+            channels: vec!["inbox".into()],
+            topics: vec!["orders".into()],
+        };
+        c.authorization_details
+            .push(AuthorizationDetail::contact(&right));
+        // A detail of the contact type without the contact action adds nothing.
+        c.authorization_details.push(AuthorizationDetail {
+            actions: vec![ACTION_READ.into()],
+            topics: vec!["news".into()],
+            ..AuthorizationDetail::contact(&right)
+        });
+        let token = sign(&c);
+        let back = verify(&token, &expect(NOW)).unwrap();
+        assert_eq!(back.contact_right(), Some(right));
+        // Contact details name no fields, and read details no channels.
+        assert_eq!(back.fields(), ["/address/home", "/contact/email"]);
+        let json = serde_json::to_value(&back).unwrap();
+        assert_eq!(
+            json["authorization_details"][1],
+            json!({"type": "kluis_contact", "actions": ["contact"], "channels": ["inbox"], "topics": ["orders"]})
+        );
+        assert!(json["authorization_details"][0].get("channels").is_none());
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn arrange_grant(dash: &Dash, fields: &[&str], purpose: &str) -> (String, String
                 purpose_category: None,
                 lifetime_secs: 7 * 86_400,
                 key_thumbprint: None,
+                contact: None,
             },
             unix_now(),
         )
@@ -466,6 +467,7 @@ async fn many_grants_come_in_pages_and_the_overview_stays_short() {
                             purpose_category: None,
                             lifetime_secs: 86_400,
                             key_thumbprint: None,
+                            contact: None,
                         },
                         unix_now(),
                     )?;

@@ -59,6 +59,7 @@ impl Vault {
             revoked_at: None,
             key_thumbprint: request.key_thumbprint,
             kid,
+            contact: request.contact,
         };
         let token = encode_grant(&grant.claims(&self.issuer()), &key, &grant.kid);
         let token_hash = self.unlocked.token_hash(&token);

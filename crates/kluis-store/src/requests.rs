@@ -257,6 +257,7 @@ impl Vault {
                     purpose_category: asked.purpose_category.clone(),
                     lifetime_secs: lifetime_secs.unwrap_or(asked.duration_secs),
                     key_thumbprint: Some(asked.key_thumbprint.clone()),
+                    contact: None,
                 },
                 now,
             )?;

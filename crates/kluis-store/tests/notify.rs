@@ -18,6 +18,7 @@ fn grant(v: &Vault, to: &str, fields: &[&str]) -> kluis_core::grant::Grant {
             purpose_category: None,
             lifetime_secs: 3600,
             key_thumbprint: None,
+            contact: None,
         },
         unix_now(),
     )

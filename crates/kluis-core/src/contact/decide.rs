@@ -26,7 +26,7 @@ pub fn decide(
         reason,
         retry_after: None,
     };
-    if !right.channels.iter().any(|c| c == channel) || !right.topics.iter().any(|t| t == topic) {
+    if !right.covers(channel, topic) {
         return refused(Reason::NoContactRight);
     }
     let rules = policy.for_business(business);

@@ -10,6 +10,7 @@ mod decide;
 mod history;
 mod policy;
 mod quiet;
+mod right;
 #[cfg(test)]
 mod scenarios;
 pub(crate) mod schema;
@@ -24,9 +25,10 @@ use crate::pointer::Pointer;
 
 pub use caps::{Cap, Period, Scope};
 pub use decide::decide;
-pub use history::{Contact, ContactHistory, Filter, MemoryHistory};
+pub use history::{Contact, ContactHistory, Filter, IndexedHistory, KEPT_PER_KIND, MemoryHistory};
 pub use policy::{ContactPolicy, EffectivePolicy, Rules};
 pub use quiet::QuietHours;
+pub use right::{ContactRight, MAX_TOPIC_CHARS, MAX_TOPICS, check_channel, check_topic};
 
 /// Why a contact attempt was refused; the wire names are the snake_case ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,13 +81,6 @@ impl Decision {
     pub fn is_allowed(&self) -> bool {
         matches!(self, Decision::Allowed)
     }
-}
-
-/// What a grant lets a business use to reach the owner: its channels and topics.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContactRight {
-    pub channels: Vec<String>,
-    pub topics: Vec<String>,
 }
 
 /// The bundled IANA database, so a zone means the same on every machine, with or without

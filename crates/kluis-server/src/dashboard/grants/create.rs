@@ -241,6 +241,7 @@ fn check(lang: Lang, input: &Input, ticked: &[&str]) -> Result<GrantRequest, Box
             purpose_category: category,
             lifetime_secs,
             key_thumbprint: None,
+            contact: None,
         }),
         _ => Err(Box::new(errors)),
     }
