@@ -230,6 +230,7 @@ impl AppState {
             }
             other => other?,
         };
+        let contact = claims.contact_right();
         let access = Arc::new(Access {
             grant: GrantId::parse(&claims.jti).map_err(|_| TokenError::Malformed)?,
             business: BusinessId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?,
@@ -240,9 +241,12 @@ impl AppState {
                 .map(|f| Pointer::parse(f))
                 .collect::<Result<Vec<_>, _>>()
                 .ok()
-                .filter(|fields| !fields.is_empty() && fields.iter().all(|f| !f.is_root()))
+                .filter(|fields| {
+                    (!fields.is_empty() || contact.is_some()) && fields.iter().all(|f| !f.is_root())
+                })
                 .ok_or(TokenError::Malformed)?,
             token_hash: self.0.unlocked.token_hash(token),
+            contact,
         });
         let verified = Arc::new(Verified { claims, access });
         if let Ok(mut tokens) = self.0.tokens.write() {

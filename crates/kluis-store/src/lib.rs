@@ -1,6 +1,7 @@
 //! The Kluis vault on disk: one SQLite file (WAL) where every name is a keyed hash and every value
 //! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks.
 
+mod contacts;
 pub mod crypto;
 mod deliveries;
 pub mod error;

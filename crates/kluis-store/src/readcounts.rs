@@ -25,8 +25,8 @@ const SAVED: &str = "day_reads";
 /// A point of the log: where it ended after an append through one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogMark {
-    file: [u8; 16],
-    head: Head,
+    pub(crate) file: [u8; 16],
+    pub(crate) head: Head,
 }
 
 /// One grant's day, as far as budgets care.

@@ -14,6 +14,7 @@ mod right;
 #[cfg(test)]
 mod scenarios;
 pub(crate) mod schema;
+mod wire;
 
 use std::sync::LazyLock;
 
@@ -26,11 +27,15 @@ use crate::pointer::Pointer;
 pub use caps::{Cap, Period, Scope};
 pub use decide::decide;
 pub use history::{Contact, ContactHistory, Filter, IndexedHistory, KEPT_PER_KIND, MemoryHistory};
+/// Instants as the contact rules take them (re-exported so callers need not name `jiff`).
+pub use jiff::Timestamp;
 pub use policy::{ContactPolicy, EffectivePolicy, Rules};
 pub use quiet::QuietHours;
 pub use right::{ContactRight, MAX_TOPIC_CHARS, MAX_TOPICS, check_channel, check_topic};
+pub use wire::{ContactAnswer, ContactCheck};
 
 /// Why a contact attempt was refused; the wire names are the snake_case ones.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {

@@ -1,6 +1,7 @@
 //! The grant API: what businesses call with a grant token (reads, introspection, access
 //! requests, keys, health, the spec). Errors are RFC 9457 problem+json ([`ApiError`]).
 
+pub(crate) mod contact;
 pub mod error;
 pub mod openapi;
 pub(crate) mod requests;

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::subscriptions::remove,
         crate::api::subscriptions::rotate,
         crate::api::webhook_key::webhook_key,
+        crate::api::contact::check,
     ),
     components(schemas(
         kluis_core::wire::Problem,
@@ -41,6 +42,9 @@ use utoipa::{Modify, OpenApi};
         crate::api::subscriptions::Listed,
         crate::api::subscriptions::Rotated,
         crate::api::webhook_key::WebhookKey,
+        kluis_core::contact::ContactCheck,
+        kluis_core::contact::ContactAnswer,
+        kluis_core::contact::Reason,
     )),
     modifiers(&GrantSecurity),
 )]

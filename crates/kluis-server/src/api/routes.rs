@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::api::requests::router())
         .merge(crate::api::subscriptions::router())
         .merge(crate::api::webhook_key::router())
+        .merge(crate::api::contact::router())
 }
 
 /// The granted fields, in the vault document's own shape.
@@ -75,6 +76,18 @@ pub async fn read_data(
             return Err(err);
         }
     };
+    if access.fields.is_empty() {
+        // A grant with a contact right only: the business may reach the owner, never read.
+        let err = ApiError::Forbidden {
+            detail: "this grant shares no fields; it carries a contact right only".into(),
+            fields: Vec::new(),
+        };
+        state
+            .ledger()
+            .record(refusal(access, ENDPOINT, &err))
+            .await?;
+        return Err(err);
+    }
     let mut narrowed_fields = None;
     if let Some(asked) = asked_fields(&uri) {
         let narrowed = asked.and_then(|asked| {

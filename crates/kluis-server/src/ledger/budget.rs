@@ -263,6 +263,7 @@ mod tests {
             purpose: "test".into(),
             fields: vec![Pointer::parse("/profile/email").unwrap()],
             token_hash: [0; 32],
+            contact: None,
         })
     }
 

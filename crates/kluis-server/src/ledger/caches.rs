@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use kluis_core::access::{AccessRecordRef, Action, FieldList};
+use kluis_core::access::{AccessRecordRef, Action, ContactNote, FieldList};
 use kluis_core::budget;
 use kluis_core::grant::{self, GrantId, Status};
 use kluis_core::pointer::Pointer;
@@ -14,6 +14,7 @@ use kluis_store::{GrantState, Vault};
 use serde_json::Value;
 
 use super::budget::{ReadBudgets, Verdict};
+use super::contact::{self, ContactBook, ContactVerdict};
 use super::{Decision, Job, Liveness};
 
 /// Grants (and documents) known to the ledger. Everything here is dropped as soon as another
@@ -116,15 +117,16 @@ impl Caches {
         &mut self,
         vault: &Vault,
         budgets: &mut ReadBudgets,
+        contacts: &mut ContactBook,
         job: &Job,
         now: i64,
     ) -> kluis_store::Result<Answer> {
         let (access, proof) = match job {
             Job::Record { .. } => return Ok(Answer::Recorded),
             Job::Settle { .. } => return Ok(Answer::Settled),
-            Job::Read { access, proof, .. } | Job::Introspect { access, proof, .. } => {
-                (access, proof)
-            }
+            Job::Read { access, proof, .. }
+            | Job::Introspect { access, proof, .. }
+            | Job::Contact { access, proof, .. } => (access, proof),
         };
         let doc = &self.doc;
         let known = Self::known(&mut self.grants, vault, &access.grant)?;
@@ -148,6 +150,14 @@ impl Caches {
                     _ => None,
                 };
                 return Ok(Answer::Introspect(refusal, narrowed));
+            }
+            Job::Contact { ask, at_ms, .. } => {
+                let verdict = match refusal {
+                    Some(reason) => ContactVerdict::Inactive(reason),
+                    None => contacts.decide(&self.doc, access, ask, *at_ms),
+                };
+                let note = contact::note(ask, &verdict);
+                return Ok(Answer::Contact(verdict, Box::new(note)));
             }
             Job::Read { narrowed, .. } => narrowed,
             Job::Record { .. } | Job::Settle { .. } => unreachable!("answered above"),
@@ -216,6 +226,8 @@ pub(super) enum Answer {
     },
     /// `None` if the grant is active, else why not; and what it still covers if narrowed.
     Introspect(Option<&'static str>, Option<Vec<Pointer>>),
+    /// A contact attempt decided so, and the log's note on it.
+    Contact(ContactVerdict, Box<ContactNote>),
     Recorded,
     Settled,
 }
@@ -227,6 +239,21 @@ impl Answer {
             Job::Settle { .. } => return None,
             Job::Record { record, .. } => return Some(record.view()),
             Job::Read { access, at_ms, .. } => (access, *at_ms, Action::Read),
+            Job::Contact {
+                access,
+                at_ms,
+                action,
+                ..
+            } => {
+                let Answer::Contact(verdict, note) = self else {
+                    unreachable!("answers are made in the order of their jobs")
+                };
+                let view = access.view(*at_ms, *action, FieldList::NONE, verdict.reason());
+                return Some(AccessRecordRef {
+                    contact: Some(note),
+                    ..view
+                });
+            }
             Job::Introspect {
                 access,
                 at_ms,
@@ -239,7 +266,7 @@ impl Answer {
             Answer::Read(Err(reason)) => (FieldList::NONE, Some(*reason)),
             Answer::OverBudget { recorded, .. } => (FieldList::NONE, Some(recorded.as_deref()?)),
             Answer::Introspect(refusal, _) => (FieldList::NONE, *refusal),
-            Answer::Recorded | Answer::Settled => (FieldList::NONE, None),
+            Answer::Contact(..) | Answer::Recorded | Answer::Settled => (FieldList::NONE, None),
         };
         Some(access.view(at_ms, endpoint, fields, reason))
     }
@@ -267,6 +294,9 @@ impl Answer {
                     None => Liveness::Active(narrowed),
                     Some(_) => Liveness::Inactive,
                 });
+            }
+            (Job::Contact { reply, .. }, Answer::Contact(verdict, _)) => {
+                let _ = reply.send(verdict);
             }
             (Job::Record { reply, .. }, Answer::Recorded)
             | (Job::Settle { reply }, Answer::Settled) => {

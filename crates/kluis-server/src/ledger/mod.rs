@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use kluis_core::access::{AccessRecord, AccessRecordRef, Action, Actor, FieldList, Outcome};
+use kluis_core::contact::ContactRight;
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::pointer::Pointer;
 use kluis_store::{LogMark, Vault, unix_now, unix_now_ms};
@@ -27,12 +28,15 @@ use crate::replay::ReplayCache;
 
 mod budget;
 mod caches;
+mod contact;
 mod proofs;
 
+pub use contact::{ContactAsk, ContactVerdict};
 pub use proofs::PendingProof;
 
 use budget::{AnonymousBudget, ReadBudgets};
 use caches::Caches;
+use contact::ContactBook;
 use proofs::{Proof, check_proofs_then_pass_on};
 
 /// At most this many calls share one frame of the log (one flush).
@@ -69,6 +73,8 @@ pub struct Access {
     pub fields: Vec<Pointer>,
     /// The keyed hash of the presented token; it must be the one the grant was issued with.
     pub token_hash: [u8; 32],
+    /// The channels and topics the grant lets the business use to reach the owner.
+    pub contact: Option<ContactRight>,
 }
 
 impl Access {
@@ -146,6 +152,15 @@ enum Job {
         at_ms: i64,
         reply: oneshot::Sender<Liveness>,
     },
+    /// A contact attempt (a check, an inbox message), logged as `action`.
+    Contact {
+        access: Arc<Access>,
+        proof: Proof,
+        ask: Box<ContactAsk>,
+        action: Action,
+        at_ms: i64,
+        reply: oneshot::Sender<ContactVerdict>,
+    },
     Record {
         record: Box<AccessRecord>,
         reply: oneshot::Sender<()>,
@@ -157,14 +172,18 @@ enum Job {
 impl Job {
     fn proof_mut(&mut self) -> Option<&mut Proof> {
         match self {
-            Job::Read { proof, .. } | Job::Introspect { proof, .. } => Some(proof),
+            Job::Read { proof, .. }
+            | Job::Introspect { proof, .. }
+            | Job::Contact { proof, .. } => Some(proof),
             Job::Record { .. } | Job::Settle { .. } => None,
         }
     }
 
     fn unchecked_proof(&self) -> Option<&PendingProof> {
         match self {
-            Job::Read { proof, .. } | Job::Introspect { proof, .. } => match proof {
+            Job::Read { proof, .. }
+            | Job::Introspect { proof, .. }
+            | Job::Contact { proof, .. } => match proof {
                 Proof::Unchecked(pending) => Some(pending),
                 Proof::Verdict(_) => None,
             },
@@ -249,6 +268,27 @@ impl Ledger {
         answer.await.map_err(|_| ApiError::Unavailable)
     }
 
+    /// Decides a contact attempt with the grant (live, and `proof` good), its contact right and
+    /// the owner's policy, counts it if it is allowed and counts, and records it as `action`.
+    pub async fn contact(
+        &self,
+        access: Arc<Access>,
+        proof: Option<PendingProof>,
+        ask: ContactAsk,
+        action: Action,
+    ) -> Result<ContactVerdict, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Contact {
+            access,
+            proof: Proof::of(proof),
+            ask: Box::new(ask),
+            action,
+            at_ms: unix_now_ms(),
+            reply,
+        })?;
+        answer.await.map_err(|_| ApiError::Unavailable)
+    }
+
     /// Records a call that was refused before reaching a grant (bad token, bad request).
     pub async fn record(&self, record: AccessRecord) -> Result<(), ApiError> {
         let (reply, answer) = oneshot::channel();
@@ -281,6 +321,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
     let mut budgets = ReadBudgets::load(&vault, unix_now());
+    let mut contacts = ContactBook::load(&vault, unix_now());
     loop {
         let first = match queue.recv_timeout(SETTLE_AFTER) {
             Ok(job) => job,
@@ -291,6 +332,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 }
                 let at = append_alone(&vault, &summaries);
                 budgets.save_if_due(&vault, at.as_ref(), false);
+                contacts.save_if_due(&vault, at.as_ref(), false);
                 if let Err(err) = vault.settle_log() {
                     tracing::warn!(error = %err, "could not rewrite the access log's head");
                 }
@@ -300,6 +342,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 // Every handle is gone: the last refusals summed up, the counts saved.
                 let at = append_alone(&vault, &budgets.summaries(unix_now()));
                 budgets.save_if_due(&vault, at.as_ref(), true);
+                contacts.save_if_due(&vault, at.as_ref(), true);
                 return;
             }
         };
@@ -318,7 +361,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
             caches.refresh(v)?;
             let answers = batch
                 .iter()
-                .map(|job| caches.decide(v, &mut budgets, job, now))
+                .map(|job| caches.decide(v, &mut budgets, &mut contacts, job, now))
                 .collect::<kluis_store::Result<Vec<_>>>()?;
             if settles {
                 // A clean stop: the reads refused so far are summed up now.
@@ -348,6 +391,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 // Outside the log's lock: an owner's action holds the database's write lock
                 // while it waits for the log's.
                 budgets.save_if_due(&vault, at.as_ref(), settles);
+                contacts.save_if_due(&vault, at.as_ref(), settles);
                 BATCHES.fetch_add(1, Ordering::Relaxed);
                 BATCHED_CALLS.fetch_add(answers.len() as u64, Ordering::Relaxed);
                 for (job, answer) in batch.drain(..).zip(answers) {

@@ -128,6 +128,7 @@ mod tests {
             purpose: "test".into(),
             fields: vec![Pointer::parse("/profile/email").unwrap()],
             token_hash: [0; 32],
+            contact: None,
         });
         // A proof signed by `signer`, checked against `key`.
         let job = |jti: &str, iat: i64, signer: &SigningKey| {

@@ -1,0 +1,212 @@
+//! Contact attempts in the ledger: whether a business may reach the owner now (its grant's
+//! contact right, then the owner's contact policy and caps), decided one after another on the
+//! ledger's thread so that concurrent attempts against a cap are counted exactly, and recorded
+//! in the same log frame as the answer they get.
+//!
+//! The contacts that count (delivered messages, reserved checks) are held in an indexed
+//! history; it is saved now and then with the log point it is as of, and a restarted ledger
+//! adds the counted contacts the log holds past that point ([`Vault::saved_contacts`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kluis_core::access::ContactNote;
+use kluis_core::contact::{
+    self, Contact, ContactPolicy, Decision, IndexedHistory, Reason, Timestamp,
+};
+use kluis_store::{LogMark, Vault};
+use serde_json::Value;
+
+use super::Access;
+
+/// How far back contacts are kept: the longest window a cap can have.
+const LONGEST_WINDOW_SECS: i64 = 366 * 24 * 3600;
+/// Saved at most this often while contacts are counted (each save writes `vault.db`, which
+/// empties the ledger's caches once).
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// One contact attempt, as its handler hands it to the ledger.
+#[derive(Debug)]
+pub struct ContactAsk {
+    pub channel: String,
+    pub topic: String,
+    /// Whether an allowed attempt counts against the caps (a reserved check, a message).
+    pub counts: bool,
+    /// The inbox message's id, when the attempt delivers one.
+    pub message: Option<String>,
+}
+
+/// The ledger's answer to a contact attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContactVerdict {
+    /// The grant is not live (or its DPoP proof failed); for the log, not the client.
+    Inactive(&'static str),
+    Allowed,
+    /// Refused by the grant's right or the owner's policy; `retry_after` in Unix seconds.
+    Refused {
+        reason: Reason,
+        retry_after: Option<i64>,
+    },
+}
+
+impl ContactVerdict {
+    /// The reason as the access log keeps it.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            ContactVerdict::Inactive(reason) => Some(reason),
+            ContactVerdict::Allowed => None,
+            ContactVerdict::Refused { reason, .. } => Some(reason.as_str()),
+        }
+    }
+}
+
+/// The owner's policy (as of the document it was read from) and the counted contacts.
+pub(super) struct ContactBook {
+    /// The document the policy was read from, and the policy (`None`: it could not be read).
+    policy: Option<(Arc<Value>, Option<ContactPolicy>)>,
+    history: IndexedHistory,
+    changed: bool,
+    saved_at: Instant,
+}
+
+impl ContactBook {
+    /// The counted contacts as saved and logged since; from nothing if none were ever saved or
+    /// they cannot be read. Saved again at once as of the log's end, as read counts are.
+    pub(super) fn load(vault: &Vault, now: i64) -> Self {
+        let mut book = Self {
+            policy: None,
+            history: IndexedHistory::default(),
+            changed: true,
+            saved_at: Instant::now(),
+        };
+        match vault.saved_contacts() {
+            Ok(found) => {
+                for contact in found.unwrap_or_default() {
+                    book.history.record(contact);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the saved contacts; counting contacts from now");
+            }
+        }
+        book.forget_old(now);
+        match vault.with_log_lock(|v| Ok(v.log_mark())) {
+            Ok(at) => book.save_if_due(vault, at.as_ref(), true),
+            Err(err) => tracing::warn!(error = %err, "could not open the access log"),
+        }
+        book
+    }
+
+    fn forget_old(&mut self, now: i64) {
+        if let Ok(cut) = Timestamp::from_second(now - LONGEST_WINDOW_SECS) {
+            self.history.forget_before(cut);
+        }
+    }
+
+    /// Decides `ask` by `access`'s contact right and the policy in `doc`, at `now_ms`; an
+    /// allowed attempt that counts is counted before the next one is decided.
+    pub(super) fn decide(
+        &mut self,
+        doc: &Arc<Value>,
+        access: &Access,
+        ask: &ContactAsk,
+        now_ms: i64,
+    ) -> ContactVerdict {
+        let Ok(now) = Timestamp::from_millisecond(now_ms) else {
+            return ContactVerdict::Inactive("the clock is out of range");
+        };
+        let Some(right) = &access.contact else {
+            return ContactVerdict::Refused {
+                reason: Reason::NoContactRight,
+                retry_after: None,
+            };
+        };
+        self.read_policy(doc);
+        let policy = self.policy.as_ref().and_then(|(_, p)| p.as_ref());
+        // A policy that cannot be read (a rule half-written field by field) means no contact.
+        let Some(policy) = policy else {
+            return ContactVerdict::Refused {
+                reason: Reason::DoNotContact,
+                retry_after: None,
+            };
+        };
+        let decision = contact::decide(
+            policy,
+            &access.business,
+            &ask.channel,
+            &ask.topic,
+            right,
+            &self.history,
+            now,
+        );
+        match decision {
+            Decision::Allowed => {
+                if ask.counts {
+                    self.history.record(Contact {
+                        at: now,
+                        business: access.business.clone(),
+                        channel: ask.channel.clone(),
+                        topic: ask.topic.clone(),
+                    });
+                    self.changed = true;
+                }
+                ContactVerdict::Allowed
+            }
+            Decision::Refused {
+                reason,
+                retry_after,
+            } => ContactVerdict::Refused {
+                reason,
+                retry_after: retry_after.map(|t| {
+                    let ms = t.as_millisecond();
+                    ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0)
+                }),
+            },
+        }
+    }
+
+    /// Reads the policy again if `doc` is not the document it was read from.
+    fn read_policy(&mut self, doc: &Arc<Value>) {
+        let current = matches!(&self.policy, Some((seen, _)) if Arc::ptr_eq(seen, doc));
+        if !current {
+            let policy = match ContactPolicy::from_document(doc) {
+                Ok(policy) => Some(policy),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the contact policy cannot be read; refusing contact until it is fixed");
+                    None
+                }
+            };
+            self.policy = Some((doc.clone(), policy));
+        }
+    }
+
+    /// Saves the contacts as of `at` if they changed and the last save is `SAVE_EVERY` old (or
+    /// `now` is set: a start or a clean stop).
+    pub(super) fn save_if_due(&mut self, vault: &Vault, at: Option<&LogMark>, now: bool) {
+        if !self.changed || (!now && self.saved_at.elapsed() < SAVE_EVERY) {
+            return;
+        }
+        let Some(at) = at else {
+            return;
+        };
+        self.forget_old(kluis_store::unix_now());
+        match vault.save_contacts(self.history.contacts(), at) {
+            Ok(()) => {
+                self.changed = false;
+                self.saved_at = Instant::now();
+            }
+            Err(err) => tracing::warn!(error = %err, "could not save the counted contacts"),
+        }
+    }
+}
+
+/// The log's note on an attempt decided so.
+pub(super) fn note(ask: &ContactAsk, verdict: &ContactVerdict) -> ContactNote {
+    let allowed = *verdict == ContactVerdict::Allowed;
+    ContactNote {
+        channel: ask.channel.clone(),
+        topic: ask.topic.clone(),
+        message: ask.message.clone().filter(|_| allowed),
+        counted: allowed && ask.counts,
+    }
+}
