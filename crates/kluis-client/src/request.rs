@@ -99,6 +99,7 @@ impl AccessRequest {
             purpose_category: self.category.clone(),
             duration_secs,
             callback_url: self.callback_url.clone(),
+            contact: None,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contact::ContactRight;
 use crate::document;
 use crate::error::{Error, Result};
 use crate::grant::{self, BusinessId, DEFAULT_LIFETIME_SECS, MAX_FIELDS, MAX_LIFETIME_SECS};
@@ -163,8 +164,12 @@ pub struct CheckedRequest {
     pub jwk: Jwk,
     /// The key's RFC 7638 thumbprint: the grant's `cnf.jkt` once approved.
     pub key_thumbprint: String,
-    /// Normalized: sorted, no duplicates, none inside another.
+    /// Normalized: sorted, no duplicates, none inside another. Empty when only a contact right
+    /// is asked for.
     pub fields: Vec<Pointer>,
+    /// The contact right asked for, normalized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactRight>,
     pub purpose: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_category: Option<String>,
@@ -204,11 +209,23 @@ impl CheckedRequest {
             .as_deref()
             .map(check_callback)
             .transpose()?;
+        let contact = body
+            .contact
+            .clone()
+            .map(ContactRight::validated)
+            .transpose()
+            .map_err(|e| Error::invalid(format!("contact: {e}")))?;
+        let fields = if body.fields.is_empty() && contact.is_some() {
+            Vec::new()
+        } else {
+            check_fields(&body.fields)?
+        };
         Ok(Self {
             business,
             jwk,
             key_thumbprint,
-            fields: check_fields(&body.fields)?,
+            fields,
+            contact,
             purpose,
             purpose_category,
             duration_secs,
@@ -228,7 +245,7 @@ pub const MAX_FIELDS_BYTES: usize = 1024;
 fn check_fields(fields: &[String]) -> Result<Vec<Pointer>> {
     if fields.is_empty() || fields.len() > MAX_FIELDS {
         return Err(Error::invalid(format!(
-            "fields must name 1 to {MAX_FIELDS} JSON Pointers"
+            "fields must name 1 to {MAX_FIELDS} JSON Pointers (or none, with a contact right)"
         )));
     }
     // The fields travel in the token and the receipt, which must stay well under 8 KiB.
@@ -300,6 +317,7 @@ mod tests {
                 "/profile/address/locality".into(),
                 "/profile/address".into(),
             ],
+            contact: None,
             purpose: "order delivery".into(),
             purpose_category: Some("contract".into()),
             duration_secs: None,

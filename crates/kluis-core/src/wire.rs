@@ -180,8 +180,12 @@ pub struct AccessRequestBody {
     pub business: BusinessInfo,
     /// The business's public key; the grant will be bound to it (DPoP, RFC 9449).
     pub jwk: crate::jose::Jwk,
-    /// JSON Pointers of the fields wanted.
+    /// JSON Pointers of the fields wanted (none, when the request asks only for a contact right).
+    #[serde(default)]
     pub fields: Vec<String>,
+    /// The channels and topics the business asks to reach the owner with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<crate::contact::ContactRight>,
     pub purpose: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_category: Option<String>,
@@ -217,9 +221,15 @@ pub struct AccessRequestStatus {
     pub fields_requested: Vec<String>,
     /// A pending request lapses at this time (Unix seconds).
     pub request_expires_at: i64,
+    /// The contact right asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_requested: Option<crate::contact::ContactRight>,
     /// Fields granted (all or a subset of those asked), once approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields_granted: Option<Vec<String>>,
+    /// The contact right granted (all or part of the one asked), once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_granted: Option<crate::contact::ContactRight>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
     /// The DPoP-bound grant token, once approved.
@@ -249,8 +259,10 @@ impl AccessRequestStatus {
             status,
             poll_url: format!("/v1/requests/{id}"),
             fields_requested,
+            contact_requested: None,
             request_expires_at,
             fields_granted: None,
+            contact_granted: None,
             grant_id: None,
             token: None,
             expires_at: None,

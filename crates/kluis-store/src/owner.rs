@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::crypto::{KdfParams, Passphrase};
 use crate::deliveries::Deliveries;
 use crate::error::{Result, StoreError};
-use crate::requests::StoredRequest;
+use crate::requests::{ContactChoice, StoredRequest};
 use crate::vault::{Vault, unix_now, unix_now_ms};
 
 /// Which front end the owner used; the log says so.
@@ -278,10 +278,22 @@ impl Owner<'_> {
         fields: Option<Vec<Pointer>>,
         lifetime_secs: Option<i64>,
     ) -> Result<Approval> {
+        self.approve_request_with(id, fields, ContactChoice::AsAsked, lifetime_secs)
+    }
+
+    /// [`Owner::approve_request`], with all, part or none of the contact right it asked for.
+    pub fn approve_request_with(
+        &self,
+        id: &RequestId,
+        fields: Option<Vec<Pointer>>,
+        contact: ContactChoice,
+        lifetime_secs: Option<i64>,
+    ) -> Result<Approval> {
         self.act(Action::RequestApprove, |v| {
             let now = unix_now();
             let asked = v.stored_request(id.as_str(), now)?;
-            let (status, grant) = v.approve_request(id.as_str(), fields, lifetime_secs, now)?;
+            let (status, grant) =
+                v.approve_request_with(id.as_str(), fields, contact, lifetime_secs, now)?;
             v.fan_out_decision(&asked, &status, now)?;
             let mut event = Event::of_grant(&grant);
             event.request = Some(id.clone());

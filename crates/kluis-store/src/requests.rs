@@ -8,6 +8,7 @@ use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use kluis_core::Pointer;
+use kluis_core::contact::ContactRight;
 use kluis_core::grant::{self, Grant, GrantId, GrantRequest};
 use kluis_core::receipt::{ReceiptContext, ReceiptId, build_receipt, sign_receipt};
 use kluis_core::request::{CheckedRequest, RequestId};
@@ -29,6 +30,18 @@ pub const MAX_REASON_CHARS: usize = 500;
 
 const TABLE: &str = "access_requests";
 
+/// What the owner approves of a request's contact right.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ContactChoice {
+    /// All of it (nothing, if it asked for none).
+    #[default]
+    AsAsked,
+    /// Only these of its channels and topics (none left: no contact right).
+    Keep(ContactRight),
+    /// None of it.
+    Refuse,
+}
+
 /// What the owner decided. Only the vault and the business (by polling) ever see the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
@@ -44,6 +57,9 @@ pub enum Decision {
         receipt_id: ReceiptId,
         /// The consent receipt, a compact JWS.
         receipt: String,
+        /// The contact right granted: all of the one asked for, or a part.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact: Option<ContactRight>,
     },
     Denied {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +118,7 @@ impl StoredRequest {
             self.request.fields_text(),
             self.expires_at,
         );
+        status.contact_requested = self.request.contact.clone();
         match &self.decision {
             Some(Decision::Approved {
                 grant_id,
@@ -109,9 +126,11 @@ impl StoredRequest {
                 expires_at,
                 token,
                 receipt,
+                contact,
                 ..
             }) => {
                 status.fields_granted = Some(fields.iter().map(ToString::to_string).collect());
+                status.contact_granted = contact.clone();
                 status.grant_id = Some(grant_id.to_string());
                 status.token = Some(token.clone());
                 status.expires_at = Some(*expires_at);
@@ -237,10 +256,27 @@ impl Vault {
         lifetime_secs: Option<i64>,
         now: i64,
     ) -> Result<(AccessRequestStatus, Grant)> {
+        self.approve_request_with(id, fields, ContactChoice::AsAsked, lifetime_secs, now)
+    }
+
+    /// [`Vault::approve_request`], with all, part or none of the contact right it asked for.
+    pub fn approve_request_with(
+        &self,
+        id: &str,
+        fields: Option<Vec<Pointer>>,
+        contact: ContactChoice,
+        lifetime_secs: Option<i64>,
+        now: i64,
+    ) -> Result<(AccessRequestStatus, Grant)> {
         self.in_transaction(|v| {
             let mut stored = v.stored_request(id, now)?;
             ensure_pending(&stored)?;
             let asked = &stored.request;
+            let contact = match (contact, &asked.contact) {
+                (ContactChoice::AsAsked, asked) => asked.clone(),
+                (ContactChoice::Refuse, _) | (ContactChoice::Keep(_), None) => None,
+                (ContactChoice::Keep(keep), Some(asked)) => asked.narrowed_to(&keep),
+            };
             let fields = grant::narrow(&asked.fields, fields.as_deref()).map_err(|outside| {
                 kluis_core::Error::invalid(format!(
                     "request {} did not ask for {}; approve fields it asked for ({}) or parts of them",
@@ -257,7 +293,7 @@ impl Vault {
                     purpose_category: asked.purpose_category.clone(),
                     lifetime_secs: lifetime_secs.unwrap_or(asked.duration_secs),
                     key_thumbprint: Some(asked.key_thumbprint.clone()),
-                    contact: None,
+                    contact: contact.clone(),
                 },
                 now,
             )?;
@@ -277,6 +313,7 @@ impl Vault {
                 token,
                 receipt_id,
                 receipt: jws,
+                contact,
             });
             v.save_decision(&stored)?;
             Ok((stored.with_status_at(now).to_status(), grant))
@@ -433,6 +470,7 @@ mod tests {
                 .with_phone("+31 20 123 4567"),
             jwk: Jwk::from_verifying_key(&SigningKey::from_bytes(&[42; 32]).verifying_key()),
             fields: vec!["/profile/email".into()],
+            contact: None,
             purpose: "order delivery".into(),
             purpose_category: None,
             duration_secs: None,

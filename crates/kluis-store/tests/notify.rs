@@ -277,6 +277,7 @@ fn ask(v: &Vault, callback_url: Option<&str>) -> kluis_core::request::RequestId 
             .with_phone("+31 30 123 4567"),
         jwk: Jwk::from_verifying_key(&SigningKey::from_bytes(&[7; 32]).verifying_key()),
         fields: vec!["/profile/email".into()],
+        contact: None,
         purpose: "order delivery".into(),
         purpose_category: None,
         duration_secs: None,

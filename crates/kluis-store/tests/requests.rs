@@ -34,6 +34,7 @@ fn body() -> AccessRequestBody {
             "/profile/address".into(),
             "/profile/phone_number".into(),
         ],
+        contact: None,
         purpose: PURPOSE.into(),
         purpose_category: Some("contract".into()),
         duration_secs: Some(7 * 86_400),
