@@ -59,6 +59,7 @@
 //! `default-features = false`) uses ring instead. See `docs/sdk.md` for the whole integration.
 
 mod client;
+mod contact;
 mod error;
 mod key;
 mod request;
@@ -74,6 +75,7 @@ pub use request::{AccessRequest, Decision, Grant};
 pub use subscriptions::{Rotated, Subscribed, Subscription};
 pub use webhook::{Notification, VerifyError, WebhookVerifier};
 
+pub use kluis_core::contact::{ContactAnswer, ContactRight, Reason as ContactReason};
 pub use kluis_core::jose::{Jwk, Jwks};
 pub use kluis_core::receipt::{ConsentReceipt, RECEIPT_TYP};
 pub use kluis_core::token::{GrantClaims, TokenError};

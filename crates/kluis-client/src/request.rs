@@ -1,5 +1,6 @@
 //! Asking an owner for access, and what they decided: the SDK's view of `/v1/requests`.
 
+use kluis_core::contact::ContactRight;
 use std::fmt;
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub struct AccessRequest {
     pub duration: Option<Duration>,
     /// Where the vault POSTs the decision, besides answering polls.
     pub callback_url: Option<String>,
+    /// The channels and topics the business asks to reach the customer with, if any. A
+    /// request may ask for this alone (no fields): contact without disclosure.
+    pub contact: Option<ContactRight>,
 }
 
 impl AccessRequest {
@@ -43,7 +47,24 @@ impl AccessRequest {
             category: None,
             duration: None,
             callback_url: None,
+            contact: None,
         }
+    }
+
+    /// Also asks for the right to reach the customer over `channels` about `topics` (within
+    /// their contact policy, which the vault enforces).
+    pub fn contact<C, T>(mut self, channels: C, topics: T) -> Self
+    where
+        C: IntoIterator,
+        C::Item: Into<String>,
+        T: IntoIterator,
+        T::Item: Into<String>,
+    {
+        self.contact = Some(ContactRight {
+            channels: channels.into_iter().map(Into::into).collect(),
+            topics: topics.into_iter().map(Into::into).collect(),
+        });
+        self
     }
 
     pub fn category(mut self, category: impl Into<String>) -> Self {
@@ -77,8 +98,16 @@ impl AccessRequest {
                 )));
             }
         }
-        if self.fields.is_empty() {
-            return Err(Error::Invalid("ask for at least one field".into()));
+        let contact = self
+            .contact
+            .clone()
+            .map(ContactRight::validated)
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("contact: {e}")))?;
+        if self.fields.is_empty() && contact.is_none() {
+            return Err(Error::Invalid(
+                "ask for at least one field or a contact right".into(),
+            ));
         }
         for field in &self.fields {
             kluis_core::Pointer::parse(field)
@@ -99,7 +128,7 @@ impl AccessRequest {
             purpose_category: self.category.clone(),
             duration_secs,
             callback_url: self.callback_url.clone(),
-            contact: None,
+            contact,
         })
     }
 }
@@ -140,6 +169,7 @@ impl Decision {
                         .ok_or_else(|| missing("fields_granted"))?,
                     expires_at: status.expires_at.ok_or_else(|| missing("expires_at"))?,
                     receipt: status.receipt.clone().ok_or_else(|| missing("receipt"))?,
+                    contact: status.contact_granted.clone(),
                 })
             }
         }))
@@ -161,6 +191,8 @@ pub struct Grant {
     /// The consent receipt, a compact JWS signed by the vault; check it with
     /// [`crate::Client::verify_receipt`] and keep it as evidence of consent.
     pub receipt: String,
+    /// The contact right granted (all or part of the one asked for), if any.
+    pub contact: Option<ContactRight>,
 }
 
 impl fmt::Debug for Grant {

@@ -113,7 +113,7 @@ impl Client {
 
     /// A request to `path` carrying the grant: Bearer, or DPoP with a proof for this method
     /// and URL when the token is bound to a key (which must be `key`).
-    fn with_grant(
+    pub(crate) fn with_grant(
         &self,
         key: &BusinessKey,
         token: &str,
