@@ -47,8 +47,6 @@ use kluis::core::jose::{Jwk, thumbprint};
 use kluis::server::{AppState, Dashboard, LogDurability, serve_with};
 use kluis::store::{KdfParams, Passphrase, Vault, unix_now};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -116,8 +114,12 @@ struct Args {
     notify_rate: f64,
 }
 
+#[path = "support/http1.rs"]
+mod http1;
 #[path = "support/notify_load.rs"]
 mod notify_load;
+
+use http1::Wire;
 
 /// Thread names, so the CPU each part uses can be told apart in /proc (at most 15 bytes).
 const SERVER_THREADS: &str = "srv-worker";
@@ -904,7 +906,7 @@ async fn drive_all(args: &Args, plan: Plan) -> Result<Run> {
 /// one proof is replayed, which must be refused.
 async fn preflight(plan: &Plan) -> Result<(usize, usize)> {
     let mut conn = Conn::open(plan.addr, Target::Health, plan, 0, 1).await?;
-    let (status, body) = conn.call(&plan.health[0]).await?;
+    let (status, body) = conn.wire.call(&plan.health[0]).await?;
     let health: Value = serde_json::from_slice(body)?;
     if status != 200 || health != json!({"status": "ok"}) {
         return Err(format!("/healthz answered {status} {health}").into());
@@ -920,7 +922,7 @@ async fn preflight(plan: &Plan) -> Result<(usize, usize)> {
                 out.clone().into_bytes()
             }
         };
-        let (status, body) = conn.call(&request).await?;
+        let (status, body) = conn.wire.call(&request).await?;
         let got: Value = serde_json::from_slice(body)?;
         let want: Value = serde_json::from_slice(&plan.bodies[i])?;
         if status != 200 || got != want {
@@ -928,7 +930,7 @@ async fn preflight(plan: &Plan) -> Result<(usize, usize)> {
         }
         if plan.dpop.is_some() && i == 1 {
             // The same proof again: a replay.
-            let (status, _) = conn.call(&request).await?;
+            let (status, _) = conn.wire.call(&request).await?;
             if status != 401 {
                 return Err(format!("a replayed DPoP proof was answered {status}, not 401").into());
             }
@@ -962,9 +964,7 @@ async fn slice(plan: &Plan, conns: Vec<Conn>, duration: Duration) -> (Vec<Conn>,
 
 /// One keep-alive connection, bound to one endpoint.
 struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    filled: usize,
+    wire: Wire,
     target: Target,
     /// The next token to use, and the stride: connection c of n takes tokens c, c+n, c+2n, ...
     next: usize,
@@ -984,8 +984,7 @@ impl Conn {
         c: usize,
         n: usize,
     ) -> io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let wire = Wire::open(addr).await?;
         let presigned = match target {
             Target::Data => plan
                 .presigned
@@ -996,9 +995,7 @@ impl Conn {
             Target::Health => Vec::new(),
         };
         Ok(Self {
-            stream,
-            buf: vec![0; 16 * 1024],
-            filled: 0,
+            wire,
             target,
             next: c % plan.data.len(),
             step: n,
@@ -1044,7 +1041,7 @@ impl Conn {
             } else {
                 now
             };
-            let status = match self.call(request).await {
+            let status = match self.wire.call(request).await {
                 Ok((status, got)) => {
                     if status == 200 && body.is_some_and(|want| got != &want[..]) {
                         tally.wrong_bodies += 1;
@@ -1072,81 +1069,6 @@ impl Conn {
         tally.broken = u64::from(failed);
         ((!failed).then_some(self), tally)
     }
-
-    /// Sends one request and reads one response by its Content-Length; returns the status and
-    /// the body (valid until the next call).
-    async fn call(&mut self, request: &[u8]) -> io::Result<(u16, &[u8])> {
-        self.stream.write_all(request).await?;
-        let mut scanned = 0;
-        let head_end = loop {
-            if let Some(at) = self.buf[scanned..self.filled]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                break scanned + at + 4;
-            }
-            scanned = self.filled.saturating_sub(3);
-            self.fill().await?;
-        };
-        let (status, length) = parse_head(&self.buf[..head_end])?;
-        let end = head_end + length;
-        while self.filled < end {
-            self.fill().await?;
-        }
-        // Requests are never pipelined, so nothing may follow the body; the next call starts
-        // on an empty buffer.
-        if self.filled != end {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unexpected bytes after a response",
-            ));
-        }
-        self.filled = 0;
-        Ok((status, &self.buf[head_end..end]))
-    }
-
-    async fn fill(&mut self) -> io::Result<()> {
-        if self.filled == self.buf.len() {
-            self.buf.resize(self.buf.len() * 2, 0);
-        }
-        match self.stream.read(&mut self.buf[self.filled..]).await? {
-            0 => Err(io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                self.filled += n;
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The status code and Content-Length of a response head.
-fn parse_head(head: &[u8]) -> io::Result<(u16, usize)> {
-    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
-    let text = std::str::from_utf8(head).map_err(|_| bad("the response head is not text"))?;
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.strip_prefix("HTTP/1.1 "))
-        .and_then(|l| l.get(..3))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("not an HTTP/1.1 status line"))?;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if name.eq_ignore_ascii_case("content-length") {
-            length = value.trim().parse().ok();
-        } else if name.eq_ignore_ascii_case("connection")
-            && value.trim().eq_ignore_ascii_case("close")
-        {
-            return Err(bad("the server closed the connection"));
-        }
-    }
-    Ok((
-        status,
-        length.ok_or_else(|| bad("a response without Content-Length"))?,
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
