@@ -103,7 +103,11 @@ fn main() -> Result<ExitCode> {
     let answered = warm.answered() + run.answered();
     let allowed = warm.allowed + run.allowed;
     let secs = run.elapsed.as_secs_f64();
-    let what = if args.inbox { "inbox deliveries" } else { "reserved checks" };
+    let what = if args.inbox {
+        "inbox deliveries"
+    } else {
+        "reserved checks"
+    };
     println!(
         "{what}: {:.0}/s over {secs:.1} s at {} connections ({} allowed, {} refused, {} other)",
         run.answered() as f64 / secs,

@@ -86,94 +86,116 @@ impl ContactHistory for MemoryHistory {
     }
 }
 
-/// The most contacts kept per business, channel and topic: no cap counts further back, since a
-/// cap's `max` is at most [`super::caps::MAX_CAP`].
+/// The most contacts kept per filter: no cap counts further back, since a cap's `max` is at
+/// most [`super::caps::MAX_CAP`].
 pub const KEPT_PER_KIND: usize = super::caps::MAX_CAP as usize;
 
-/// A history indexed by business, channel and topic, each kind's times in order: a count costs
-/// a binary search per kind the filter matches, not a walk over every contact. Each kind keeps
-/// its latest [`KEPT_PER_KIND`] contacts, which is all a cap can ask about.
+/// A history indexed by every filter a cap can make: each contact is filed under its business,
+/// channel and topic with each of them also left open (eight keys), each key's times in order.
+/// A count is one look-up and a binary search, whatever the number of businesses.
+///
+/// Each key keeps its latest [`KEPT_PER_KIND`] contacts. That is all a cap can ask about: a cap
+/// of `max` is reached when at least `max` of its window are kept, and the slot it waits for is
+/// the `count - max`-th oldest of the window, which lies among the latest `max` ones.
 #[derive(Clone, Debug, Default)]
 pub struct IndexedHistory {
-    kinds: HashMap<Kind, VecDeque<Timestamp>>,
+    keys: HashMap<Key, VecDeque<Timestamp>>,
 }
 
+/// A filter as a key: `None` matches any.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Kind {
-    business: BusinessId,
-    channel: String,
-    topic: String,
+struct Key {
+    business: Option<BusinessId>,
+    channel: Option<String>,
+    topic: Option<String>,
+}
+
+impl Key {
+    fn of(filter: &Filter<'_>) -> Key {
+        Key {
+            business: filter.business.cloned(),
+            channel: filter.channel.map(str::to_owned),
+            topic: filter.topic.map(str::to_owned),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.business.is_some() && self.channel.is_some() && self.topic.is_some()
+    }
 }
 
 impl IndexedHistory {
     /// Counts `contact` in.
     pub fn record(&mut self, contact: Contact) {
-        let times = self
-            .kinds
-            .entry(Kind {
-                business: contact.business,
-                channel: contact.channel,
-                topic: contact.topic,
-            })
-            .or_default();
-        // Nearly always the newest; a clock that stepped back is put in its place.
-        let at = times.partition_point(|t| *t <= contact.at);
-        times.insert(at, contact.at);
-        if times.len() > KEPT_PER_KIND {
-            times.pop_front();
+        for open in 0..8u8 {
+            let key = Key {
+                business: (open & 1 == 0).then(|| contact.business.clone()),
+                channel: (open & 2 == 0).then(|| contact.channel.clone()),
+                topic: (open & 4 == 0).then(|| contact.topic.clone()),
+            };
+            let times = self.keys.entry(key).or_default();
+            // Nearly always the newest; a clock that stepped back is put in its place.
+            let at = times.partition_point(|t| *t <= contact.at);
+            times.insert(at, contact.at);
+            if times.len() > KEPT_PER_KIND {
+                times.pop_front();
+            }
         }
     }
 
     /// Forgets contacts before `before` (older than any window can reach).
     pub fn forget_before(&mut self, before: Timestamp) {
-        self.kinds.retain(|_, times| {
+        self.keys.retain(|_, times| {
             let old = times.partition_point(|t| *t < before);
             times.drain(..old);
             !times.is_empty()
         });
     }
 
-    /// Every contact kept, oldest first within each kind.
+    /// Every contact kept under its full key (business, channel and topic), oldest first within
+    /// each: what is saved, and what [`IndexedHistory::record`] files again on loading.
     pub fn contacts(&self) -> impl Iterator<Item = Contact> + '_ {
-        self.kinds.iter().flat_map(|(kind, times)| {
-            times.iter().map(|at| Contact {
-                at: *at,
-                business: kind.business.clone(),
-                channel: kind.channel.clone(),
-                topic: kind.topic.clone(),
+        self.keys
+            .iter()
+            .filter(|(key, _)| key.is_full())
+            .flat_map(|(key, times)| {
+                let (business, channel, topic) = (
+                    key.business.clone().expect("a full key"),
+                    key.channel.clone().expect("a full key"),
+                    key.topic.clone().expect("a full key"),
+                );
+                times.iter().map(move |at| Contact {
+                    at: *at,
+                    business: business.clone(),
+                    channel: channel.clone(),
+                    topic: topic.clone(),
+                })
             })
-        })
     }
 
-    /// How many contacts are kept.
+    /// How many contacts are kept under full keys.
     pub fn len(&self) -> usize {
-        self.kinds.values().map(VecDeque::len).sum()
+        self.keys
+            .iter()
+            .filter(|(key, _)| key.is_full())
+            .map(|(_, times)| times.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.kinds.is_empty()
+        self.keys.is_empty()
     }
 
-    fn matching<'a>(
-        &'a self,
-        filter: &'a Filter<'_>,
-    ) -> impl Iterator<Item = &'a VecDeque<Timestamp>> + 'a {
-        self.kinds
-            .iter()
-            .filter(move |(kind, _)| {
-                filter.business.is_none_or(|b| *b == kind.business)
-                    && filter.channel.is_none_or(|c| c == kind.channel)
-                    && filter.topic.is_none_or(|t| t == kind.topic)
-            })
-            .map(|(_, times)| times)
+    fn times(&self, filter: &Filter<'_>) -> Option<&VecDeque<Timestamp>> {
+        self.keys.get(&Key::of(filter))
     }
 }
 
 impl ContactHistory for IndexedHistory {
     fn count(&self, filter: &Filter<'_>, since: Timestamp) -> usize {
-        self.matching(filter)
-            .map(|times| times.len() - times.partition_point(|t| *t < since))
-            .sum()
+        self.times(filter).map_or(0, |times| {
+            times.len() - times.partition_point(|t| *t < since)
+        })
     }
 
     fn nth_oldest_since(
@@ -182,16 +204,10 @@ impl ContactHistory for IndexedHistory {
         since: Timestamp,
         n: usize,
     ) -> Option<Timestamp> {
-        let mut times: Vec<Timestamp> = self
-            .matching(filter)
-            .flat_map(|times| times.range(times.partition_point(|t| *t < since)..))
+        let times = self.times(filter)?;
+        times
+            .get(times.partition_point(|t| *t < since) + n)
             .copied()
-            .collect();
-        if n >= times.len() {
-            return None;
-        }
-        let (_, nth, _) = times.select_nth_unstable(n);
-        Some(*nth)
     }
 }
 
@@ -309,5 +325,52 @@ mod tests {
             ),
             1
         );
+    }
+
+    /// Past the kept number, a cap still reads the same: reached exactly when the full history
+    /// says so, and its slot frees at the same time.
+    #[test]
+    fn what_caps_ask_is_answered_past_the_kept_number() {
+        let mut contacts = Vec::new();
+        for i in 0..2_500_i64 {
+            let business = ["a.example", "b.example"][(i % 7 == 0) as usize];
+            contacts.push(contact(
+                i,
+                business,
+                "inbox",
+                ["orders", "news"][(i % 3 == 0) as usize],
+            ));
+        }
+        let list = MemoryHistory::new(contacts.clone());
+        let mut index = IndexedHistory::default();
+        contacts.into_iter().for_each(|c| index.record(c));
+        let a = BusinessId::parse("a.example").unwrap();
+        for filter in [
+            Filter::default(),
+            Filter {
+                business: Some(&a),
+                ..Filter::default()
+            },
+            Filter {
+                topic: Some("orders"),
+                ..Filter::default()
+            },
+        ] {
+            for since in [0, 700, 1_400, 2_000] {
+                let since = Timestamp::from_second(since).unwrap();
+                let (full, kept) = (list.count(&filter, since), index.count(&filter, since));
+                assert_eq!(kept, full.min(KEPT_PER_KIND), "{filter:?}");
+                for max in [1, 10, 999, 1_000] {
+                    assert_eq!(kept >= max, full >= max);
+                    if full >= max {
+                        assert_eq!(
+                            index.nth_oldest_since(&filter, since, kept - max),
+                            list.nth_oldest_since(&filter, since, full - max),
+                            "{filter:?} {max}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
