@@ -126,6 +126,44 @@ const FREQUENCIES: &[(&str, &str, &str)] = &[
     ("on_change", "when something changes", "bij een wijziging"),
 ];
 
+const CONTACT_REASONS: &[(&str, &str, &str)] = &[
+    (
+        "no_contact_right",
+        "outside the right you gave it",
+        "buiten het recht dat u gaf",
+    ),
+    (
+        "do_not_contact",
+        "you want no contact",
+        "u wilt geen contact",
+    ),
+    (
+        "channel_off",
+        "you do not use that channel",
+        "u gebruikt dat kanaal niet",
+    ),
+    (
+        "topic_blocked",
+        "you blocked that topic",
+        "u blokkeerde dat onderwerp",
+    ),
+    (
+        "topic_not_chosen",
+        "you did not choose that topic",
+        "u koos dat onderwerp niet",
+    ),
+    (
+        "cap_reached",
+        "it reached the number you allow",
+        "het bereikte het aantal dat u toestaat",
+    ),
+    (
+        "quiet_hours",
+        "during your quiet hours",
+        "tijdens uw rustige uren",
+    ),
+];
+
 fn named(table: &[(&str, &'static str, &'static str)], lang: Lang, key: &str) -> String {
     table.iter().find(|(k, _, _)| *k == key).map_or_else(
         || key.to_owned(),
@@ -141,6 +179,12 @@ pub fn address_part(lang: Lang, name: &str) -> String {
 /// A contact channel in words: `text message` for `sms`.
 pub fn channel(lang: Lang, name: &str) -> String {
     named(CHANNELS, lang, name)
+}
+
+/// Why a contact attempt was refused, in words: `you blocked that topic` for
+/// `topic_blocked`; a reason of another kind (a revoked grant) as it is.
+pub fn contact_reason(lang: Lang, reason: &str) -> String {
+    named(CONTACT_REASONS, lang, reason)
 }
 
 /// A frequency in words: `monthly`.

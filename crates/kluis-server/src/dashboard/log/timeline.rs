@@ -87,6 +87,8 @@ fn alike(a: &AccessRecord, b: &AccessRecord) -> bool {
         && a.purpose == b.purpose
         && a.fields == b.fields
         && a.reason == b.reason
+        && a.contact.as_ref().map(|c| (&c.channel, &c.topic))
+            == b.contact.as_ref().map(|c| (&c.channel, &c.topic))
 }
 
 fn line(lang: Lang, run: &[&LogEntry]) -> Line {
@@ -153,6 +155,9 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
             )
             .to_owned()
         });
+        if let Some(said) = contact_sentence(lang, r, &who, n) {
+            return said;
+        }
         return match (r.action, r.outcome, lang) {
             (Action::RefusedCalls, _, Lang::En) => {
                 format!("Calls without a valid grant{}", reason(": "))
@@ -277,6 +282,15 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
         (Action::DeliveryReplay, Lang::Nl) => {
             format!("U liet mislukte berichten opnieuw naar {b} sturen")
         }
+        (Action::InboxReply, Lang::En) => format!("You answered {b}'s message"),
+        (Action::InboxReply, Lang::Nl) => format!("U beantwoordde het bericht van {b}"),
+        (Action::TopicBlock, lang) => {
+            let topic = r.contact.as_ref().map_or("", |c| c.topic.as_str());
+            match lang {
+                Lang::En => format!("You want no more about {topic:?} from {b}"),
+                Lang::Nl => format!("U wilt niets meer over {topic:?} van {b}"),
+            }
+        }
         // A business's action recorded as the owner's: said as it is stored.
         (other, _) => format!("{} {}", r.actor.as_str(), other.as_str()),
     };
@@ -286,6 +300,46 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
         format!(", {}", times(lang, n))
     };
     format!("{what} ({via}){n}")
+}
+
+/// A business's contact attempt in words: how and about what it tried to reach the owner, and
+/// why it was refused; `None` for other records.
+fn contact_sentence(lang: Lang, r: &AccessRecord, who: &str, n: usize) -> Option<String> {
+    let note = r.contact.as_ref()?;
+    let (channel, topic) = (words::channel(lang, &note.channel), &note.topic);
+    let n = if n == 1 {
+        String::new()
+    } else {
+        format!(" {}", times(lang, n))
+    };
+    Some(match (r.action, r.outcome, lang) {
+        (Action::InboxDeliver, Outcome::Allowed, Lang::En) => {
+            format!("{who} left a message in your inbox about {topic:?}{n}")
+        }
+        (Action::InboxDeliver, Outcome::Allowed, Lang::Nl) => {
+            format!("{who} liet{n} een bericht over {topic:?} in uw inbox")
+        }
+        (_, Outcome::Allowed, Lang::En) => {
+            format!("{who} was allowed to reach you by {channel} about {topic:?}{n}")
+        }
+        (_, Outcome::Allowed, Lang::Nl) => {
+            format!("{who} mocht u{n} via {channel} benaderen over {topic:?}")
+        }
+        (_, Outcome::Refused, lang) => {
+            let why = r
+                .reason
+                .as_deref()
+                .map_or_else(String::new, |why| words::contact_reason(lang, why));
+            match lang {
+                Lang::En => format!(
+                    "{who} tried to reach you by {channel} about {topic:?}{n}, against your wishes: {why}"
+                ),
+                Lang::Nl => format!(
+                    "{who} probeerde u{n} via {channel} te benaderen over {topic:?}, tegen uw wens: {why}"
+                ),
+            }
+        }
+    })
 }
 
 /// One entry under its line: its time and number, and what the line does not say.
@@ -412,5 +466,36 @@ mod tests {
         );
         r.action = Action::SignIn;
         assert_eq!(sentence(Lang::En, &r, 1), "You signed in (kluis command)");
+    }
+
+    #[test]
+    fn contact_attempts_in_words() {
+        let mut r = read(0, "shop.example", Outcome::Refused);
+        r.action = Action::ContactCheck;
+        r.reason = Some("topic_blocked".into());
+        r.contact = Some(kluis_core::access::ContactNote {
+            channel: "sms".into(),
+            topic: "surveys".into(),
+            message: None,
+            counted: false,
+        });
+        assert_eq!(
+            sentence(Lang::En, &r, 2),
+            "shop.example tried to reach you by text message about \"surveys\" twice, against your wishes: you blocked that topic"
+        );
+        assert!(sentence(Lang::Nl, &r, 1).contains("tegen uw wens: u blokkeerde dat onderwerp"));
+        r.outcome = Outcome::Allowed;
+        r.reason = None;
+        r.action = Action::InboxDeliver;
+        assert_eq!(
+            sentence(Lang::En, &r, 1),
+            "shop.example left a message in your inbox about \"surveys\""
+        );
+        r.actor = Actor::OwnerCli;
+        r.action = Action::TopicBlock;
+        assert_eq!(
+            sentence(Lang::En, &r, 1),
+            "You want no more about \"surveys\" from shop.example (kluis command)"
+        );
     }
 }
