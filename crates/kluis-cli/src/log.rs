@@ -119,7 +119,11 @@ fn list(global: &Global, args: &LogArgs) -> Result<()> {
                 text(r.grant.as_ref().map(ToString::to_string)),
                 outcome_text(r.outcome).to_owned(),
                 text(r.reason.clone()),
-                text(Some(fields_text(&r.fields)).filter(|f| !f.is_empty())),
+                // A contact attempt names its channel and topic where a read names fields.
+                text(match &r.contact {
+                    Some(c) => Some(format!("{} about {:?}", c.channel, c.topic)),
+                    None => Some(fields_text(&r.fields)).filter(|f| !f.is_empty()),
+                }),
                 text(r.purpose.clone()),
             ]
         })
