@@ -417,6 +417,8 @@ pub(crate) async fn refusal(response: Response) -> Error {
         status: status.as_u16(),
         detail: None,
         fields: Vec::new(),
+        reason: None,
+        retry_after: None,
     });
     // The HTTP status is authoritative; the member is advisory (RFC 9457 §3.1.2).
     problem.status = status.as_u16();

@@ -21,6 +21,12 @@ pub struct Problem {
     /// JSON Pointers outside the grant, when a request asked for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// Why a contact attempt was refused (`POST /v1/inbox`): a contact check's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::contact::Reason>,
+    /// When a refused contact attempt can succeed, Unix seconds (also in `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<i64>,
 }
 
 /// An RFC 7662 introspection answer. Inactive tokens get `{"active": false}` and nothing else.

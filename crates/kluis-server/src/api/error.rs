@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use kluis_core::contact::Reason;
 use kluis_core::wire::{PROBLEM_JSON, Problem};
 use kluis_store::StoreError;
 
@@ -33,6 +34,13 @@ pub enum ApiError {
     /// seconds, at the next UTC midnight.
     #[error("read budget of {budget} a day used up")]
     ReadBudget { budget: u32, retry_after: u64 },
+    /// A contact attempt the owner's policy or the grant's right refuses; `retry_after` (Unix
+    /// seconds) for quiet hours and caps, which answer 429 rather than 403.
+    #[error("contact refused: {}", reason.as_str())]
+    ContactRefused {
+        reason: Reason,
+        retry_after: Option<i64>,
+    },
     #[error("request timed out")]
     Timeout,
     #[error("overloaded")]
@@ -112,6 +120,22 @@ impl ApiError {
                      To learn of changes without polling, subscribe to change notifications: POST /v1/subscriptions"
                 )),
             ),
+            Self::ContactRefused {
+                reason,
+                retry_after,
+            } => (
+                if retry_after.is_some() {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+                "contact-refused",
+                "Contact refused",
+                Some(format!(
+                    "the customer's contact policy refuses this contact: {}",
+                    reason.as_str()
+                )),
+            ),
             Self::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
@@ -152,6 +176,10 @@ impl IntoResponse for ApiError {
         let (status, code, title, detail) = self.parts();
         let retry_after = match &self {
             Self::ReadBudget { retry_after, .. } => HeaderValue::from(*retry_after),
+            Self::ContactRefused {
+                retry_after: Some(at),
+                ..
+            } => HeaderValue::from((at - kluis_store::unix_now()).max(1)),
             _ => HeaderValue::from_static("3600"),
         };
         match &self {
@@ -160,6 +188,13 @@ impl IntoResponse for ApiError {
             other if status.is_server_error() => tracing::warn!(error = %other, "server error"),
             _ => {}
         }
+        let (contact_reason, contact_retry) = match &self {
+            Self::ContactRefused {
+                reason,
+                retry_after,
+            } => (Some(*reason), *retry_after),
+            _ => (None, None),
+        };
         let fields = match self {
             Self::Forbidden { fields, .. } => fields,
             _ => Vec::new(),
@@ -170,6 +205,8 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail,
             fields,
+            reason: contact_reason,
+            retry_after: contact_retry,
         };
         let body = serde_json::to_vec(&problem).expect("a problem serializes");
         let mut response = (status, body).into_response();
