@@ -25,6 +25,7 @@ use crate::pointer::Pointer;
 pub use caps::{Cap, Period, Scope};
 pub use decide::decide;
 pub use history::{Contact, ContactHistory, Filter, MemoryHistory};
+pub use policy::is_topic;
 pub use policy::{ContactPolicy, EffectivePolicy, Rules};
 pub use quiet::QuietHours;
 
