@@ -175,7 +175,9 @@ fn a_batch_lands_whole_or_not_at_all() {
     blank.post.body = " \n".into();
     let stray = post_as(&shop, "orders", "re", "re", Some(batch[0].id.clone()));
     let again = batch[1].clone();
-    for bad in [blank, stray, again] {
+    let mut unhashed = message(&shop, "orders", "hash", "x");
+    unhashed.sha256[0] ^= 1;
+    for bad in [blank, stray, again, unhashed] {
         let err = inbox.deliver(&[good.clone(), bad.clone()]).unwrap_err();
         assert!(
             matches!(err, StoreError::Invalid(_) | StoreError::Conflict(_)),

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use kluis_core::grant::{BusinessId, GrantId};
-use kluis_core::inbox::{InboxPost, MessageId};
+use kluis_core::inbox::{InboxPost, MessageId, message_sha256};
 
 use crate::error::{Result, StoreError};
 use crate::schema;
@@ -137,13 +137,20 @@ impl Inbox {
     }
 
     /// Stores `messages` in one transaction, durable when this returns. Each is checked again
-    /// ([`InboxPost::check`]) and an `in_reply_to` must name a reply the owner sent to the same
+    /// ([`InboxPost::check`], and its `sha256` against its content) and an `in_reply_to` must name a reply the owner sent to the same
     /// business ([`Inbox::check_reply_target`]); if any is refused (`Invalid`, naming it),
     /// none is stored. The grant API checks targets before it decides, so a batch it builds
     /// is not refused here: messages are never deleted, so a target that was good stays good.
     pub fn deliver(&mut self, messages: &[NewMessage]) -> Result<()> {
         for m in messages {
             m.post.check()?;
+            if m.sha256 != message_sha256(&m.post) {
+                return Err(kluis_core::Error::invalid(format!(
+                    "message {}: sha256 is not the hash of its content",
+                    m.id
+                ))
+                .into());
+            }
         }
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         {
