@@ -312,4 +312,32 @@ mod tests {
         assert_eq!(standing(Lang::En, &dead).1, "error");
         assert!(standing(Lang::Nl, &dead).0.contains("alle 10 pogingen"));
     }
+
+    #[test]
+    fn an_inbox_reply_says_what_was_sent_in_both_languages() {
+        let reply = ToldEvent {
+            seq: 1,
+            id: "msg_x".into(),
+            stream: "sub_x".into(),
+            kind: EventType::InboxReply,
+            business: kluis_core::grant::BusinessId::parse("shop.example").ok(),
+            grant_id: None,
+            purpose: None,
+            fields: Vec::new(),
+            full: false,
+            callback_url: None,
+            standing: Standing::NotTried { again: false },
+            halted: None,
+        };
+        let en = event_line(Lang::En, &reply);
+        assert_eq!(en.what, "sent your reply to its message in your inbox");
+        assert_eq!(
+            (en.business.as_str(), en.pointers.as_str()),
+            ("shop.example", "")
+        );
+        assert_eq!(
+            event_line(Lang::Nl, &reply).what,
+            "uw antwoord op zijn bericht in uw inbox gestuurd"
+        );
+    }
 }
