@@ -102,6 +102,9 @@ pub enum Command {
     /// What businesses were told of your changes and how each notification went; send failed
     /// ones again with `kluis notifications replay`
     Notifications(NotificationsArgs),
+    /// Messages businesses left in your inbox: list them (the default), read, archive, reply,
+    /// or block a topic from a business
+    Inbox(InboxArgs),
     /// The vault's token-signing key
     Key {
         #[command(subcommand)]
@@ -342,4 +345,92 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `kluis inbox` lists (as `kluis inbox list` does); the subcommands act on one message.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InboxArgs {
+    #[command(subcommand)]
+    pub command: Option<InboxCommand>,
+    #[command(flatten)]
+    pub list: InboxListArgs,
+}
+
+/// What `kluis inbox list` shows.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").args(["all", "archived", "unread"])))]
+pub struct InboxListArgs {
+    /// Every message, archived ones too
+    #[arg(long)]
+    pub all: bool,
+    /// Only archived messages
+    #[arg(long)]
+    pub archived: bool,
+    /// Only unread messages
+    #[arg(long)]
+    pub unread: bool,
+    /// Show the N newest messages
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    /// Print the messages as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// List the messages in the inbox (newest first), or --all, --archived or --unread ones
+    List(InboxListArgs),
+    /// Show one message in full, with your replies to it; it counts as read from now on
+    Read {
+        /// The message's id (m_…)
+        id: String,
+        /// Print the message as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a message out of the inbox into the archive (`kluis inbox --archived` lists them)
+    Archive {
+        /// The message's id (m_…)
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move an archived message back into the inbox
+    Unarchive {
+        /// The message's id (m_…)
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a message; the business receives your reply as an inbox.reply notification
+    /// (sent by `kluis serve`). The text comes from --text, --file, or standard input
+    Reply(InboxReplyArgs),
+    /// No more of this topic from this business: adds the message's topic to the business's
+    /// blocked topics (/preferences/businesses/<business>/blocked_topics)
+    Block {
+        /// The message's id (m_…)
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InboxReplyArgs {
+    /// The message's id (m_…)
+    pub id: String,
+    /// The reply's text
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    pub text: Option<String>,
+    /// Read the reply's text from FILE (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print the reply as JSON
+    #[arg(long)]
+    pub json: bool,
 }

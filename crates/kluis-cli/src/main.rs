@@ -3,6 +3,7 @@
 mod args;
 mod document;
 mod grants;
+mod inbox;
 mod log;
 mod notifications;
 mod requests;
@@ -64,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Receipts { json } => requests::receipts(&global, json),
         Command::Log(args) => log::run(&global, args),
         Command::Notifications(args) => notifications::run(&global, args),
+        Command::Inbox(args) => inbox::run(&global, args),
         Command::Key { command } => grants::key(&global, command),
     }
 }

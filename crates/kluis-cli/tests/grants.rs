@@ -344,6 +344,7 @@ fn the_log_lists_and_filters() {
             "fields": ["/profile/email"],
             "outcome": "allowed",
             "reason": null,
+            "contact": null,
         })
     );
     assert_eq!(all[2]["outcome"], "refused");

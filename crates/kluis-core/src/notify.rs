@@ -131,6 +131,9 @@ pub enum EventType {
     GrantExpired,
     #[serde(rename = "request.decided")]
     RequestDecided,
+    /// The owner answered a message in their inbox (`data`: [`crate::inbox::InboxReplied`]).
+    #[serde(rename = "inbox.reply")]
+    InboxReply,
 }
 
 impl EventType {
@@ -141,6 +144,7 @@ impl EventType {
             EventType::GrantRevoked => "grant.revoked",
             EventType::GrantExpired => "grant.expired",
             EventType::RequestDecided => "request.decided",
+            EventType::InboxReply => "inbox.reply",
         }
     }
 

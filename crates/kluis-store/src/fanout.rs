@@ -1,12 +1,14 @@
 //! Which events a change causes: for each live subscription, the changed fields inside its
 //! grant (`field.changed`), or the fields its grant lost (`grant.narrowed`, `grant.revoked`,
-//! `grant.expired`); and the decision on an access request for its callback. Always part of
-//! the transaction of the change itself.
+//! `grant.expired`); the decision on an access request for its callback; and the owner's
+//! answer to an inbox message (`inbox.reply`). Always part of the transaction of the change
+//! itself.
 
 use serde_json::Value;
 
 use kluis_core::Pointer;
 use kluis_core::grant::Grant;
+use kluis_core::inbox::InboxReplied;
 use kluis_core::notify::{
     self, Event, EventType, FieldChanged, GrantChanged, Payload, RequestDecided,
 };
@@ -149,6 +151,34 @@ impl Vault {
             callback_url: Some(url.clone()),
         };
         self.enqueue_events(&new_change_id()?, vec![event], now)
+    }
+
+    /// Writes one `inbox.reply` event to each subscription of `grant` that was not deleted or
+    /// ended (the owner answered a message that came with it); returns how many were written.
+    pub(crate) fn fan_out_reply(
+        &self,
+        grant: &Grant,
+        data: &InboxReplied,
+        now: i64,
+    ) -> Result<usize> {
+        let mut subs = self.subscriptions_of(&grant.id, now)?;
+        subs.retain(|s| !self.stream_ended(&s.id).unwrap_or(true));
+        let events: Vec<NewEvent> = subs
+            .iter()
+            .map(|sub| NewEvent {
+                stream: sub.id.clone(),
+                event: Event::new(EventType::InboxReply, now, data),
+                grant_id: Some(grant.id.clone()),
+                business: Some(grant.audience.clone()),
+                purpose: Some(grant.purpose.clone()),
+                fields: Vec::new(),
+                full: false,
+                callback_url: None,
+            })
+            .collect();
+        let written = events.len();
+        self.enqueue_events(&new_change_id()?, events, now)?;
+        Ok(written)
     }
 
     /// A subscription's grant and the fields it covers now (narrowed or as its token says).

@@ -1,5 +1,6 @@
 //! The Kluis vault on disk: one SQLite file (WAL) where every name is a keyed hash and every value
-//! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks.
+//! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks, with
+//! the access log, the delivery bookkeeping and the inbox in files of their own beside it.
 
 mod contacts;
 pub mod crypto;
@@ -8,6 +9,7 @@ pub mod error;
 mod fanout;
 mod fields;
 mod grants;
+mod inbox;
 mod keys;
 mod log;
 mod logfile;
@@ -28,6 +30,10 @@ pub use deliveries::{
 };
 pub use error::{Result, StoreError};
 pub use grants::GrantState;
+pub use inbox::{
+    INBOX_FILE, INBOX_LATEST, Inbox, InboxFilter, Message, MessageSummary, NewMessage, SentReply,
+    blocked_topics,
+};
 pub use log::{LogCheck, LogEntry};
 pub use logfile::{LOG_FILE, frame_ranges};
 pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};

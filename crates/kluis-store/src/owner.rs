@@ -5,7 +5,7 @@
 //! transaction ([`crate::fanout`]).
 
 use kluis_core::Pointer;
-use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
+use kluis_core::access::{AccessRecord, Action, Actor, ContactNote, Outcome};
 use kluis_core::grant::{BusinessId, Grant, GrantId, GrantRequest};
 use kluis_core::notify::EventType;
 use kluis_core::request::RequestId;
@@ -63,6 +63,8 @@ pub struct Event {
     pub purpose: Option<String>,
     pub reason: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The channel and topic an action on a contact concerned (an inbox reply, a blocked topic).
+    pub contact: Option<ContactNote>,
 }
 
 impl Event {
@@ -94,7 +96,7 @@ impl Owner<'_> {
         self.vault.append_log(&[self.event(action, event)])
     }
 
-    fn event(&self, action: Action, event: Event) -> AccessRecord {
+    pub(crate) fn event(&self, action: Action, event: Event) -> AccessRecord {
         AccessRecord {
             at_ms: unix_now_ms(),
             actor: self.via.actor(),
@@ -106,13 +108,13 @@ impl Owner<'_> {
             fields: event.fields,
             outcome: event.outcome.unwrap_or(Outcome::Allowed),
             reason: event.reason,
-            contact: None,
+            contact: event.contact,
         }
     }
 
     /// Runs `work` in one transaction and appends its record last: the action commits only once
     /// its record is in the log.
-    fn act<T>(
+    pub(crate) fn act<T>(
         &self,
         action: Action,
         work: impl FnOnce(&Vault) -> Result<(T, Option<Event>)>,
@@ -383,7 +385,7 @@ impl Owner<'_> {
 
 impl Vault {
     /// Writes the events of a document change, when there were subscriptions to tell.
-    fn told_of_change(&self, before: Option<Value>) -> Result<()> {
+    pub(crate) fn told_of_change(&self, before: Option<Value>) -> Result<()> {
         match before {
             Some(old) => self.fan_out_document_change(&old, unix_now()),
             None => Ok(()),

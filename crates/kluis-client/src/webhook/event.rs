@@ -4,6 +4,7 @@ use std::fmt;
 
 use kluis_core::Pointer;
 use kluis_core::grant::GrantId;
+use kluis_core::inbox::InboxReplied;
 use kluis_core::notify::{EventType, FieldChanged, GrantChanged};
 use kluis_core::wire::AccessRequestStatus;
 use serde::Deserialize;
@@ -23,7 +24,8 @@ pub struct Notification {
     pub event: Event,
 }
 
-/// What happened, by the event's `type`. `Debug` leaves out a decided request's token.
+/// What happened, by the event's `type`. `Debug` leaves out a decided request's token and the
+/// text of the owner's reply.
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
@@ -39,6 +41,9 @@ pub enum Event {
     /// `request.decided`: the owner decided an access request (what `GET /v1/requests/{id}`
     /// gives; confirm a token as for a callback before relying on it).
     RequestDecided(AccessRequestStatus),
+    /// `inbox.reply`: the owner answered a message you left in their inbox
+    /// (`POST /v1/inbox`). Answer it in turn with `in_reply_to` set to `message.id`.
+    InboxReply(InboxReplied),
     /// A type this SDK does not know, from a newer vault. Authentic: acknowledge it, and ignore
     /// it or log it.
     Unknown { kind: String, data: Value },
@@ -53,6 +58,7 @@ impl Event {
             Event::GrantRevoked(_) => EventType::GrantRevoked.as_str(),
             Event::GrantExpired(_) => EventType::GrantExpired.as_str(),
             Event::RequestDecided(_) => EventType::RequestDecided.as_str(),
+            Event::InboxReply(_) => EventType::InboxReply.as_str(),
             Event::Unknown { kind, .. } => kind,
         }
     }
@@ -64,6 +70,7 @@ impl Event {
             Event::GrantNarrowed(change)
             | Event::GrantRevoked(change)
             | Event::GrantExpired(change) => Some(&change.grant_id),
+            Event::InboxReply(reply) => Some(&reply.grant_id),
             Event::RequestDecided(_) | Event::Unknown { .. } => None,
         }
     }
@@ -98,6 +105,13 @@ impl fmt::Debug for Event {
                 .field("status", &status.status)
                 .field("fields_granted", &status.fields_granted)
                 .field("grant_id", &status.grant_id)
+                .finish_non_exhaustive(),
+            Event::InboxReply(reply) => f
+                .debug_struct("InboxReply")
+                .field("grant_id", &reply.grant_id)
+                .field("id", &reply.message.id)
+                .field("in_reply_to", &reply.message.in_reply_to)
+                .field("topic", &reply.message.topic)
                 .finish_non_exhaustive(),
             Event::Unknown { kind, data } => f
                 .debug_struct("Unknown")
@@ -136,6 +150,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<(String, Event), String> {
         EventType::GrantRevoked => Event::GrantRevoked(typed(kind, data)?),
         EventType::GrantExpired => Event::GrantExpired(typed(kind, data)?),
         EventType::RequestDecided => Event::RequestDecided(typed(kind, data)?),
+        EventType::InboxReply => Event::InboxReply(typed(kind, data)?),
     };
     Ok((envelope.timestamp, event))
 }

@@ -421,6 +421,35 @@ fn a_decided_request_is_read_and_its_token_kept_out_of_debug() {
 }
 
 #[test]
+fn an_inbox_reply_is_read_and_its_text_kept_out_of_debug() {
+    use kluis_core::inbox::{InboxReplied, MessageId, ReplyMessage};
+    let vault = Vault::new();
+    let verifier = WebhookVerifier::new([vault.secret(0)]).unwrap();
+    let data = InboxReplied {
+        grant_id: GrantId::from_random([5; 16]),
+        subject: "pairwise".into(),
+        message: ReplyMessage {
+            id: MessageId::from_random([6; 16]),
+            in_reply_to: MessageId::from_random([7; 16]),
+            topic: "orders".into(),
+            subject: "Re: Shipped".into(),
+            body: "private words".into(),
+        },
+    };
+    let body = notify::Event::new(EventType::InboxReply, NOW, &data).to_body();
+    let n = verifier
+        .verify_at(&vault.headers("msg_1", NOW, &body), &body, NOW)
+        .unwrap();
+    assert_eq!(n.event.kind(), "inbox.reply");
+    assert_eq!(n.event.grant_id(), Some(&data.grant_id));
+    assert!(n.event.fields_to_delete().is_empty() && !n.event.ends_grant());
+    assert_eq!(n.event, Event::InboxReply(data));
+    let shown = format!("{n:?}");
+    assert!(!shown.contains("private words"), "{shown}");
+    assert!(shown.contains("orders"), "{shown}");
+}
+
+#[test]
 fn unknown_types_are_kept_and_bad_bodies_refused() {
     let vault = Vault::new();
     let verifier = WebhookVerifier::new([vault.secret(0)]).unwrap();

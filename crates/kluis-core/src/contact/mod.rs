@@ -29,6 +29,7 @@ pub use decide::decide;
 pub use history::{Contact, ContactHistory, Filter, IndexedHistory, KEPT_PER_KIND, MemoryHistory};
 /// Instants as the contact rules take them (re-exported so callers need not name `jiff`).
 pub use jiff::Timestamp;
+pub use policy::is_topic;
 pub use policy::{ContactPolicy, EffectivePolicy, Rules};
 pub use quiet::QuietHours;
 pub use right::{ContactRight, MAX_TOPIC_CHARS, MAX_TOPICS, check_channel, check_topic};

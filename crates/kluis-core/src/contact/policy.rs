@@ -213,9 +213,15 @@ pub(super) fn unknown_key(at: &Pointer, key: &str, known: &[&str]) -> Error {
     ))
 }
 
+/// The rule for a topic (and any other text of the policy): a string that is not empty or
+/// only white space.
+pub fn is_topic(text: &str) -> bool {
+    !text.trim().is_empty()
+}
+
 pub(super) fn text(value: &Value, at: &Pointer) -> Result<String> {
     match value.as_str() {
-        Some(s) if !s.trim().is_empty() => Ok(s.to_owned()),
+        Some(s) if is_topic(s) => Ok(s.to_owned()),
         _ => Err(Error::invalid(format!(
             "{at}: must be a non-empty string, not {}",
             shown(value)

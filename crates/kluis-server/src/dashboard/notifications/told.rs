@@ -18,6 +18,7 @@ struct Words {
     expired: &'static str,
     decided: &'static str,
     decided_to: &'static str,
+    replied: &'static str,
     not_tried: &'static str,
     again: &'static str,
     retrying: &'static str,
@@ -45,6 +46,7 @@ const EN: Words = Words {
     expired: "told that its access to your {fields} expired",
     decided: "sent your decision on its access request",
     decided_to: "sent your decision on its access request, to {url}",
+    replied: "sent your reply to its message in your inbox",
     not_tried: "Not sent yet.",
     again: "To be sent again.",
     retrying: "Not arrived yet ({n} failed so far); the next attempt is at {when}. Last answer: {result}.",
@@ -71,6 +73,7 @@ const NL: Words = Words {
     expired: "gemeld dat zijn toegang tot uw {fields} verliep",
     decided: "uw besluit over zijn verzoek om toegang gestuurd",
     decided_to: "uw besluit over zijn verzoek om toegang gestuurd, naar {url}",
+    replied: "uw antwoord op zijn bericht in uw inbox gestuurd",
     not_tried: "Nog niet verzonden.",
     again: "Wordt opnieuw verzonden.",
     retrying: "Nog niet aangekomen ({n} keer mislukt); de volgende poging is om {when}. Laatste antwoord: {result}.",
@@ -183,6 +186,7 @@ fn event_line(lang: Lang, e: &ToldEvent) -> EventLine {
         (EventType::GrantExpired, _) => fill(w.expired, &[("fields", &fields)]),
         (EventType::RequestDecided, Some(url)) => fill(w.decided_to, &[("url", url)]),
         (EventType::RequestDecided, None) => w.decided.to_owned(),
+        (EventType::InboxReply, _) => w.replied.to_owned(),
     };
     let (state, class) = standing(lang, &e.standing);
     let halted = e
@@ -307,5 +311,33 @@ mod tests {
         };
         assert_eq!(standing(Lang::En, &dead).1, "error");
         assert!(standing(Lang::Nl, &dead).0.contains("alle 10 pogingen"));
+    }
+
+    #[test]
+    fn an_inbox_reply_says_what_was_sent_in_both_languages() {
+        let reply = ToldEvent {
+            seq: 1,
+            id: "msg_x".into(),
+            stream: "sub_x".into(),
+            kind: EventType::InboxReply,
+            business: kluis_core::grant::BusinessId::parse("shop.example").ok(),
+            grant_id: None,
+            purpose: None,
+            fields: Vec::new(),
+            full: false,
+            callback_url: None,
+            standing: Standing::NotTried { again: false },
+            halted: None,
+        };
+        let en = event_line(Lang::En, &reply);
+        assert_eq!(en.what, "sent your reply to its message in your inbox");
+        assert_eq!(
+            (en.business.as_str(), en.pointers.as_str()),
+            ("shop.example", "")
+        );
+        assert_eq!(
+            event_line(Lang::Nl, &reply).what,
+            "uw antwoord op zijn bericht in uw inbox gestuurd"
+        );
     }
 }
