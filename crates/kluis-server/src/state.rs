@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use kluis_core::Pointer;
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::jose::{Jwk, thumbprint};
@@ -60,7 +61,19 @@ struct Inner {
     allow_local_webhooks: std::sync::atomic::AtomicBool,
     /// Wakes the dispatcher after this process wrote events.
     waker: RwLock<Option<crate::notify::Waker>>,
+    /// The vault's current signing key (for delivery receipts), and when it was read.
+    signer: RwLock<Option<(Instant, Arc<Signer>)>>,
 }
+
+/// The vault's current signing key and its `kid`.
+pub struct Signer {
+    pub kid: String,
+    pub key: SigningKey,
+}
+
+/// How long the signing key is used before it is read again (a rotation by `kluis key rotate`
+/// in another process applies within this time; the old key stays published meanwhile).
+const SIGNER_FOR: Duration = Duration::from_secs(60);
 
 impl AppState {
     /// Opens two more connections to an unlocked vault (the ledger's and one for everything
@@ -92,6 +105,7 @@ impl AppState {
             public_url: RwLock::default(),
             allow_local_webhooks: std::sync::atomic::AtomicBool::new(false),
             waker: RwLock::default(),
+            signer: RwLock::default(),
         })))
     }
 
@@ -205,6 +219,22 @@ impl AppState {
         })
         .await
         .map_err(ApiError::internal)?
+    }
+
+    /// The vault's current signing key, read at most once a minute.
+    pub async fn signer(&self) -> Result<Arc<Signer>, ApiError> {
+        let cached = self.0.signer.read().ok().and_then(|s| s.clone());
+        if let Some((read_at, signer)) = cached
+            && read_at.elapsed() < SIGNER_FOR
+        {
+            return Ok(signer);
+        }
+        let (kid, key) = self.with_vault(|v| v.signing_key()).await?;
+        let signer = Arc::new(Signer { kid, key });
+        if let Ok(mut cached) = self.0.signer.write() {
+            *cached = Some((Instant::now(), signer.clone()));
+        }
+        Ok(signer)
     }
 
     /// Checks a grant token: signature against the vault's keys, type, issuer and times.

@@ -59,12 +59,7 @@ pub async fn check(
             return Err(err);
         }
     };
-    let ask = ContactAsk {
-        channel: asked.channel,
-        topic: asked.topic,
-        counts: asked.reserve,
-        message: None,
-    };
+    let ask = ContactAsk::check(asked.channel, asked.topic, asked.reserve);
     let verdict = state
         .ledger()
         .contact(access.clone(), proof, ask, ACTION)
@@ -72,6 +67,9 @@ pub async fn check(
     Ok(Json(match verdict {
         ContactVerdict::Inactive(reason) => return Err(ApiError::unauthorized(reason)),
         ContactVerdict::Allowed => ContactAnswer::allowed(),
+        ContactVerdict::BadReply | ContactVerdict::Failed => {
+            return Err(ApiError::internal("a check carries no message"));
+        }
         ContactVerdict::Refused {
             reason,
             retry_after,

@@ -3,6 +3,7 @@
 
 pub(crate) mod contact;
 pub mod error;
+pub(crate) mod inbox;
 pub mod openapi;
 pub(crate) mod requests;
 pub(crate) mod routes;

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::subscriptions::rotate,
         crate::api::webhook_key::webhook_key,
         crate::api::contact::check,
+        crate::api::inbox::deliver,
     ),
     components(schemas(
         kluis_core::wire::Problem,
@@ -45,6 +46,8 @@ use utoipa::{Modify, OpenApi};
         kluis_core::contact::ContactCheck,
         kluis_core::contact::ContactAnswer,
         kluis_core::contact::Reason,
+        kluis_core::inbox::InboxPost,
+        kluis_core::inbox::InboxDelivered,
     )),
     modifiers(&GrantSecurity),
 )]

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::api::subscriptions::router())
         .merge(crate::api::webhook_key::router())
         .merge(crate::api::contact::router())
+        .merge(crate::api::inbox::router())
 }
 
 /// The granted fields, in the vault document's own shape.

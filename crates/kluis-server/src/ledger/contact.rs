@@ -14,7 +14,8 @@ use kluis_core::access::ContactNote;
 use kluis_core::contact::{
     self, Contact, ContactPolicy, Decision, IndexedHistory, Reason, Timestamp,
 };
-use kluis_store::{LogMark, Vault};
+use kluis_core::inbox;
+use kluis_store::{Inbox, LogMark, NewMessage, Vault};
 use serde_json::Value;
 
 use super::Access;
@@ -32,8 +33,34 @@ pub struct ContactAsk {
     pub topic: String,
     /// Whether an allowed attempt counts against the caps (a reserved check, a message).
     pub counts: bool,
-    /// The inbox message's id, when the attempt delivers one.
-    pub message: Option<String>,
+    /// The inbox message, when the attempt delivers one: stored before the answer if allowed.
+    pub message: Option<Box<NewMessage>>,
+    /// Set by the ledger: `in_reply_to` names no message the owner sent this business.
+    pub(super) bad_reply: bool,
+}
+
+impl ContactAsk {
+    /// A contact check over `channel` about `topic`; `reserve` counts an allowed one.
+    pub fn check(channel: String, topic: String, reserve: bool) -> Self {
+        Self {
+            channel,
+            topic,
+            counts: reserve,
+            message: None,
+            bad_reply: false,
+        }
+    }
+
+    /// An inbox message, which counts if it is allowed.
+    pub fn message(message: NewMessage) -> Self {
+        Self {
+            channel: inbox::CHANNEL.to_owned(),
+            topic: message.post.topic.clone(),
+            counts: true,
+            message: Some(Box::new(message)),
+            bad_reply: false,
+        }
+    }
 }
 
 /// The ledger's answer to a contact attempt.
@@ -42,6 +69,10 @@ pub enum ContactVerdict {
     /// The grant is not live (or its DPoP proof failed); for the log, not the client.
     Inactive(&'static str),
     Allowed,
+    /// A message's `in_reply_to` names no message the owner sent this business; not counted.
+    BadReply,
+    /// Allowed, but the message could not be stored; not delivered.
+    Failed,
     /// Refused by the grant's right or the owner's policy; `retry_after` in Unix seconds.
     Refused {
         reason: Reason,
@@ -55,6 +86,8 @@ impl ContactVerdict {
         match self {
             ContactVerdict::Inactive(reason) => Some(reason),
             ContactVerdict::Allowed => None,
+            ContactVerdict::BadReply => Some("in_reply_to names no message the owner sent"),
+            ContactVerdict::Failed => Some("the inbox could not store the message"),
             ContactVerdict::Refused { reason, .. } => Some(reason.as_str()),
         }
     }
@@ -112,6 +145,9 @@ impl ContactBook {
         ask: &ContactAsk,
         now_ms: i64,
     ) -> ContactVerdict {
+        if ask.bad_reply {
+            return ContactVerdict::BadReply;
+        }
         let Ok(now) = Timestamp::from_millisecond(now_ms) else {
             return ContactVerdict::Inactive("the clock is out of range");
         };
@@ -206,7 +242,83 @@ pub(super) fn note(ask: &ContactAsk, verdict: &ContactVerdict) -> ContactNote {
     ContactNote {
         channel: ask.channel.clone(),
         topic: ask.topic.clone(),
-        message: ask.message.clone().filter(|_| allowed),
+        message: ask
+            .message
+            .as_ref()
+            .filter(|_| allowed)
+            .map(|m| m.id.to_string()),
         counted: allowed && ask.counts,
+    }
+}
+
+/// Marks the messages of `batch` whose `in_reply_to` names no message the owner sent their
+/// business, before anything is decided (a bad reply is refused without being counted).
+pub(super) fn check_replies(inbox: Option<&Inbox>, batch: &mut [super::Job]) {
+    for job in batch {
+        let super::Job::Contact { ask, .. } = job else {
+            continue;
+        };
+        let Some(message) = &ask.message else {
+            continue;
+        };
+        let Some(target) = &message.post.in_reply_to else {
+            continue;
+        };
+        ask.bad_reply = match inbox.map(|i| i.check_reply_target(&message.business, target)) {
+            Some(Ok(true)) => false,
+            Some(Ok(false)) => true,
+            // Without the inbox nothing is stored anyway; the delivery fails below.
+            None => false,
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "could not look up a reply's message");
+                true
+            }
+        };
+    }
+}
+
+/// Stores the allowed messages of the batch in one transaction, before the batch's records
+/// are logged and answered; if that fails, their answers become `Failed` (and their log
+/// records say so).
+pub(super) fn deliver(
+    inbox: Option<&mut Inbox>,
+    batch: &[super::Job],
+    answers: &mut [super::caches::Answer],
+) {
+    use super::caches::Answer;
+    let allowed = |(job, answer): &(&super::Job, &Answer)| {
+        matches!(
+            (job, answer),
+            (super::Job::Contact { ask, .. }, Answer::Contact(ContactVerdict::Allowed, _))
+                if ask.message.is_some()
+        )
+    };
+    let messages: Vec<NewMessage> = batch
+        .iter()
+        .zip(answers.iter())
+        .filter(allowed)
+        .filter_map(|(job, _)| match job {
+            super::Job::Contact { ask, .. } => ask.message.as_deref().cloned(),
+            _ => None,
+        })
+        .collect();
+    if messages.is_empty() {
+        return;
+    }
+    let stored = match inbox {
+        Some(inbox) => inbox.deliver(&messages),
+        None => Err(kluis_store::StoreError::NotFound("the inbox".into())),
+    };
+    if let Err(err) = stored {
+        tracing::error!(error = %err, messages = messages.len(), "could not store inbox messages");
+        for (job, answer) in batch.iter().zip(answers.iter_mut()) {
+            if allowed(&(job, &*answer))
+                && let Answer::Contact(verdict, note) = answer
+            {
+                *verdict = ContactVerdict::Failed;
+                note.counted = false;
+                note.message = None;
+            }
+        }
     }
 }

@@ -322,6 +322,13 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
     let mut anonymous = AnonymousBudget::default();
     let mut budgets = ReadBudgets::load(&vault, unix_now());
     let mut contacts = ContactBook::load(&vault, unix_now());
+    let mut inbox = match vault.open_inbox() {
+        Ok(inbox) => Some(inbox),
+        Err(err) => {
+            tracing::error!(error = %err, "could not open the inbox; messages are refused");
+            None
+        }
+    };
     loop {
         let first = match queue.recv_timeout(SETTLE_AFTER) {
             Ok(job) => job,
@@ -357,12 +364,15 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
         let settles = batch.iter().any(|job| matches!(job, Job::Settle { .. }));
         // Under the log's lock: a revocation recorded before this batch's records has also
         // committed before the batch is decided (see `Vault::with_log_lock`).
+        contact::check_replies(inbox.as_ref(), &mut batch);
         let decided = vault.with_log_lock(|v| {
             caches.refresh(v)?;
-            let answers = batch
+            let mut answers = batch
                 .iter()
                 .map(|job| caches.decide(v, &mut budgets, &mut contacts, job, now))
                 .collect::<kluis_store::Result<Vec<_>>>()?;
+            // Messages are stored before their records are logged and answered.
+            contact::deliver(inbox.as_mut(), &batch, &mut answers);
             if settles {
                 // A clean stop: the reads refused so far are summed up now.
                 summaries.extend(budgets.summaries(now));
