@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use kluis::client::{
     AccessRequest, BusinessInfo, BusinessKey, Client, ContactReason, ContactRight, Decision, Error,
+    InboxPost,
 };
 use kluis::core::Pointer;
 use kluis::store::{ContactChoice, Via, unix_now};
@@ -101,6 +102,39 @@ async fn a_business_reaches_the_customer_without_learning_how() {
             "{channel} {topic}"
         );
     }
+    // A message to the inbox, with a receipt the SDK has checked.
+    let post = InboxPost {
+        topic: "orders".into(),
+        subject: "Your order has shipped".into(),
+        body: "It arrives tomorrow.".into(),
+        in_reply_to: None,
+    };
+    let delivered = client
+        .send_message(&key, &grant.token, &post)
+        .await
+        .unwrap();
+    assert_eq!(delivered.claims.jti.as_str(), delivered.id);
+    assert_eq!(delivered.claims.aud, "shop.example");
+    let again = client
+        .verify_delivery_receipt(&delivered.receipt, &server.vault.issuer(), "shop.example")
+        .await
+        .unwrap();
+    assert_eq!(again.sha256, delivered.claims.sha256);
+    let inbox = server.vault.open_inbox().unwrap();
+    let stored = inbox.message(&delivered.claims.jti).unwrap();
+    assert_eq!(stored.body, "It arrives tomorrow.");
+    // Outside the approved right: refused, with the reason.
+    let offer = InboxPost {
+        topic: "offers".into(),
+        ..post.clone()
+    };
+    match client.send_message(&key, &grant.token, &offer).await {
+        Err(Error::Forbidden { problem, .. }) => {
+            assert_eq!(problem.reason, Some(ContactReason::NoContactRight))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
     // The grant reads nothing: no address, no number.
     let read = client.fetch_data(&key, &grant.token, None).await;
     assert!(matches!(read, Err(Error::Forbidden { .. })), "{read:?}");

@@ -353,7 +353,7 @@ impl Client {
     }
 
     /// The vault's JWKS, cached, fetched again if it lacks the key the JWS names.
-    async fn jwks_for(&self, jws: &str) -> Result<Arc<Jwks>> {
+    pub(crate) async fn jwks_for(&self, jws: &str) -> Result<Arc<Jwks>> {
         let kid = unverified_kid(jws)?;
         self.inner
             .jwks
@@ -370,6 +370,11 @@ impl Client {
             .await
             .map_err(Error::Transport)?;
         json(response).await
+    }
+
+    /// The issuer set with [`ClientBuilder::issuer`], if any.
+    pub(crate) fn expected_issuer(&self) -> Option<&str> {
+        self.inner.issuer.as_deref()
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {

@@ -69,6 +69,7 @@ mod verify;
 pub mod webhook;
 
 pub use client::{Client, ClientBuilder, DEFAULT_LEEWAY_SECS, DEFAULT_TIMEOUT};
+pub use contact::Delivered;
 pub use error::{Error, Result};
 pub use key::BusinessKey;
 pub use request::{AccessRequest, Decision, Grant};
@@ -76,6 +77,7 @@ pub use subscriptions::{Rotated, Subscribed, Subscription};
 pub use webhook::{Notification, VerifyError, WebhookVerifier};
 
 pub use kluis_core::contact::{ContactAnswer, ContactRight, Reason as ContactReason};
+pub use kluis_core::inbox::{DeliveryReceipt, InboxPost, MessageId};
 pub use kluis_core::jose::{Jwk, Jwks};
 pub use kluis_core::receipt::{ConsentReceipt, RECEIPT_TYP};
 pub use kluis_core::token::{GrantClaims, TokenError};
