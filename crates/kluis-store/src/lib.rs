@@ -1,6 +1,7 @@
 //! The Kluis vault on disk: one SQLite file (WAL) where every name is a keyed hash and every value
 //! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks.
 
+mod contact_report;
 mod contacts;
 pub mod crypto;
 mod deliveries;
@@ -22,6 +23,7 @@ pub mod schema;
 mod subscriptions;
 mod vault;
 
+pub use contact_report::{BusinessContacts, ContactReport, REASONS};
 pub use crypto::{KdfParams, Keys, Passphrase};
 pub use deliveries::{
     DELIVERIES_FILE, Deliveries, Delivery, DeliveryState, StreamState, StreamStatus,
