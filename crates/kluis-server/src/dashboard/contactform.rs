@@ -66,14 +66,6 @@ impl ContactInput {
         }
     }
 
-    /// The input showing `right` (or nothing).
-    pub fn showing(right: Option<&ContactRight>) -> Self {
-        right.map_or_else(Self::default, |r| Self {
-            channels: r.channels.iter().cloned().collect(),
-            topics: r.topics.join(", "),
-        })
-    }
-
     fn topics(&self) -> Vec<String> {
         self.topics
             .split(',')
@@ -165,7 +157,12 @@ mod tests {
             }))
         );
         assert!(input(&["inbox"], "").right().unwrap_err().contains("topic"));
-        assert!(input(&["fax"], "orders").right().unwrap_err().contains("not a contact channel"));
+        assert!(
+            input(&["fax"], "orders")
+                .right()
+                .unwrap_err()
+                .contains("not a contact channel")
+        );
         let right = input(&["inbox", "sms"], "orders").right().unwrap().unwrap();
         assert_eq!(
             right_words(Lang::En, &right),
