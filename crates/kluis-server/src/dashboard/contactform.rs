@@ -15,6 +15,8 @@ pub struct Texts {
     pub legend: &'static str,
     pub hint: &'static str,
     pub channels: &'static str,
+    /// One channel's checkbox: `{channel}` in words (not the bare word, which a field shares).
+    pub channel: &'static str,
     pub topics: &'static str,
     pub topics_hint: &'static str,
     /// `{channels}` and `{topics}` in words.
@@ -26,6 +28,7 @@ const EN: Texts = Texts {
     legend: "It may contact you (optional)",
     hint: "Tick the channels and name the topics it may use to reach you; your contact preferences still apply. Leave both empty for no contact right.",
     channels: "Channels",
+    channel: "by {channel}",
     topics: "Topics",
     topics_hint: "Comma-separated, e.g. orders, news",
     right: "may contact you by {channels} about {topics}",
@@ -36,6 +39,7 @@ const NL: Texts = Texts {
     legend: "Het mag contact met u opnemen (optioneel)",
     hint: "Vink de kanalen aan en noem de onderwerpen waarover het u mag benaderen; uw contactvoorkeuren blijven gelden. Laat beide leeg voor geen contactrecht.",
     channels: "Kanalen",
+    channel: "via {channel}",
     topics: "Onderwerpen",
     topics_hint: "Gescheiden door komma's, bijv. orders, nieuws",
     right: "mag u benaderen via {channels} over {topics}",
@@ -112,7 +116,10 @@ pub fn channel_checks(
         .map(|c| ChannelCheck {
             id: format!("{prefix}contact-{c}"),
             value: c,
-            label: words::channel(lang, c),
+            label: super::grants::shared::fill(
+                texts(lang).channel,
+                &[("channel", &words::channel(lang, c))],
+            ),
             checked: input.channels.contains(c),
         })
         .collect()
