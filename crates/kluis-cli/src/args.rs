@@ -105,6 +105,11 @@ pub enum Command {
     /// Messages businesses left in your inbox: list them (the default), read, archive, reply,
     /// or block a topic from a business
     Inbox(InboxArgs),
+    /// How businesses tried to reach you: `kluis contact report`
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
     /// The vault's token-signing key
     Key {
         #[command(subcommand)]
@@ -127,7 +132,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Give a business read access to fields; prints only the token to hand over
+    /// Give a business read access to fields, a right to contact you, or both; prints only the
+    /// token to hand over
     Create(GrantCreateArgs),
     /// List grants: the active ones, or all with --all
     List {
@@ -194,9 +200,12 @@ pub struct GrantCreateArgs {
     /// The business that may read, by its id (e.g. webshop.example)
     #[arg(long, value_name = "BUSINESS")]
     pub to: String,
-    /// The fields it may read: JSON Pointers, comma-separated or the flag repeated
-    #[arg(long, value_name = "POINTERS", value_delimiter = ',', required = true)]
+    /// The fields it may read: JSON Pointers, comma-separated or the flag repeated (optional
+    /// with a contact right)
+    #[arg(long, value_name = "POINTERS", value_delimiter = ',')]
     pub fields: Vec<String>,
+    #[command(flatten)]
+    pub contact: ContactArgs,
     /// Why the business may read them, in words (1-200 characters)
     #[arg(long)]
     pub purpose: String,
@@ -209,6 +218,24 @@ pub struct GrantCreateArgs {
     /// Print the grant and its token as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// A contact right on the command line: the channels and topics a business may use to reach the
+/// owner. For `grant create` both are needed; for `requests approve` they keep only these of
+/// what was asked.
+#[derive(Debug, Args)]
+pub struct ContactArgs {
+    /// A channel the business may use to reach you (email, phone, sms, post, app, inbox),
+    /// comma-separated or the flag repeated
+    #[arg(
+        long = "contact-channel",
+        value_name = "CHANNEL",
+        value_delimiter = ','
+    )]
+    pub contact_channels: Vec<String>,
+    /// A topic it may contact you about (e.g. orders); repeat the flag for more
+    #[arg(long = "contact-topic", value_name = "TOPIC")]
+    pub contact_topics: Vec<String>,
 }
 
 /// `kluis requests` lists; `kluis requests approve|deny ID` decides. Listing flags belong to
@@ -235,6 +262,11 @@ pub enum RequestsCommand {
         /// Grant only these fields (each inside one asked for): JSON Pointers, comma-separated
         #[arg(long, value_name = "POINTERS", value_delimiter = ',')]
         fields: Vec<String>,
+        #[command(flatten)]
+        contact: ContactArgs,
+        /// Grant none of the contact right the business asked for
+        #[arg(long, conflicts_with_all = ["contact_channels", "contact_topics"])]
+        no_contact: bool,
         /// How long the grant runs, e.g. 30d [default: the duration the business asked for]
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
@@ -332,6 +364,21 @@ pub enum NotificationsCommand {
         #[arg(long)]
         all: bool,
         /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Per business: its attempts to contact you, those allowed, and those refused against your
+    /// wishes by reason (from the access log)
+    Report {
+        /// Only attempts at or after TIME: a date (2026-12-01, midnight UTC), RFC 3339 or a
+        /// time ago (7d)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Print the report as JSON
         #[arg(long)]
         json: bool,
     },

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use kluis_core::Pointer;
 use kluis_core::budget;
+use kluis_core::contact::ContactRight;
 use kluis_core::grant::{
     BusinessId, DEFAULT_LIFETIME_SECS, Grant, GrantId, GrantRequest, Status, parse_lifetime,
 };
@@ -12,7 +13,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::args::{Global, GrantBudgetArgs, GrantCommand, GrantCreateArgs, KeyCommand};
+use crate::args::{
+    ContactArgs, Global, GrantBudgetArgs, GrantCommand, GrantCreateArgs, KeyCommand,
+};
 use crate::document::print_json;
 use crate::open;
 
@@ -65,8 +68,17 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
             None => DEFAULT_LIFETIME_SECS,
         },
         key_thumbprint: None,
-        contact: None,
+        contact: contact_right(&args.contact)?,
     };
+    if request.fields.is_empty() && request.contact.is_none() {
+        return Err(kluis_core::Error::invalid(
+            "name the fields the business may read (--fields), a contact right \
+             (--contact-channel and --contact-topic), or both",
+        )
+        .into());
+    }
+    // Checked here too, so a bad channel or topic is refused before the passphrase is asked.
+    let request = request.validated()?;
     let (grant, token) = open(global)?.owner(Via::Cli).create_grant(request)?;
     let now = unix_now();
     if args.json {
@@ -77,9 +89,9 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
         // The token alone on stdout, so `TOKEN=$(kluis grant create …)` works.
         println!("{token}");
         eprintln!(
-            "granted {} read access to {} until {} (grant {}; `kluis grant revoke {}` ends it)",
+            "granted {} {} until {} (grant {}; `kluis grant revoke {}` ends it)",
             grant.audience,
-            fields_text(&grant.fields),
+            granted_text(&grant),
             rfc3339(grant.expires_at),
             grant.id,
             grant.id
@@ -132,7 +144,8 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
                     today.text(&g.id),
                     budget::effective(budgets.get(&g.id).copied())
                 ),
-                fields_text(&g.fields),
+                fields_cell(&g.fields),
+                right_text(g.contact.as_ref()),
                 g.purpose.clone(),
             ]
         })
@@ -145,6 +158,7 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
             "EXPIRES",
             "READS TODAY",
             "FIELDS",
+            "CONTACT",
             "PURPOSE",
         ],
         &rows,
@@ -198,7 +212,8 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
         ("id", grant.id.to_string()),
         ("business", grant.audience.to_string()),
         ("status", status_text(grant.status(now)).to_owned()),
-        ("fields", fields_text(&grant.fields)),
+        ("fields", fields_cell(&grant.fields)),
+        ("contact", right_text(grant.contact.as_ref())),
         ("purpose", grant.purpose.clone()),
         ("category", optional(grant.purpose_category.clone())),
         ("subject", grant.subject.clone()),
@@ -316,6 +331,7 @@ pub(crate) fn grant_json(grant: &Grant, now: i64, read_budget: Option<u32>) -> V
         "audience": grant.audience,
         "subject": grant.subject,
         "fields": grant.fields,
+        "contact": grant.contact,
         "purpose": grant.purpose,
         "purpose_category": grant.purpose_category,
         "issued_at": grant.issued_at,
@@ -339,6 +355,52 @@ fn status_text(status: Status) -> &'static str {
 
 pub(crate) fn fields_text(fields: &[Pointer]) -> String {
     kluis_core::pointer::join(fields, ",")
+}
+
+/// [`fields_text`] for a table cell: `-` for none (a contact-only grant or request).
+pub(crate) fn fields_cell(fields: &[Pointer]) -> String {
+    if fields.is_empty() {
+        "-".to_owned()
+    } else {
+        fields_text(fields)
+    }
+}
+
+/// The contact right given by `--contact-channel` and `--contact-topic`, checked; `None` when
+/// neither flag is given.
+pub(crate) fn contact_right(args: &ContactArgs) -> Result<Option<ContactRight>> {
+    if args.contact_channels.is_empty() && args.contact_topics.is_empty() {
+        return Ok(None);
+    }
+    let right = ContactRight {
+        channels: args.contact_channels.clone(),
+        topics: args.contact_topics.clone(),
+    }
+    .validated()?;
+    Ok(Some(right))
+}
+
+/// A contact right in one cell: `email,inbox about news,orders`, or `-` for none.
+pub(crate) fn right_text(right: Option<&ContactRight>) -> String {
+    right.map_or_else(
+        || "-".to_owned(),
+        |r| format!("{} about {}", r.channels.join(","), r.topics.join(",")),
+    )
+}
+
+/// What a grant gives, in words: read access to its fields and/or a contact right.
+pub(crate) fn granted_text(grant: &Grant) -> String {
+    let read = (!grant.fields.is_empty())
+        .then(|| format!("read access to {}", fields_text(&grant.fields)));
+    let contact = grant
+        .contact
+        .as_ref()
+        .map(|r| format!("the right to contact you by {}", right_text(Some(r))));
+    [read, contact]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// Unix seconds as RFC 3339 in UTC, e.g. `2025-06-01T12:00:00Z`.

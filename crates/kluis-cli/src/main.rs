@@ -1,6 +1,7 @@
 //! The `kluis` command: the owner's tool for their vault.
 
 mod args;
+mod contact;
 mod document;
 mod grants;
 mod inbox;
@@ -66,6 +67,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Log(args) => log::run(&global, args),
         Command::Notifications(args) => notifications::run(&global, args),
         Command::Inbox(args) => inbox::run(&global, args),
+        Command::Contact { command } => contact::run(&global, command),
         Command::Key { command } => grants::key(&global, command),
     }
 }

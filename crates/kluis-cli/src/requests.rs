@@ -6,12 +6,17 @@ use anyhow::Result;
 use kluis_core::grant::{Status, parse_lifetime};
 use kluis_core::request::{CheckedBusiness, RequestId};
 use kluis_core::wire::{AccessRequestStatus, RequestStatus};
-use kluis_store::{Approval, Decision, Denial, StoredReceipt, StoredRequest, Via, unix_now};
+use kluis_store::{
+    Approval, ContactChoice, Decision, Denial, StoredReceipt, StoredRequest, Via, unix_now,
+};
 use serde_json::{Value, json};
 
-use crate::args::{Global, RequestsArgs, RequestsCommand};
+use crate::args::{ContactArgs, Global, RequestsArgs, RequestsCommand};
 use crate::document::print_json;
-use crate::grants::{fields_text, grant_json, one_line, parse_field, print_table, rfc3339};
+use crate::grants::{
+    contact_right, fields_cell, fields_text, grant_json, granted_text, one_line, parse_field,
+    print_table, rfc3339, right_text,
+};
 use crate::open;
 
 pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
@@ -20,9 +25,14 @@ pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
         Some(RequestsCommand::Approve {
             id,
             fields,
+            contact,
+            no_contact,
             expires,
             json,
-        }) => approve(global, &id, &fields, expires.as_deref(), json),
+        }) => {
+            let contact = contact_choice(&contact, no_contact)?;
+            approve(global, &id, &fields, contact, expires.as_deref(), json)
+        }
         Some(RequestsCommand::Deny { id, reason, json }) => deny(global, &id, reason, json),
     }
 }
@@ -58,7 +68,8 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
                 contact_text(&asked.business),
                 asked.key_thumbprint.clone(),
                 duration_text(asked.duration_secs),
-                fields_text(&asked.fields),
+                fields_cell(&asked.fields),
+                right_text(asked.contact.as_ref()),
                 asked.purpose.clone(),
                 asked.purpose_category.clone().unwrap_or_else(|| "-".into()),
             ]
@@ -66,18 +77,47 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
         .collect();
     print_table(
         &[
-            "ID", "STATUS", "CREATED", "BUSINESS", "CONTACT", "KEY", "DURATION", "FIELDS",
-            "PURPOSE", "CATEGORY",
+            "ID",
+            "STATUS",
+            "CREATED",
+            "BUSINESS",
+            "CONTACT",
+            "KEY",
+            "DURATION",
+            "FIELDS",
+            "CONTACT RIGHT",
+            "PURPOSE",
+            "CATEGORY",
         ],
         &rows,
     );
     Ok(())
 }
 
+/// What `--contact-channel`/`--contact-topic` (keep only these) or `--no-contact` say of the
+/// contact right asked for; all of it without them.
+fn contact_choice(args: &ContactArgs, refuse: bool) -> Result<ContactChoice> {
+    if refuse {
+        return Ok(ContactChoice::Refuse);
+    }
+    if args.contact_channels.is_empty() && args.contact_topics.is_empty() {
+        return Ok(ContactChoice::AsAsked);
+    }
+    if args.contact_channels.is_empty() || args.contact_topics.is_empty() {
+        return Err(kluis_core::Error::invalid(
+            "to keep part of the contact right asked for, name the channels (--contact-channel) \
+             and the topics (--contact-topic) it keeps; --no-contact refuses all of it",
+        )
+        .into());
+    }
+    Ok(contact_right(args)?.map_or(ContactChoice::AsAsked, ContactChoice::Keep))
+}
+
 fn approve(
     global: &Global,
     id: &str,
     fields: &[String],
+    contact: ContactChoice,
     expires: Option<&str>,
     json: bool,
 ) -> Result<()> {
@@ -98,16 +138,16 @@ fn approve(
         grant,
     } = open(global)?
         .owner(Via::Cli)
-        .approve_request(&id, fields, lifetime)?;
+        .approve_request_with(&id, fields, contact, lifetime)?;
     let now = unix_now();
     if !json {
         // The token alone on stdout, as `kluis grant create` prints it.
         println!("{}", status.token.as_deref().unwrap_or_default());
         eprintln!(
-            "approved request {id}: {} ({}) may read {} until {} (grant {}; consent receipt in `kluis receipts`)",
+            "approved request {id}: {} ({}) has {} until {} (grant {}; consent receipt in `kluis receipts`)",
             asked.request.business.name,
             grant.audience,
-            fields_text(&grant.fields),
+            granted_text(&grant),
             rfc3339(grant.expires_at),
             grant.id,
         );
@@ -221,20 +261,23 @@ fn contact_text(business: &CheckedBusiness) -> String {
 /// the token and the signed receipt are left to `approve --json` and `kluis receipts`.
 fn request_json(r: &StoredRequest) -> Value {
     let asked = &r.request;
-    let (grant_id, fields_granted, receipt_id, reason) = match &r.decision {
+    let null = || Value::Null;
+    let (grant_id, fields_granted, contact_granted, receipt_id, reason) = match &r.decision {
         Some(Decision::Approved {
             grant_id,
             fields,
             receipt_id,
+            contact,
             ..
         }) => (
             json!(grant_id),
             json!(fields),
+            json!(contact),
             json!(receipt_id),
-            Value::Null,
+            null(),
         ),
-        Some(Decision::Denied { reason }) => (Value::Null, Value::Null, Value::Null, json!(reason)),
-        None => (Value::Null, Value::Null, Value::Null, Value::Null),
+        Some(Decision::Denied { reason }) => (null(), null(), null(), null(), json!(reason)),
+        None => (null(), null(), null(), null(), null()),
     };
     json!({
         "id": r.id,
@@ -252,12 +295,14 @@ fn request_json(r: &StoredRequest) -> Value {
         },
         "key_thumbprint": asked.key_thumbprint,
         "fields": asked.fields,
+        "contact": asked.contact,
         "purpose": asked.purpose,
         "purpose_category": asked.purpose_category,
         "duration_secs": asked.duration_secs,
         "callback_url": asked.callback_url,
         "grant_id": grant_id,
         "fields_granted": fields_granted,
+        "contact_granted": contact_granted,
         "receipt_id": receipt_id,
         "reason": reason,
     })

@@ -2,6 +2,7 @@
 //! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks, with
 //! the access log, the delivery bookkeeping and the inbox in files of their own beside it.
 
+mod contact_report;
 mod contacts;
 pub mod crypto;
 mod deliveries;
@@ -24,6 +25,7 @@ pub mod schema;
 mod subscriptions;
 mod vault;
 
+pub use contact_report::{BusinessContacts, ContactReport, REASONS};
 pub use crypto::{KdfParams, Keys, Passphrase};
 pub use deliveries::{
     DELIVERIES_FILE, Deliveries, Delivery, DeliveryState, StreamState, StreamStatus,

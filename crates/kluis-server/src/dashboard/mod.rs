@@ -7,6 +7,8 @@
 //! receipts, passphrase); each has its `router()`, merged in [`router`].
 
 mod assets;
+mod contact;
+mod contactform;
 mod error;
 mod form;
 mod grants;
@@ -167,6 +169,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .merge(log::router())
         .merge(notifications::router())
         .merge(receipts::router())
+        .merge(contact::router())
         .merge(passphrase::router())
         .merge(assets::router())
         // Anything else under the dashboard is an HTML 404, not the API's problem+json.

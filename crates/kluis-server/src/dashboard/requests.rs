@@ -21,7 +21,7 @@ use super::grants::shared::{
 use super::i18n::Lang;
 use super::render::{Chrome, date, date_time, page_with};
 use super::session::SignedIn;
-use super::{Dashboard, words};
+use super::{Dashboard, contactform, words};
 
 pub fn router() -> Router<Dashboard> {
     Router::new()
@@ -181,6 +181,10 @@ struct Card {
     lapses: String,
     pending: bool,
     checks: Vec<Check>,
+    /// The contact right asked for, in words, and a checkbox per channel and topic of it.
+    contact_right: Option<String>,
+    contact_checks: Vec<Check>,
+    ct: &'static contactform::Texts,
     expiry: Vec<Choice>,
     reason: String,
     /// Decided or lapsed: what happened, the owner's reason, and the grant it made.
@@ -197,6 +201,10 @@ pub struct Problem {
     pub expires: Option<String>,
     pub reason: Option<String>,
     pub ticked: Option<Vec<String>>,
+    /// The contact channels and topics left ticked (`None`: as asked), and whether the whole
+    /// right was refused.
+    pub contact_ticked: Option<Vec<String>>,
+    pub no_contact: bool,
     pub chosen: Option<String>,
     pub reason_text: Option<String>,
 }
@@ -245,6 +253,40 @@ fn card(lang: Lang, r: &StoredRequest, problem: Option<Problem>) -> Card {
                 label: field_label(lang, f),
                 pointer,
             }
+        })
+        .collect();
+    let ticked = |value: &str| {
+        !problem.no_contact
+            && problem
+                .contact_ticked
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|v| v == value))
+    };
+    let contact_checks: Vec<Check> = asked
+        .contact
+        .iter()
+        .flat_map(|right| {
+            let channels = right.channels.iter().map(|c| {
+                (
+                    format!("{id}-contact-channel-{c}"),
+                    format!("channel:{c}"),
+                    words::channel(lang, c),
+                )
+            });
+            let topics = right.topics.iter().enumerate().map(|(i, topic)| {
+                (
+                    format!("{id}-contact-topic-{i}"),
+                    format!("topic:{topic}"),
+                    topic.clone(),
+                )
+            });
+            channels.chain(topics).collect::<Vec<_>>()
+        })
+        .map(|(check_id, value, label)| Check {
+            id: check_id,
+            checked: ticked(&value),
+            pointer: value,
+            label,
         })
         .collect();
     let chosen = problem
@@ -310,6 +352,12 @@ fn card(lang: Lang, r: &StoredRequest, problem: Option<Problem>) -> Card {
         lapses: date_time(lang, r.expires_at),
         pending: r.status == RequestStatus::Pending,
         checks,
+        contact_right: asked
+            .contact
+            .as_ref()
+            .map(|right| contactform::right_words(lang, right)),
+        contact_checks,
+        ct: contactform::texts(lang),
         expiry: expiry_choices(lang, &chosen, Some(asked.duration_secs)),
         reason: problem.reason_text.clone().unwrap_or_default(),
         outcome,

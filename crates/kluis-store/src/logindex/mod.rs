@@ -123,6 +123,16 @@ impl Summary<'_> {
             && (self.action == Some(Action::Read)
                 || self.endpoint.as_deref() == Some("GET /v1/data"))
     }
+
+    /// Whether this is a business's attempt to reach the owner (what the contact report counts).
+    fn is_contact(&self) -> bool {
+        self.action.is_some_and(is_contact_action)
+    }
+}
+
+/// A business's attempt to reach the owner: a contact check or an inbox delivery.
+pub(crate) fn is_contact_action(action: Action) -> bool {
+    matches!(action, Action::ContactCheck | Action::InboxDeliver)
 }
 
 /// Interned names: `n > 0` is `ids[n - 1]`, 0 is none.
@@ -193,6 +203,8 @@ pub struct LogIndex {
     allowed: Vec<u64>,
     /// Served reads by businesses (bit per entry), what the counts and charts count.
     reads: Vec<u64>,
+    /// Contact attempts (bit per entry), what the contact report reads.
+    contacts: Vec<u64>,
     /// Per interned grant (`n` at `n - 1`): its served reads and the last one's time, kept up
     /// as entries are indexed, so a page showing them does not scan the log.
     grant_reads: Vec<(u64, i64)>,
@@ -228,6 +240,7 @@ impl LogIndex {
             grant: Vec::new(),
             allowed: Vec::new(),
             reads: Vec::new(),
+            contacts: Vec::new(),
             grant_reads: Vec::new(),
             grant_day: Vec::new(),
             daily: BTreeMap::new(),
@@ -276,7 +289,7 @@ impl LogIndex {
         self.frames.capacity() * std::mem::size_of::<FrameMeta>()
             + self.at_ms.capacity() * 8
             + (self.business.capacity() + self.grant.capacity()) * 4
-            + (self.allowed.capacity() + self.reads.capacity()) * 8
+            + (self.allowed.capacity() + self.reads.capacity() + self.contacts.capacity()) * 8
             + (self.grant_reads.capacity() + self.grant_day.capacity()) * 16
             + self
                 .daily
@@ -338,10 +351,14 @@ impl LogIndex {
         for s in &summaries {
             let business = self.businesses.intern(s.business.as_deref())?;
             let grant = self.grants.intern(s.grant.as_deref())?;
-            interned.push((s.at_ms, business, grant, s.outcome, s.is_read()));
+            let kind = Kind {
+                read: s.is_read(),
+                contact: s.is_contact(),
+            };
+            interned.push((s.at_ms, business, grant, s.outcome, kind));
         }
-        for (at_ms, business, grant, outcome, read) in interned {
-            self.push(at_ms, business, grant, outcome, read);
+        for (at_ms, business, grant, outcome, kind) in interned {
+            self.push(at_ms, business, grant, outcome, kind);
         }
         let frame = logfile::frame(seen.body);
         self.frames.push(FrameMeta {
@@ -354,7 +371,7 @@ impl LogIndex {
         Ok(())
     }
 
-    fn push(&mut self, at_ms: i64, business: u32, grant: u32, outcome: Outcome, read: bool) {
+    fn push(&mut self, at_ms: i64, business: u32, grant: u32, outcome: Outcome, kind: Kind) {
         let i = self.at_ms.len();
         self.at_ms.push(at_ms);
         self.business.push(business);
@@ -362,11 +379,15 @@ impl LogIndex {
         if i.is_multiple_of(64) {
             self.allowed.push(0);
             self.reads.push(0);
+            self.contacts.push(0);
         }
         if outcome == Outcome::Allowed {
             self.allowed[i / 64] |= 1 << (i % 64);
         }
-        if read {
+        if kind.contact {
+            self.contacts[i / 64] |= 1 << (i % 64);
+        }
+        if kind.read {
             self.reads[i / 64] |= 1 << (i % 64);
             if business != 0 {
                 let day = self.daily.entry(at_ms.div_euclid(DAY_MS)).or_default();
@@ -400,6 +421,16 @@ impl LogIndex {
         self.reads[i / 64] & (1 << (i % 64)) != 0
     }
 
+    /// The entry numbers of contact attempts at or after `since_ms`, oldest first: what the
+    /// contact report reads instead of the whole log.
+    pub fn contact_seqs(&self, since_ms: Option<i64>) -> Vec<i64> {
+        let since_ms = since_ms.unwrap_or(i64::MIN);
+        (0..self.len())
+            .filter(|&i| self.contacts[i / 64] & (1 << (i % 64)) != 0 && self.at_ms[i] >= since_ms)
+            .map(|i| i as i64 + 1)
+            .collect()
+    }
+
     /// An old vault's log in the database: walked whole (such logs are small, and are moved to
     /// the file at the first append).
     fn rebuild_from_table(&mut self, vault: &Vault) -> Result<()> {
@@ -418,7 +449,10 @@ impl LogIndex {
                     business,
                     grant,
                     r.outcome,
-                    r.action == Action::Read && r.outcome == Outcome::Allowed,
+                    Kind {
+                        read: r.action == Action::Read && r.outcome == Outcome::Allowed,
+                        contact: is_contact_action(r.action),
+                    },
                 ),
                 (Err(why), _) | (_, Err(why)) => unreadable = unreadable.or(Some((entry.seq, why))),
                 _ => {}
@@ -471,6 +505,15 @@ impl LogIndex {
 }
 
 const DAY_MS: i64 = 86_400_000;
+
+/// What an entry is, for the index's bit columns.
+#[derive(Clone, Copy)]
+struct Kind {
+    /// A business's served read.
+    read: bool,
+    /// A business's contact attempt.
+    contact: bool,
+}
 
 fn broken(seq: i64, why: &str) -> StoreError {
     StoreError::Tampered(format!("the access log is broken at entry {seq}: {why}"))

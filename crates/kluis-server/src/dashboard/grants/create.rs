@@ -16,6 +16,7 @@ use kluis_store::{StoreError, Via};
 use super::shared::{Choice, DEFAULT_EXPIRY, expiry_choices, fill, parse_expiry};
 use super::tree::{MAX_CHECKBOXES, Section, tree};
 use crate::dashboard::Dashboard;
+use crate::dashboard::contactform::{self, ChannelCheck, ContactInput, channel_checks};
 use crate::dashboard::error::PageError;
 use crate::dashboard::i18n::Lang;
 use crate::dashboard::render::{Chrome, date, page, page_with};
@@ -44,6 +45,7 @@ pub struct Texts {
     pub not_saved: &'static str,
     pub created_title: &'static str,
     pub created: &'static str,
+    pub created_contact: &'static str,
     pub token: &'static str,
     pub once: &'static str,
     pub back: &'static str,
@@ -66,11 +68,12 @@ const EN: Texts = Texts {
     expires: "Expires after",
     submit: "Give access",
     cancel: "Cancel",
-    no_fields: "Tick at least one field it may read.",
+    no_fields: "Tick at least one field it may read, or give it a contact right below.",
     too_many: "A grant may name at most {n} fields.",
     not_saved: "Nothing was saved: correct the fields marked below.",
     created_title: "Access given",
     created: "{business} can read your {fields} for {purpose}, until {date}.",
+    created_contact: "{business} reads none of your fields; the grant runs for {purpose} until {date}.",
     token: "Grant token",
     once: "Copy this token and give it to the business now: it will not be shown again. If it is lost, revoke the grant and give a new one.",
     back: "Back to the grants",
@@ -93,11 +96,12 @@ const NL: Texts = Texts {
     expires: "Verloopt na",
     submit: "Toegang geven",
     cancel: "Annuleren",
-    no_fields: "Vink ten minste één veld aan dat het mag lezen.",
+    no_fields: "Vink ten minste één veld aan dat het mag lezen, of geef het hieronder een contactrecht.",
     too_many: "Een toegang mag hoogstens {n} velden noemen.",
     not_saved: "Er is niets opgeslagen: verbeter de gemarkeerde velden hieronder.",
     created_title: "Toegang gegeven",
     created: "{business} kan uw {fields} lezen voor {purpose}, tot {date}.",
+    created_contact: "{business} leest geen van uw velden; de toegang geldt voor {purpose} tot {date}.",
     token: "Token voor de toegang",
     once: "Kopieer dit token en geef het nu aan het bedrijf: het wordt niet nog eens getoond. Raakt het zoek, trek de toegang dan in en geef een nieuwe.",
     back: "Terug naar de toegang",
@@ -108,6 +112,7 @@ const NL: Texts = Texts {
 struct Input {
     business: String,
     fields: HashSet<String>,
+    contact: ContactInput,
     purpose: String,
     category: String,
     expires: String,
@@ -118,6 +123,7 @@ struct Errors {
     general: Option<String>,
     business: Option<String>,
     fields: Option<String>,
+    contact: Option<String>,
     purpose: Option<String>,
     category: Option<String>,
     expires: Option<String>,
@@ -127,6 +133,7 @@ impl Errors {
     fn any(&self) -> bool {
         self.business.is_some()
             || self.fields.is_some()
+            || self.contact.is_some()
             || self.purpose.is_some()
             || self.category.is_some()
             || self.expires.is_some()
@@ -143,6 +150,8 @@ struct FormPage {
     sections: Vec<Section>,
     truncated: Option<String>,
     expiry: Vec<Choice>,
+    ct: &'static contactform::Texts,
+    channels: Vec<ChannelCheck>,
 }
 
 #[derive(Template)]
@@ -179,6 +188,8 @@ async fn render_form(
     let form = FormPage {
         chrome: Chrome::new(owner, "grants", t.title, "/dashboard/grants/new"),
         t,
+        ct: contactform::texts(lang),
+        channels: channel_checks(lang, "", &input.contact, None),
         truncated: cut.then(|| fill(t.truncated, &[("n", &MAX_CHECKBOXES.to_string())])),
         expiry,
         sections,
@@ -216,7 +227,13 @@ fn check(lang: Lang, input: &Input, ticked: &[&str]) -> Result<GrantRequest, Box
             Err(e) => errors.fields = Some(e.to_string()),
         }
     }
-    if ticked.is_empty() {
+    let contact = input
+        .contact
+        .right()
+        .map_err(|e| errors.contact = Some(e))
+        .ok()
+        .flatten();
+    if ticked.is_empty() && contact.is_none() && errors.contact.is_none() {
         errors.fields = Some(t.no_fields.to_owned());
     } else if kluis_core::grant::normalize(fields.clone()).len() > MAX_FIELDS {
         errors.fields = Some(fill(t.too_many, &[("n", &MAX_FIELDS.to_string())]));
@@ -241,7 +258,7 @@ fn check(lang: Lang, input: &Input, ticked: &[&str]) -> Result<GrantRequest, Box
             purpose_category: category,
             lifetime_secs,
             key_thumbprint: None,
-            contact: None,
+            contact,
         }),
         _ => Err(Box::new(errors)),
     }
@@ -260,6 +277,7 @@ pub async fn submit(
     let input = Input {
         business: text("business"),
         fields: ticked.iter().map(|f| (*f).to_owned()).collect(),
+        contact: ContactInput::of(&form),
         purpose: text("purpose"),
         category: text("category"),
         expires: form
@@ -288,8 +306,12 @@ pub async fn submit(
         Err(other) => return Err(other.into()),
     };
     tracing::info!(grant.id = %grant.id, "grant created from the dashboard");
-    let sentence = fill(
-        t.created,
+    let mut sentence = fill(
+        if grant.fields.is_empty() {
+            t.created_contact
+        } else {
+            t.created
+        },
         &[
             ("business", grant.audience.as_str()),
             ("fields", &words::fields(lang, &grant.fields)),
@@ -297,6 +319,13 @@ pub async fn submit(
             ("date", &date(lang, grant.expires_at)),
         ],
     );
+    if let Some(right) = &grant.contact {
+        sentence = format!(
+            "{sentence} {} {}.",
+            grant.audience,
+            contactform::right_words(lang, right)
+        );
+    }
     page(&CreatedPage {
         chrome: Chrome::new(&owner, "grants", t.created_title, "/dashboard/grants"),
         t,

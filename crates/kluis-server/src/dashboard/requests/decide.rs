@@ -7,9 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use kluis_core::Pointer;
+use kluis_core::contact::ContactRight;
 use kluis_core::grant::normalize;
 use kluis_core::request::RequestId;
-use kluis_store::{MAX_REASON_CHARS, StoreError, Via, unix_now};
+use kluis_store::{ContactChoice, MAX_REASON_CHARS, StoreError, Via, unix_now};
 
 use super::{Problem, render, texts};
 use crate::dashboard::Dashboard;
@@ -56,6 +57,25 @@ fn store_refusal(err: StoreError) -> Result<(StatusCode, String), PageError> {
     }
 }
 
+/// The contact right the owner left ticked (`channel:…` and `topic:…` values): refused, or only
+/// these of it (the store keeps what was asked and ticked; nothing left means none).
+fn contact_choice(ticked: &[String], refuse: bool) -> ContactChoice {
+    if refuse {
+        return ContactChoice::Refuse;
+    }
+    let pick = |prefix: &str| -> Vec<String> {
+        ticked
+            .iter()
+            .filter_map(|v| v.strip_prefix(prefix))
+            .map(str::to_owned)
+            .collect()
+    };
+    ContactChoice::Keep(ContactRight {
+        channels: pick("channel:"),
+        topics: pick("topic:"),
+    })
+}
+
 #[tracing::instrument(skip_all, fields(request.id = %id))]
 pub async fn approve(
     State(dashboard): State<Dashboard>,
@@ -71,14 +91,24 @@ pub async fn approve(
         .map(str::to_owned)
         .collect();
     let chosen = posted.form.text("expires").map(str::to_owned);
+    let contact_ticked: Vec<String> = posted
+        .form
+        .all("contact")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let no_contact = posted.form.text("no_contact").is_some();
     let mut problem = Problem {
         ticked: Some(ticked.clone()),
+        contact_ticked: Some(contact_ticked.clone()),
+        no_contact,
         chosen: chosen.clone(),
         ..Problem::default()
     };
     let fields: Result<Vec<Pointer>, _> = ticked.iter().map(|f| Pointer::parse(f)).collect();
     let fields = match fields {
-        Ok(fields) if fields.is_empty() => {
+        // No field is fine when a contact right is kept; the store refuses a grant of nothing.
+        Ok(fields) if fields.is_empty() && (no_contact || contact_ticked.is_empty()) => {
             problem.fields = Some(t.no_fields.to_owned());
             None
         }
@@ -114,8 +144,9 @@ pub async fn approve(
                 let asked = v.stored_request(id.as_str(), unix_now())?;
                 // All the fields asked: approve "as asked", as the CLI does without --fields.
                 let subset = (normalize(fields.clone()) != asked.request.fields).then_some(fields);
+                let contact = contact_choice(&contact_ticked, no_contact);
                 Ok(v.owner(Via::Dashboard)
-                    .approve_request(&id, subset, lifetime))
+                    .approve_request_with(&id, subset, contact, lifetime))
             })
             .await?
     };
