@@ -1,8 +1,10 @@
 //! Contacts that count against the owner's caps (delivered inbox messages, reserved checks),
-//! kept across restarts the way read counts are (see [`crate::readcounts`]): every counted
+//! kept across restarts much as read counts are (see [`crate::readcounts`]): every counted
 //! contact is in the access log before it is answered; the server's ledger now and then saves
-//! the contacts it holds, sealed, in `meta` with the point of the log they are as of; a
-//! restarted ledger takes them and adds the counted contacts the log holds past that point.
+//! the contacts counted since its last save as one sealed batch (`contact_batches`), and in
+//! the same transaction the point of the log they are as of (sealed, in `meta`); a restarted
+//! ledger takes the batches and adds the counted contacts the log holds past that point.
+//! Batches whose newest contact is older than any cap's window are dropped as saves go on.
 
 use std::borrow::Cow;
 
@@ -21,16 +23,20 @@ use crate::vault::Vault;
 /// The `meta` row the contacts are saved in (and the place they are sealed to).
 const SAVED: &str = "contacts";
 
-/// What is sealed in `meta`.
+/// The log point the saved batches are as of, sealed in `meta`.
 #[derive(Serialize, Deserialize)]
 struct Saved {
     file: [u8; 16],
     seq: i64,
     end: u64,
     mac: [u8; 32],
-    /// `(at_ms, business, channel, topic)`.
-    contacts: Vec<(i64, BusinessId, String, String)>,
 }
+
+/// One batch: `(at_ms, business, channel, topic)` per contact.
+type Batch = Vec<(i64, BusinessId, String, String)>;
+
+/// The table batches are sealed to.
+const BATCHES: &str = "contact_batches";
 
 /// The part of a log record a contact is read from.
 #[derive(Deserialize)]
@@ -63,45 +69,70 @@ impl Logged<'_> {
 }
 
 impl Vault {
-    /// Saves `contacts` as those counted up to `at`, in place of the last saved ones.
+    /// Saves `new` (the contacts counted since the last save) as one batch, as of `at`, and
+    /// drops batches whose newest contact is before `forget_before_ms`. One transaction.
     pub fn save_contacts(
         &self,
-        contacts: impl IntoIterator<Item = Contact>,
+        new: &[Contact],
         at: &LogMark,
+        forget_before_ms: i64,
     ) -> Result<()> {
         let saved = Saved {
             file: at.file,
             seq: at.head.seq,
             end: at.head.end,
             mac: at.head.mac,
-            contacts: contacts
-                .into_iter()
-                .map(|c| (c.at.as_millisecond(), c.business, c.channel, c.topic))
-                .collect(),
         };
-        let plain = Zeroizing::new(
-            serde_json::to_vec(&saved)
-                .map_err(|_| StoreError::Crypto("contacts could not be encoded"))?,
-        );
-        let sealed = self
-            .unlocked
-            .keys
-            .seal(&self.place("meta", SAVED.as_bytes()), &plain)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute((SAVED, sealed))?;
-        Ok(())
+        let encode = |json: serde_json::Result<Vec<u8>>| {
+            json.map(Zeroizing::new)
+                .map_err(|_| StoreError::Crypto("contacts could not be encoded"))
+        };
+        let mark = encode(serde_json::to_vec(&saved))?;
+        let batch: Batch = new
+            .iter()
+            .map(|c| {
+                let c = c.clone();
+                (c.at.as_millisecond(), c.business, c.channel, c.topic)
+            })
+            .collect();
+        let newest_ms = batch.iter().map(|c| c.0).max();
+        let plain_batch = encode(serde_json::to_vec(&batch))?;
+        self.in_transaction(|v| {
+            if let Some(newest_ms) = newest_ms {
+                let sealed = v
+                    .unlocked
+                    .keys
+                    .seal(&v.place(BATCHES, &newest_ms.to_be_bytes()), &plain_batch)?;
+                v.conn
+                    .prepare_cached(
+                        "INSERT INTO contact_batches (newest_ms, sealed) VALUES (?1, ?2)",
+                    )?
+                    .execute((newest_ms, sealed))?;
+            }
+            v.conn
+                .prepare_cached("DELETE FROM contact_batches WHERE newest_ms < ?1")?
+                .execute([forget_before_ms])?;
+            let sealed = v
+                .unlocked
+                .keys
+                .seal(&v.place("meta", SAVED.as_bytes()), &mark)?;
+            v.conn
+                .prepare_cached(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute((SAVED, sealed))?;
+            Ok(())
+        })
     }
 
-    /// The counted contacts: the last saved ones and those the log holds past the point they
-    /// were saved at (nothing after a clean stop; about the last seconds after a crash).
+    /// The counted contacts: those of the saved batches and those the log holds past the
+    /// point they were saved as of (nothing after a clean stop; the last seconds after a
+    /// crash), the latter also returned on their own (they are not in any batch yet).
     ///
-    /// `None` when none were ever saved (the server never ran with contact rights) or they were
+    /// `None` when nothing was ever saved (the server never ran with contact rights) or it was
     /// saved with another log file.
-    pub fn saved_contacts(&self) -> Result<Option<Vec<Contact>>> {
+    pub fn saved_contacts(&self) -> Result<Option<SavedContacts>> {
         let Some(sealed) = self.meta(SAVED)? else {
             return Ok(None);
         };
@@ -118,19 +149,32 @@ impl Vault {
         if id != saved.file {
             return Ok(None);
         }
-        let mut contacts = Vec::with_capacity(saved.contacts.len());
-        for (at_ms, business, channel, topic) in saved.contacts {
-            let at = Timestamp::from_millisecond(at_ms).map_err(|_| altered())?;
-            contacts.push(Contact {
-                at,
-                business,
-                channel,
-                topic,
-            });
+        let mut found = SavedContacts::default();
+        let rows: Vec<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT newest_ms, sealed FROM contact_batches ORDER BY id")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (newest_ms, sealed) in rows {
+            let plain = self
+                .unlocked
+                .keys
+                .open(&self.place(BATCHES, &newest_ms.to_be_bytes()), &sealed)
+                .map_err(|_| altered())?;
+            let batch: Batch = serde_json::from_slice(&plain).map_err(|_| altered())?;
+            for (at_ms, business, channel, topic) in batch {
+                let at = Timestamp::from_millisecond(at_ms).map_err(|_| altered())?;
+                found.saved.push(Contact {
+                    at,
+                    business,
+                    channel,
+                    topic,
+                });
+            }
         }
         // A log that cannot be read past the mark adds nothing; `kluis log verify` says why.
         let Ok(reader) = Reader::open(&self.log_path(), &self.unlocked, &id)? else {
-            return Ok(Some(contacts));
+            return Ok(Some(found));
         };
         let from = Head {
             seq: saved.seq,
@@ -140,10 +184,19 @@ impl Vault {
         reader.walk(&self.unlocked, from, |seen| {
             let plain = logfile::open_frame(&self.unlocked, seen.body)?;
             for record in logfile::parse_records::<Logged<'_>>(seen.body, &plain)? {
-                contacts.extend(record.counted());
+                found.unsaved.extend(record.counted());
             }
             Ok(())
         })?;
-        Ok(Some(contacts))
+        Ok(Some(found))
     }
+}
+
+/// What [`Vault::saved_contacts`] finds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavedContacts {
+    /// In the saved batches.
+    pub saved: Vec<Contact>,
+    /// In the log past the last save only: to be saved with the next batch.
+    pub unsaved: Vec<Contact>,
 }

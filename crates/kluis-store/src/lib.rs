@@ -26,6 +26,7 @@ mod subscriptions;
 mod vault;
 
 pub use contact_report::{BusinessContacts, ContactReport, REASONS};
+pub use contacts::SavedContacts;
 pub use crypto::{KdfParams, Keys, Passphrase};
 pub use deliveries::{
     DELIVERIES_FILE, Deliveries, Delivery, DeliveryState, StreamState, StreamStatus,

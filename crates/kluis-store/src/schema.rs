@@ -94,6 +94,15 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX outbox_by_stream ON outbox(stream, seq);
      CREATE INDEX outbox_by_change ON outbox(change_id);
      ALTER TABLE grants ADD COLUMN read_budget INTEGER;",
+    // 6: contacts counted against the owner's caps, saved by the server's ledger in sealed
+    // batches (each the contacts counted since the one before); `newest_ms` is in the clear so
+    // batches older than any cap's window can be dropped.
+    "CREATE TABLE contact_batches (
+         id INTEGER PRIMARY KEY,
+         newest_ms INTEGER NOT NULL,
+         sealed BLOB NOT NULL
+     );
+     CREATE INDEX contact_batches_by_time ON contact_batches(newest_ms);",
 ];
 
 /// The newest schema this build understands.

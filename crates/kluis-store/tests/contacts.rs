@@ -52,8 +52,10 @@ fn saved_contacts_and_the_logs_tail_come_back() {
     )])
     .unwrap();
     let mark = v.log_mark().unwrap();
-    let saved = vec![contact(500, "a.example", "saved")];
-    v.save_contacts(saved.clone(), &mark).unwrap();
+    v.save_contacts(&[contact(400, "a.example", "older")], &mark, 0)
+        .unwrap();
+    v.save_contacts(&[contact(500, "a.example", "saved")], &mark, 0)
+        .unwrap();
     // Past the mark: two that count, and three that do not.
     v.append_log(&[
         attempt(
@@ -100,14 +102,34 @@ fn saved_contacts_and_the_logs_tail_come_back() {
     .unwrap();
     let found = v.saved_contacts().unwrap().unwrap();
     assert_eq!(
-        found,
+        found.saved,
+        vec![
+            contact(400, "a.example", "older"),
+            contact(500, "a.example", "saved")
+        ]
+    );
+    assert_eq!(
+        found.unsaved,
+        vec![
+            contact(2_000, "a.example", "orders"),
+            contact(2_001, "b.example", "orders"),
+        ],
+        "the record before the mark is in a batch (or not), never twice"
+    );
+
+    // A save past them drops the batches older than asked, and the tail is empty again.
+    let mark = v.log_mark().unwrap();
+    v.save_contacts(&found.unsaved, &mark, 450).unwrap();
+    let found = v.saved_contacts().unwrap().unwrap();
+    assert_eq!(
+        found.saved,
         vec![
             contact(500, "a.example", "saved"),
             contact(2_000, "a.example", "orders"),
             contact(2_001, "b.example", "orders"),
-        ],
-        "the record before the mark is in the save (or not), never twice"
+        ]
     );
+    assert!(found.unsaved.is_empty());
 }
 
 #[test]
@@ -115,7 +137,7 @@ fn altered_saved_contacts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let v = common::vault(dir.path());
     v.append_log(&[common::record(1)]).unwrap();
-    v.save_contacts(vec![contact(1, "a.example", "x")], &v.log_mark().unwrap())
+    v.save_contacts(&[contact(1, "a.example", "x")], &v.log_mark().unwrap(), 0)
         .unwrap();
     let raw = common::raw(dir.path());
     let mut sealed: Vec<u8> = raw

@@ -98,6 +98,9 @@ pub(super) struct ContactBook {
     /// The document the policy was read from, and the policy (`None`: it could not be read).
     policy: Option<(Arc<Value>, Option<ContactPolicy>)>,
     history: IndexedHistory,
+    /// Counted since the last save: the next batch.
+    unsaved: Vec<Contact>,
+    /// Whether the log point the saved contacts are as of should be saved again.
     changed: bool,
     saved_at: Instant,
 }
@@ -109,14 +112,17 @@ impl ContactBook {
         let mut book = Self {
             policy: None,
             history: IndexedHistory::default(),
+            unsaved: Vec::new(),
             changed: true,
             saved_at: Instant::now(),
         };
         match vault.saved_contacts() {
             Ok(found) => {
-                for contact in found.unwrap_or_default() {
+                let found = found.unwrap_or_default();
+                for contact in found.saved.into_iter().chain(found.unsaved.iter().cloned()) {
                     book.history.record(contact);
                 }
+                book.unsaved = found.unsaved;
             }
             Err(err) => {
                 tracing::error!(error = %err, "could not read the saved contacts; counting contacts from now");
@@ -178,12 +184,14 @@ impl ContactBook {
         match decision {
             Decision::Allowed => {
                 if ask.counts {
-                    self.history.record(Contact {
+                    let contact = Contact {
                         at: now,
                         business: access.business.clone(),
                         channel: ask.channel.clone(),
                         topic: ask.topic.clone(),
-                    });
+                    };
+                    self.history.record(contact.clone());
+                    self.unsaved.push(contact);
                     self.changed = true;
                 }
                 ContactVerdict::Allowed
@@ -225,9 +233,11 @@ impl ContactBook {
         let Some(at) = at else {
             return;
         };
-        self.forget_old(kluis_store::unix_now());
-        match vault.save_contacts(self.history.contacts(), at) {
+        let now = kluis_store::unix_now();
+        self.forget_old(now);
+        match vault.save_contacts(&self.unsaved, at, (now - LONGEST_WINDOW_SECS) * 1000) {
             Ok(()) => {
+                self.unsaved.clear();
                 self.changed = false;
                 self.saved_at = Instant::now();
             }
