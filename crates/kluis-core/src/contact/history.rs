@@ -99,40 +99,34 @@ pub const KEPT_PER_KIND: usize = super::caps::MAX_CAP as usize;
 /// the `count - max`-th oldest of the window, which lies among the latest `max` ones.
 #[derive(Clone, Debug, Default)]
 pub struct IndexedHistory {
+    /// Business ids, channels and topics by number (one namespace: a key's place tells them
+    /// apart), so keys are small and a look-up allocates nothing.
+    numbers: HashMap<String, u32>,
+    names: Vec<String>,
     keys: HashMap<Key, VecDeque<Timestamp>>,
 }
 
-/// A filter as a key: `None` matches any.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    business: Option<BusinessId>,
-    channel: Option<String>,
-    topic: Option<String>,
-}
+/// A filter as a key: business, channel and topic by number, [`ANY`] where it is left open.
+type Key = [u32; 3];
 
-impl Key {
-    fn of(filter: &Filter<'_>) -> Key {
-        Key {
-            business: filter.business.cloned(),
-            channel: filter.channel.map(str::to_owned),
-            topic: filter.topic.map(str::to_owned),
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.business.is_some() && self.channel.is_some() && self.topic.is_some()
-    }
-}
+/// A place of a key left open.
+const ANY: u32 = u32::MAX;
 
 impl IndexedHistory {
     /// Counts `contact` in.
     pub fn record(&mut self, contact: Contact) {
-        for open in 0..8u8 {
-            let key = Key {
-                business: (open & 1 == 0).then(|| contact.business.clone()),
-                channel: (open & 2 == 0).then(|| contact.channel.clone()),
-                topic: (open & 4 == 0).then(|| contact.topic.clone()),
-            };
+        let full = [
+            self.number(contact.business.as_str()),
+            self.number(&contact.channel),
+            self.number(&contact.topic),
+        ];
+        for open in 0..8usize {
+            let mut key = full;
+            for (place, part) in key.iter_mut().enumerate() {
+                if open & (1 << place) != 0 {
+                    *part = ANY;
+                }
+            }
             let times = self.keys.entry(key).or_default();
             // Nearly always the newest; a clock that stepped back is put in its place.
             let at = times.partition_point(|t| *t <= contact.at);
@@ -141,6 +135,16 @@ impl IndexedHistory {
                 times.pop_front();
             }
         }
+    }
+
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        let n = u32::try_from(self.names.len()).expect("fewer than 2^32 - 1 names");
+        self.numbers.insert(name.to_owned(), n);
+        self.names.push(name.to_owned());
+        n
     }
 
     /// Forgets contacts before `before` (older than any window can reach).
@@ -153,31 +157,29 @@ impl IndexedHistory {
     }
 
     /// Every contact kept under its full key (business, channel and topic), oldest first within
-    /// each: what is saved, and what [`IndexedHistory::record`] files again on loading.
+    /// each.
     pub fn contacts(&self) -> impl Iterator<Item = Contact> + '_ {
         self.keys
             .iter()
-            .filter(|(key, _)| key.is_full())
-            .flat_map(|(key, times)| {
-                let (business, channel, topic) = (
-                    key.business.clone().expect("a full key"),
-                    key.channel.clone().expect("a full key"),
-                    key.topic.clone().expect("a full key"),
-                );
-                times.iter().map(move |at| Contact {
+            .filter(|(key, _)| !key.contains(&ANY))
+            .filter_map(|(key, times)| {
+                let business = BusinessId::parse(&self.names[key[0] as usize]).ok()?;
+                let (channel, topic) = (&self.names[key[1] as usize], &self.names[key[2] as usize]);
+                Some(times.iter().map(move |at| Contact {
                     at: *at,
                     business: business.clone(),
                     channel: channel.clone(),
                     topic: topic.clone(),
-                })
+                }))
             })
+            .flatten()
     }
 
     /// How many contacts are kept under full keys.
     pub fn len(&self) -> usize {
         self.keys
             .iter()
-            .filter(|(key, _)| key.is_full())
+            .filter(|(key, _)| !key.contains(&ANY))
             .map(|(_, times)| times.len())
             .sum()
     }
@@ -187,7 +189,16 @@ impl IndexedHistory {
     }
 
     fn times(&self, filter: &Filter<'_>) -> Option<&VecDeque<Timestamp>> {
-        self.keys.get(&Key::of(filter))
+        let part = |name: Option<&str>| match name {
+            None => Some(ANY),
+            Some(name) => self.numbers.get(name).copied(),
+        };
+        let key = [
+            part(filter.business.map(BusinessId::as_str))?,
+            part(filter.channel)?,
+            part(filter.topic)?,
+        ];
+        self.keys.get(&key)
     }
 }
 
