@@ -140,16 +140,16 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let t = texts(owner.lang);
     let id = message_id(&id, t)?;
-    let message = dashboard
-        .with_inbox(move |_, inbox| inbox.read(&id))
+    let (message, unread) = dashboard
+        .with_inbox(move |_, inbox| Ok((inbox.read(&id)?, inbox.unread_count()?)))
         .await
         .map_err(not_found(t))?;
     let done = query_value(query.as_deref(), "done");
     let notice = notices(t, &message, done.as_deref());
-    page_with(
-        StatusCode::OK,
-        &message_page(&owner, &message, notice, Refused::default()),
-    )
+    let mut shown = message_page(&owner, &message, notice, Refused::default());
+    // Counted before this message was read: the navigation counts it no more.
+    shown.chrome.unread = Some(unread);
+    page_with(StatusCode::OK, &shown)
 }
 
 /// The message page again, with `refused` beside its form, as `status`; nothing changed.
