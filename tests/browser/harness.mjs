@@ -32,6 +32,8 @@ export const VAULT_DIR = required('KLUIS_VAULT');
  * `{ narrow: { business, token }, revoke: { business, token } }`.
  */
 export const ACTION_GRANTS = JSON.parse(required('KLUIS_ACTION_GRANTS'));
+/** A grant token of newsletter.example with a contact right (channel inbox, topic offers). */
+export const INBOX_TOKEN = required('KLUIS_INBOX_TOKEN');
 /** The business on the SDK (crates/kluis-cli/tests/browser/business.rs): POST /ask, GET /read. */
 export const BUSINESS_URL = required('KLUIS_BUSINESS_URL').replace(/\/+$/, '');
 const SCREENSHOTS = required('KLUIS_SCREENSHOTS');
@@ -50,6 +52,8 @@ export const PAGES = [
   { path: '/dashboard/log', nav: 'Access log', heading: 'Access log' },
   { path: '/dashboard/notifications', nav: 'Notifications', heading: 'Notifications' },
   { path: '/dashboard/receipts', nav: 'Receipts', heading: 'Consent receipts' },
+  { path: '/dashboard/contact', nav: 'Contact', heading: 'Contact' },
+  { path: '/dashboard/inbox', nav: 'Inbox', heading: 'Inbox' },
   { path: '/dashboard/passphrase', nav: 'Passphrase', heading: 'Passphrase' },
 ];
 

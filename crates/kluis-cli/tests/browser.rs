@@ -158,6 +158,30 @@ fn the_dashboard_works_in_a_real_browser() {
         },
     });
 
+    // A grant with a contact right for the inbox test: it leaves a message through POST
+    // /v1/inbox. It reads the name too: the overview's sentence for a contact-only grant
+    // ("can read your for …") would not match what dashboard.test.mjs expects of each grant.
+    let inbox_token = json_of(&succeeded(kluis_cmd(&vault).args([
+        "grant",
+        "create",
+        "--to",
+        "newsletter.example",
+        "--fields",
+        "/profile/name",
+        "--contact-channel",
+        "inbox",
+        "--contact-topic",
+        "offers",
+        "--purpose",
+        "newsletter",
+        "--expires",
+        "30d",
+        "--json",
+    ])))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let (_server, url) = serve(&vault);
     let business = business::start(&url);
     let screenshots = root.join("target/browser");
@@ -177,6 +201,7 @@ fn the_dashboard_works_in_a_real_browser() {
         .env("KLUIS_VAULT", &vault)
         .env("KLUIS_GRANT_TOKEN", &token)
         .env("KLUIS_ACTION_GRANTS", actions.to_string())
+        .env("KLUIS_INBOX_TOKEN", &inbox_token)
         .env("KLUIS_BUSINESS_URL", &business.url)
         .env("KLUIS_PROFILE", profile.to_string())
         .env("KLUIS_GRANTED_FIELDS", granted)

@@ -4,7 +4,7 @@
 //! the `kluis` command's do, so both leave the same records.
 //!
 //! Pages are in one module each (overview, profile, grants, requests, log, notifications,
-//! receipts, passphrase); each has its `router()`, merged in [`router`].
+//! receipts, contact, inbox, passphrase); each has its `router()`, merged in [`router`].
 
 mod assets;
 mod contact;
@@ -13,6 +13,7 @@ mod error;
 mod form;
 mod grants;
 mod i18n;
+mod inbox;
 mod log;
 mod logview;
 mod notifications;
@@ -56,6 +57,9 @@ struct Inner {
     /// The owner's connection: every dashboard action and read runs on it, on a blocking
     /// thread, one at a time (the grant API has its own connections).
     owner: Mutex<Vault>,
+    /// The owner's connection to `inbox.db`, opened on first use ([`inbox`]); taken after
+    /// `owner` when both are needed, never before.
+    inbox: Mutex<Option<kluis_store::Inbox>>,
     sessions: session::Sessions,
     log: logview::LogView,
     grants: logview::GrantsCache,
@@ -82,6 +86,7 @@ impl Dashboard {
             dir: dir.to_path_buf(),
             unlocked: unlocked.clone(),
             owner: Mutex::new(owner),
+            inbox: Mutex::new(None),
             sessions: session::Sessions::default(),
             log: logview::LogView::default(),
             grants: logview::GrantsCache::default(),
@@ -170,6 +175,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .merge(notifications::router())
         .merge(receipts::router())
         .merge(contact::router())
+        .merge(inbox::router())
         .merge(passphrase::router())
         .merge(assets::router())
         // Anything else under the dashboard is an HTML 404, not the API's problem+json.

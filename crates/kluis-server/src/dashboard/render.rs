@@ -21,6 +21,8 @@ pub struct Chrome {
     pub title: String,
     /// The path of this page, for the language switch to come back to.
     pub here: String,
+    /// Unread messages, shown beside the inbox in the navigation.
+    pub unread: Option<u64>,
 }
 
 impl Chrome {
@@ -32,6 +34,15 @@ impl Chrome {
             current,
             title: title.to_owned(),
             here: here.to_owned(),
+            unread: owner.unread,
+        }
+    }
+
+    /// The inbox's navigation entry: `Inbox (3)` while there are unread messages.
+    pub fn inbox_label(&self) -> String {
+        match self.unread {
+            Some(n) if n > 0 => format!("{} ({n})", self.t.inbox),
+            _ => self.t.inbox.to_owned(),
         }
     }
 

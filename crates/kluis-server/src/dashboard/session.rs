@@ -179,6 +179,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 pub struct SignedIn {
     pub session: Current,
     pub lang: Lang,
+    /// Unread messages in the inbox, for the navigation; `None` if they could not be counted.
+    pub unread: Option<u64>,
 }
 
 impl FromRequestParts<Dashboard> for SignedIn {
@@ -192,7 +194,12 @@ impl FromRequestParts<Dashboard> for SignedIn {
         let session = cookie_value(&parts.headers, COOKIE)
             .and_then(|id| dashboard.0.sessions.touch(id, Instant::now()))
             .ok_or(PageError::SignIn)?;
-        Ok(Self { session, lang })
+        let unread = dashboard.unread_count().await;
+        Ok(Self {
+            session,
+            lang,
+            unread,
+        })
     }
 }
 
