@@ -107,13 +107,35 @@ pub fn grant_line(
             format!("{n} keer gelezen, laatst {}", ago(lang, last / 1000, now))
         }
     };
+    // What the grant lets the business do: read fields, reach the owner, or both.
+    let reach = grant.contact.as_ref().map(|right| {
+        let channels: Vec<String> = right
+            .channels
+            .iter()
+            .map(|c| words::channel(lang, c))
+            .collect();
+        let topics: Vec<String> = right.topics.iter().map(|t| format!("{t:?}")).collect();
+        let (channels, topics) = (words::list(lang, &channels), words::list(lang, &topics));
+        match lang {
+            Lang::En => format!("reach you by {channels} about {topics}"),
+            Lang::Nl => format!("u benaderen via {channels} over {topics}"),
+        }
+    });
+    let may = match (lang, grant.fields.is_empty(), reach) {
+        (Lang::En, false, None) => format!("can read your {fields}"),
+        (Lang::Nl, false, None) => format!("kan uw {fields} lezen"),
+        (Lang::En, false, Some(reach)) => format!("can read your {fields} and {reach}"),
+        (Lang::Nl, false, Some(reach)) => format!("kan uw {fields} lezen en {reach}"),
+        (Lang::En, true, reach) => format!("can {}", reach.unwrap_or_default()),
+        (Lang::Nl, true, reach) => format!("mag {}", reach.unwrap_or_default()),
+    };
     match lang {
         Lang::En => format!(
-            "{} can read your {fields} for {}, until {until}; {reads}",
+            "{} {may} for {}, until {until}; {reads}",
             grant.audience, grant.purpose
         ),
         Lang::Nl => format!(
-            "{} kan uw {fields} lezen voor {}, tot {until}; {reads}",
+            "{} {may} voor {}, tot {until}; {reads}",
             grant.audience, grant.purpose
         ),
     }
@@ -198,4 +220,52 @@ async fn overview(
         chain,
         chain_class,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kluis_core::contact::ContactRight;
+    use kluis_core::grant::{BusinessId, Grant, GrantId};
+    use kluis_core::pointer::Pointer;
+
+    use super::*;
+
+    fn grant(fields: &[&str], contact: Option<ContactRight>) -> Grant {
+        Grant {
+            id: GrantId::from_random([3; 16]),
+            audience: BusinessId::parse("shop.example").unwrap(),
+            subject: "s".into(),
+            fields: fields.iter().map(|f| Pointer::parse(f).unwrap()).collect(),
+            purpose: "order news".into(),
+            purpose_category: None,
+            issued_at: 0,
+            expires_at: 86_400 * 400,
+            revoked_at: None,
+            key_thumbprint: None,
+            kid: "k".into(),
+            contact,
+        }
+    }
+
+    #[test]
+    fn a_grant_says_what_it_lets_the_business_do() {
+        let right = ContactRight {
+            channels: vec!["email".into(), "inbox".into()],
+            topics: vec!["orders".into()],
+        };
+        let line = grant_line(Lang::En, &grant(&[], Some(right.clone())), None, 0);
+        assert!(
+            line.starts_with("shop.example can reach you by ")
+                && line.contains("about \"orders\" for order news"),
+            "{line}"
+        );
+        assert!(!line.contains("read your"), "{line}");
+        let both = grant_line(Lang::Nl, &grant(&["/profile/email"], Some(right)), None, 0);
+        assert!(both.contains(" lezen en u benaderen via "), "{both}");
+        let read = grant_line(Lang::En, &grant(&["/profile/email"], None), None, 0);
+        assert!(
+            read.contains("can read your ") && !read.contains("reach"),
+            "{read}"
+        );
+    }
 }
