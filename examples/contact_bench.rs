@@ -143,6 +143,16 @@ fn main() -> Result<ExitCode> {
         })
         .count() as u64;
     let intact = vault.verify_log()?.first_broken.is_none();
+    // Every delivered message is in the inbox (none was read or archived).
+    let stored = if args.inbox {
+        vault.open_inbox()?.unread_count()?
+    } else {
+        allowed
+    };
+    if stored != allowed {
+        eprintln!("FAILED: {stored} messages stored for {allowed} delivered");
+        return Ok(ExitCode::FAILURE);
+    }
     println!(
         "log: {logged} of {answered} answers recorded, {counted} of {allowed} allowed counted, chain {}",
         if intact { "intact" } else { "BROKEN" }
