@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError};
-use crate::log::Kept;
-use crate::logfile::{self, Head, Reader};
+use crate::logfile::{self, Head};
 use crate::readcounts::LogMark;
 use crate::vault::Vault;
 
@@ -133,22 +132,10 @@ impl Vault {
     /// `None` when nothing was ever saved (the server never ran with contact rights) or it was
     /// saved with another log file.
     pub fn saved_contacts(&self) -> Result<Option<SavedContacts>> {
-        let Some(sealed) = self.meta(SAVED)? else {
+        let Some(saved) = self.sealed_meta::<Saved>(SAVED, "the saved contacts")? else {
             return Ok(None);
         };
         let altered = || StoreError::Tampered("the saved contacts were altered".into());
-        let plain = self
-            .unlocked
-            .keys
-            .open(&self.place("meta", SAVED.as_bytes()), &sealed)
-            .map_err(|_| altered())?;
-        let saved: Saved = serde_json::from_slice(&plain).map_err(|_| altered())?;
-        let Kept::InFile(id) = self.log_kept()? else {
-            return Ok(None);
-        };
-        if id != saved.file {
-            return Ok(None);
-        }
         let mut found = SavedContacts::default();
         let rows: Vec<(i64, Vec<u8>)> = self
             .conn
@@ -172,23 +159,21 @@ impl Vault {
                 });
             }
         }
-        // A log that cannot be read past the mark adds nothing; `kluis log verify` says why.
-        let Ok(reader) = Reader::open(&self.log_path(), &self.unlocked, &id)? else {
-            return Ok(Some(found));
+        let mark = LogMark {
+            file: saved.file,
+            head: Head {
+                seq: saved.seq,
+                end: saved.end,
+                mac: saved.mac,
+            },
         };
-        let from = Head {
-            seq: saved.seq,
-            end: saved.end,
-            mac: saved.mac,
-        };
-        reader.walk(&self.unlocked, from, |seen| {
-            let plain = logfile::open_frame(&self.unlocked, seen.body)?;
-            for record in logfile::parse_records::<Logged<'_>>(seen.body, &plain)? {
+        let same_log = self.walk_log_past(&mark, |body, plain| {
+            for record in logfile::parse_records::<Logged<'_>>(body, plain)? {
                 found.unsaved.extend(record.counted());
             }
             Ok(())
         })?;
-        Ok(Some(found))
+        Ok(same_log.then_some(found))
     }
 }
 

@@ -127,22 +127,18 @@ impl Vault {
     /// were saved with another log file: then nobody knows the day's reads without reading the
     /// whole log.
     pub fn day_reads(&self, day: i64) -> Result<Option<DayReads>> {
-        let Some(sealed) = self.meta(SAVED)? else {
+        let Some(saved) = self.sealed_meta::<Saved>(SAVED, "the saved read counts")? else {
             return Ok(None);
         };
-        let altered = || StoreError::Tampered("the saved read counts were altered".into());
-        let plain = self
-            .unlocked
-            .keys
-            .open(&self.place("meta", SAVED.as_bytes()), &sealed)
-            .map_err(|_| altered())?;
-        let saved: Saved = serde_json::from_slice(&plain).map_err(|_| altered())?;
-        let Kept::InFile(id) = self.log_kept()? else {
-            return Ok(None);
+        let today = day * DAY_SECS * 1000..(day + 1) * DAY_SECS * 1000;
+        let mark = LogMark {
+            file: saved.file,
+            head: Head {
+                seq: saved.seq,
+                end: saved.end,
+                mac: saved.mac,
+            },
         };
-        if id != saved.file {
-            return Ok(None);
-        }
         let mut reads = DayReads {
             day,
             grants: if saved.day == day {
@@ -151,19 +147,8 @@ impl Vault {
                 HashMap::new()
             },
         };
-        // A log that cannot be read past the mark adds nothing; `kluis log verify` says why.
-        let Ok(reader) = Reader::open(&self.log_path(), &self.unlocked, &id)? else {
-            return Ok(Some(reads));
-        };
-        let from = Head {
-            seq: saved.seq,
-            end: saved.end,
-            mac: saved.mac,
-        };
-        let today = day * DAY_SECS * 1000..(day + 1) * DAY_SECS * 1000;
-        reader.walk(&self.unlocked, from, |seen| {
-            let plain = logfile::open_frame(&self.unlocked, seen.body)?;
-            for record in logfile::parse_records::<Counted<'_>>(seen.body, &plain)? {
+        let same_log = self.walk_log_past(&mark, |body, plain| {
+            for record in logfile::parse_records::<Counted<'_>>(body, plain)? {
                 if !record.is_served_read() || !today.contains(&record.at_ms) {
                     continue;
                 }
@@ -173,6 +158,52 @@ impl Vault {
             }
             Ok(())
         })?;
-        Ok(Some(reads))
+        Ok(same_log.then_some(reads))
+    }
+
+    /// The sealed `meta` row `name` as JSON of `T`; `None` if there is none. One that does not
+    /// open or parse is refused as tampered (`what` names it).
+    pub(crate) fn sealed_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        let Some(sealed) = self.meta(name)? else {
+            return Ok(None);
+        };
+        let altered = || StoreError::Tampered(format!("{what} were altered"));
+        let plain = self
+            .unlocked
+            .keys
+            .open(&self.place("meta", name.as_bytes()), &sealed)
+            .map_err(|_| altered())?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|_| altered())
+    }
+
+    /// Visits each frame of the log past `mark` (its body and opened plain text): what was
+    /// logged since something was saved as of `mark`. `false` when the log is no longer the file
+    /// `mark` is of (nothing visited). A log that cannot be read past the mark visits nothing;
+    /// `kluis log verify` says why.
+    pub(crate) fn walk_log_past(
+        &self,
+        mark: &LogMark,
+        mut visit: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), &'static str>,
+    ) -> Result<bool> {
+        let Kept::InFile(id) = self.log_kept()? else {
+            return Ok(false);
+        };
+        if id != mark.file {
+            return Ok(false);
+        }
+        let Ok(reader) = Reader::open(&self.log_path(), &self.unlocked, &id)? else {
+            return Ok(true);
+        };
+        reader.walk(&self.unlocked, mark.head, |seen| {
+            let plain = logfile::open_frame(&self.unlocked, seen.body)?;
+            visit(seen.body, &plain)
+        })?;
+        Ok(true)
     }
 }
