@@ -4,50 +4,20 @@
 //! restart; a grant with a contact right only reaches the owner but reads nothing; every
 //! refused attempt is in the owner's log with its reason.
 
+mod common;
+
 use std::path::Path;
-use std::time::Duration;
 
 use kluis::core::Pointer;
 use kluis::core::access::{Action, Outcome};
 use kluis::core::contact::ContactRight;
 use kluis::core::document::sample;
 use kluis::core::grant::{BusinessId, GrantRequest};
-use kluis::server::{AppState, serve};
 use kluis::store::{KdfParams, Passphrase, Vault, Via, unix_now};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Running {
-    base: String,
-    http: reqwest::Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start(dir: &Path, vault: &Vault) -> Running {
-    let state = AppState::open(dir, vault.unlocked()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Running {
-        base,
-        http,
-        stop,
-        done,
-    }
-}
+use common::{Running, start};
 
 impl Running {
     /// `POST /v1/contact/check`: status and body.
@@ -80,11 +50,6 @@ impl Running {
         } else {
             body["reason"].as_str().unwrap().to_owned()
         }
-    }
-
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.done.await.unwrap().unwrap();
     }
 }
 

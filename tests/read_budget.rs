@@ -3,51 +3,22 @@
 //! number of entries for them, introspection is not counted, the owner's change applies to the
 //! next read, and the day's count survives a restart (clean, or after the server died).
 
+mod common;
+
 use std::path::Path;
-use std::time::Duration;
 
 use kluis::core::Pointer;
 use kluis::core::access::{Action, Outcome};
 use kluis::core::budget::secs_to_next_day;
 use kluis::core::document::sample;
 use kluis::core::grant::{BusinessId, GrantId, GrantRequest};
-use kluis::server::{AppState, serve};
 use kluis::store::{KdfParams, LogEntry, Passphrase, Vault, Via, unix_now};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// A server over the vault in `dir` that can be stopped cleanly and waited for.
-struct Running {
-    base: String,
-    http: reqwest::Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+use common::{Running, start};
 
-async fn start(dir: &Path, vault: &Vault) -> Running {
-    let state = AppState::open(dir, vault.unlocked()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Running {
-        base,
-        http,
-        stop,
-        done,
-    }
-}
+/// A server over the vault in `dir` that can be stopped cleanly and waited for.
 
 impl Running {
     /// `GET /v1/data` with `token`: status, `Retry-After`, `Content-Type` and body.
@@ -94,12 +65,6 @@ impl Running {
             .json()
             .await
             .unwrap()
-    }
-
-    /// Stops the server as `kluis serve` does on Ctrl-C, and waits until it has.
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.done.await.unwrap().unwrap();
     }
 }
 

@@ -6,7 +6,7 @@
 
 pub mod python;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kluis::core::document::sample;
@@ -73,5 +73,48 @@ impl Server {
 
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_path_buf()
+    }
+}
+
+/// A server over an existing vault in `dir` that can be stopped cleanly and waited for, and
+/// started again over the same files (restarts).
+pub struct Running {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Serves the vault in `dir` and waits until `/healthz` answers.
+pub async fn start(dir: &Path, vault: &Vault) -> Running {
+    let state = AppState::open(dir, vault.unlocked()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Running {
+        base,
+        http,
+        stop,
+        done,
+    }
+}
+
+impl Running {
+    /// Stops the server as `kluis serve` does on Ctrl-C, and waits until it has.
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.done.await.unwrap().unwrap();
     }
 }
