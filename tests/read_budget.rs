@@ -18,8 +18,6 @@ use serde_json::Value;
 
 use common::{Running, start};
 
-/// A server over the vault in `dir` that can be stopped cleanly and waited for.
-
 impl Running {
     /// `GET /v1/data` with `token`: status, `Retry-After`, `Content-Type` and body.
     async fn read(&self, token: &str) -> (StatusCode, Option<String>, String, Value) {
