@@ -183,6 +183,18 @@ impl ReceiptContext {
     }
 }
 
+/// What of the owner the grant uses: its fields as JSON Pointers, then `contact:<channel>` for
+/// each channel of its contact right (the owner's reachability there, even when no address
+/// or number is disclosed).
+fn pii_categories(grant: &Grant) -> Vec<String> {
+    let fields = grant.fields.iter().map(ToString::to_string);
+    let channels = grant
+        .contact
+        .iter()
+        .flat_map(|right| right.channels.iter().map(|c| format!("contact:{c}")));
+    fields.chain(channels).collect()
+}
+
 /// The receipt for `grant`, given to `business` by the vault owner.
 pub fn build_receipt(
     grant: &Grant,
@@ -212,7 +224,7 @@ pub fn build_receipt(
                 .unwrap_or_else(|| "unspecified".to_owned()),
         ],
         consent_type: "EXPLICIT".to_owned(),
-        pii_category: grant.fields.iter().map(ToString::to_string).collect(),
+        pii_category: pii_categories(grant),
         primary_purpose: true,
         termination: format!(
             "access ends at {} or when the owner revokes it",
@@ -470,6 +482,28 @@ mod tests {
         let controller = &verified.pii_controllers[0];
         assert_eq!((&controller.address, &controller.phone), (&None, &None));
         assert_eq!(serde_json::to_value(&verified).unwrap(), old);
+    }
+
+    #[test]
+    fn a_contact_right_is_in_the_categories() {
+        let mut with_contact = grant();
+        with_contact.contact = Some(crate::contact::ContactRight {
+            channels: vec!["email".into(), "inbox".into()],
+            topics: vec!["orders".into()],
+        });
+        let fields = with_contact.fields.len();
+        let context =
+            ReceiptContext::new("urn:kluis:vault:ab", ReceiptId::from_random([9; 16]), NOW);
+        let receipt = build_receipt(&with_contact, &full_business(), &context);
+        let categories = &receipt.services[0].purposes[0].pii_category;
+        assert_eq!(categories.len(), fields + 2);
+        assert_eq!(&categories[fields..], ["contact:email", "contact:inbox"]);
+        with_contact.fields.clear();
+        let receipt = build_receipt(&with_contact, &full_business(), &context);
+        assert_eq!(
+            receipt.services[0].purposes[0].pii_category,
+            ["contact:email", "contact:inbox"]
+        );
     }
 
     #[test]
