@@ -465,6 +465,15 @@ pub enum InboxCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Allow the message's topic from its business again: takes it out of the business's
+    /// blocked topics
+    Unblock {
+        /// The message's id (m_…)
+        id: String,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

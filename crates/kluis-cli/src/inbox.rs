@@ -24,7 +24,8 @@ pub fn run(global: &Global, args: InboxArgs) -> Result<()> {
         Some(InboxCommand::Archive { id, json }) => archive(global, &id, true, json),
         Some(InboxCommand::Unarchive { id, json }) => archive(global, &id, false, json),
         Some(InboxCommand::Reply(reply_args)) => reply(global, &reply_args),
-        Some(InboxCommand::Block { id, json }) => block(global, &id, json),
+        Some(InboxCommand::Block { id, json }) => block(global, &id, json, true),
+        Some(InboxCommand::Unblock { id, json }) => block(global, &id, json, false),
     }
 }
 
@@ -230,26 +231,34 @@ fn bounded_text(input: impl std::io::Read) -> Result<String> {
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
-fn block(global: &Global, id: &str, json: bool) -> Result<()> {
+/// Blocks the message's topic from its business (`block`), or allows it again.
+fn block(global: &Global, id: &str, json: bool, block: bool) -> Result<()> {
     let id = message_id(id)?;
     let (vault, inbox) = opened(global)?;
     let message = inbox.message(&id)?.summary;
-    let blocked = vault.owner(Via::Cli).block_topic(&inbox, &id)?;
+    let owner = vault.owner(Via::Cli);
+    let changed = if block {
+        owner.block_topic(&inbox, &id)?
+    } else {
+        owner.unblock_topic(&inbox, &id)?
+    };
     let at = kluis_store::blocked_topics(&message.business);
     if json {
         print_json(&json!({
             "business": message.business,
             "topic": message.topic,
             "pointer": at.to_string(),
-            "changed": blocked,
+            "blocked": block,
+            "changed": changed,
         }));
         return Ok(());
     }
     let (topic, business) = (shown(&message.topic), shown(message.business.as_str()));
-    if blocked {
-        println!("no more {topic:?} from {business}: added to {at}");
-    } else {
-        println!("{topic:?} from {business} was blocked already ({at})");
+    match (block, changed) {
+        (true, true) => println!("no more {topic:?} from {business}: added to {at}"),
+        (true, false) => println!("{topic:?} from {business} was blocked already ({at})"),
+        (false, true) => println!("{topic:?} from {business} is allowed again: taken out of {at}"),
+        (false, false) => println!("{topic:?} from {business} was not blocked ({at})"),
     }
     Ok(())
 }

@@ -336,7 +336,7 @@ fn block_stops_a_topic_from_one_business_once() {
     let again = json_of(&ok(d, &["inbox", "block", &more, "--json"]));
     assert_eq!(
         again,
-        json!({"business": "shop.example", "topic": "offers",
+        json!({"business": "shop.example", "topic": "offers", "blocked": true,
                "pointer": "/preferences/businesses/shop.example/blocked_topics", "changed": false})
     );
     let log = json_of(&ok(d, &["log", "--json"]));
@@ -347,4 +347,29 @@ fn block_stops_a_topic_from_one_business_once() {
         .filter(|e| e.to_string().contains("topic_block"))
         .count();
     assert_eq!(blocks, 1, "{log}");
+
+    // And allowed again, once.
+    let out = ok(d, &["inbox", "unblock", &more]);
+    assert_eq!(
+        out.trim(),
+        "\"offers\" from shop.example is allowed again: taken out of /preferences/businesses/shop.example/blocked_topics"
+    );
+    let stored = ok(
+        d,
+        &["get", "/preferences/businesses/shop.example/blocked_topics"],
+    );
+    assert_eq!(json_of(&stored), json!([]));
+    let again = json_of(&ok(d, &["inbox", "unblock", &offers, "--json"]));
+    assert_eq!(
+        (again["blocked"].clone(), again["changed"].clone()),
+        (json!(false), json!(false))
+    );
+    let log = json_of(&ok(d, &["log", "--json"]));
+    let unblocks = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "topic_unblock")
+        .count();
+    assert_eq!(unblocks, 1, "{log}");
 }

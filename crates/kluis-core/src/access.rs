@@ -87,6 +87,8 @@ pub enum Action {
     InboxReply,
     /// The owner blocked a topic from one business, from a message in their inbox.
     TopicBlock,
+    /// The owner allowed such a topic again.
+    TopicUnblock,
 }
 
 impl Action {
@@ -118,6 +120,7 @@ impl Action {
             Action::InboxDeliver => "inbox_deliver",
             Action::InboxReply => "inbox_reply",
             Action::TopicBlock => "topic_block",
+            Action::TopicUnblock => "topic_unblock",
         }
     }
 

@@ -303,7 +303,10 @@ async fn no_more_about_a_topic_blocks_it_for_that_business_in_one_step() {
         page.contains("Blocked: shop.example can no longer contact you about offers."),
         "{page}"
     );
-    assert!(page.contains("kluis unset /preferences/businesses/shop.example/blocked_topics"));
+    assert!(
+        page.contains(&format!("action=\"/dashboard/inbox/{id}/unblock\"")),
+        "{page}"
+    );
 
     // Again: nothing more is written.
     let (_, location, _) = dash
@@ -312,6 +315,18 @@ async fn no_more_about_a_topic_blocks_it_for_that_business_in_one_step() {
     let (_, page) = dash.get(&location.unwrap()).await;
     assert!(page.contains("offers from shop.example was blocked already."));
     assert_eq!(dash.vault.get(&at_pointer).unwrap(), json!(["offers"]));
+
+    // Allowed again in one step, from the same page.
+    let (status, location, _) = dash
+        .post(&format!("/dashboard/inbox/{id}/unblock"), &[])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(dash.vault.get(&at_pointer).unwrap(), json!([]));
+    let (_, page) = dash.get(&location.unwrap()).await;
+    assert!(
+        page.contains("Allowed again: shop.example may contact you about offers"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -320,7 +335,7 @@ async fn forms_without_the_csrf_token_change_nothing() {
     let shop = grant_for(&dash.vault, "shop.example");
     subscribe(&dash.vault, &shop);
     let id = deliver(&dash.vault, &shop, 1, "offers", "Spring sale", "Buy now");
-    for action in ["reply", "block", "archive", "unread"] {
+    for action in ["reply", "block", "unblock", "archive", "unread"] {
         let (status, _, _) = dash
             .post_raw(
                 &format!("/dashboard/inbox/{id}/{action}"),

@@ -34,6 +34,7 @@ pub fn router() -> Router<Dashboard> {
         .route("/dashboard/inbox/{id}/unarchive", post(message::unarchive))
         .route("/dashboard/inbox/{id}/unread", post(message::mark_unread))
         .route("/dashboard/inbox/{id}/block", post(message::block))
+        .route("/dashboard/inbox/{id}/unblock", post(message::unblock))
 }
 
 impl Dashboard {

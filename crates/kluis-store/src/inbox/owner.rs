@@ -166,6 +166,44 @@ impl Owner<'_> {
             Ok((true, Some(event)))
         })
     }
+
+    /// Allows the message's topic from its business again: takes it out of
+    /// `/preferences/businesses/<business>/blocked_topics` through the document's usual write,
+    /// recorded as one `topic_unblock`. Returns whether it was taken out; `false` if it was not
+    /// blocked there, and then nothing changes and nothing is recorded.
+    pub fn unblock_topic(&self, inbox: &Inbox, id: &MessageId) -> Result<bool> {
+        let (_, message) = inbox.incoming(id)?;
+        let at = blocked_topics(&message.business);
+        self.act(Action::TopicUnblock, |v| {
+            let Some(Value::Array(topics)) = v.find(&v.conn, &at)? else {
+                return Ok((false, None));
+            };
+            let kept: Vec<Value> = topics
+                .iter()
+                .filter(|t| t.as_str() != Some(&message.topic))
+                .cloned()
+                .collect();
+            if kept.len() == topics.len() {
+                return Ok((false, None));
+            }
+            let before = v.before_change(unix_now())?;
+            v.set_many(vec![(at.clone(), Value::Array(kept))])?;
+            v.told_of_change(before)?;
+            let event = Event {
+                business: Some(message.business.clone()),
+                fields: vec![at.clone()],
+                reason: Some(format!("from message {}", message.id)),
+                contact: Some(ContactNote {
+                    channel: inbox::CHANNEL.to_owned(),
+                    topic: message.topic.clone(),
+                    message: Some(message.id.to_string()),
+                    counted: false,
+                }),
+                ..Event::default()
+            };
+            Ok((true, Some(event)))
+        })
+    }
 }
 
 /// Where a business's blocked topics are kept in the document.

@@ -64,6 +64,9 @@ struct MessagePage {
     reply_hint: String,
     block: String,
     block_intro: String,
+    /// Offer to allow the topic again (right after it was blocked).
+    offer_unblock: bool,
+    unblock: String,
     max_body: usize,
     refused: Refused,
 }
@@ -79,6 +82,7 @@ fn message_page(
     let m = &message.summary;
     let business = m.business.to_string();
     let names = [("business", business.as_str()), ("topic", m.topic.as_str())];
+    let offer_unblock = notice.len() == 2;
     MessagePage {
         chrome: Chrome::new(owner, "inbox", &m.subject, &row(lang, t, m).href),
         t,
@@ -105,6 +109,8 @@ fn message_page(
         reply_hint: fill(t.reply_hint, &names),
         block: fill(t.block, &names),
         block_intro: fill(t.block_intro, &names),
+        offer_unblock,
+        unblock: fill(t.unblock, &names),
         max_body: MAX_BODY_BYTES,
         refused,
     }
@@ -128,6 +134,8 @@ fn notices(t: &Texts, message: &Message, done: Option<&str>) -> Vec<String> {
         Some("blocked-already") => {
             vec![fill(t.blocked_already, &names), fill(t.undo_block, &names)]
         }
+        Some("unblocked") => vec![fill(t.unblocked, &names)],
+        Some("not-blocked") => vec![fill(t.not_blocked, &names)],
         _ => Vec::new(),
     }
 }
@@ -245,16 +253,59 @@ pub async fn block(
         .with_inbox(move |vault, inbox| vault.owner(Via::Dashboard).block_topic(inbox, &target))
         .await
         .map_err(not_found(t));
-    match blocked {
-        Ok(true) => Ok(back_to(&id, "blocked")),
-        Ok(false) => Ok(back_to(&id, "blocked-already")),
+    answer_block(
+        &dashboard,
+        &posted,
+        id,
+        blocked,
+        ["blocked", "blocked-already"],
+    )
+    .await
+}
+
+/// Allows the message's topic from its business again.
+#[tracing::instrument(skip_all)]
+pub async fn unblock(
+    State(dashboard): State<Dashboard>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    let t = texts(posted.owner.lang);
+    let id = message_id(&id, t)?;
+    let target = id.clone();
+    let unblocked = dashboard
+        .with_inbox(move |vault, inbox| vault.owner(Via::Dashboard).unblock_topic(inbox, &target))
+        .await
+        .map_err(not_found(t));
+    answer_block(
+        &dashboard,
+        &posted,
+        id,
+        unblocked,
+        ["unblocked", "not-blocked"],
+    )
+    .await
+}
+
+/// Back to the message with what a block or unblock did (`done`: changed, or not), or its
+/// refusal beside the form.
+async fn answer_block(
+    dashboard: &Dashboard,
+    posted: &Posted,
+    id: MessageId,
+    changed: Result<bool, PageError>,
+    done: [&str; 2],
+) -> Result<Response, PageError> {
+    match changed {
+        Ok(true) => Ok(back_to(&id, done[0])),
+        Ok(false) => Ok(back_to(&id, done[1])),
         Err(err) => {
             let (status, error) = refusal(err)?;
             let refused = Refused {
                 block: Some(error),
                 ..Refused::default()
             };
-            refused_page(&dashboard, &posted.owner, id, status, refused).await
+            refused_page(dashboard, &posted.owner, id, status, refused).await
         }
     }
 }

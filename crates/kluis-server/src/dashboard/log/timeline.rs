@@ -291,6 +291,13 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
                 Lang::Nl => format!("U wilt niets meer over {topic:?} van {b}"),
             }
         }
+        (Action::TopicUnblock, lang) => {
+            let topic = r.contact.as_ref().map_or("", |c| c.topic.as_str());
+            match lang {
+                Lang::En => format!("You allowed {topic:?} from {b} again"),
+                Lang::Nl => format!("U staat {topic:?} van {b} weer toe"),
+            }
+        }
         // A business's action recorded as the owner's: said as it is stored.
         (other, _) => format!("{} {}", r.actor.as_str(), other.as_str()),
     };
