@@ -37,7 +37,7 @@ pageTest('a message is read as text and its topic blocked in one step', async (p
     said.includes('Blocked: newsletter.example can no longer contact you about offers.'),
     `the page says it is blocked: ${said}`,
   );
-  assert.ok(said.some((s) => s.startsWith('To allow it again,')), `and how to undo it: ${said}`);
+  assert.ok(said.some((s) => s.startsWith('Changed your mind? Allow it again')), `and how to undo it: ${said}`);
 
   // The business is refused from now on.
   const refused = await fetch(`${BASE}/v1/inbox`, {
