@@ -108,7 +108,11 @@ impl ContactPolicy {
         let quiet_hours = own
             .and_then(|o| o.quiet_hours.clone())
             .or_else(|| top.quiet_hours.clone());
-        let zone = quiet_hours
+        // Calendar periods are the owner's days, weeks and months, the same for every
+        // business: a business's own quiet hours move only its window, not the caps' days
+        // (else a cap over all businesses could be passed by counting in two zones).
+        let zone = top
+            .quiet_hours
             .as_ref()
             .map(|q| q.zone.clone())
             .or_else(|| self.time_zone.clone())

@@ -239,6 +239,29 @@ fn calendar_weeks_and_months_take_the_quiet_hours_zone() {
 }
 
 #[test]
+fn a_business_zone_does_not_move_the_owners_day() {
+    // The owner's day is Amsterdam's; the shop's own quiet hours are in Auckland.
+    let p = policy(json!({
+        "time_zone": "Europe/Amsterdam",
+        "caps": [{"max": 1, "per": "day", "scope": "all"}],
+        "businesses": {"shop": {"quiet_hours": {"start": "03:00", "end": "04:00", "time_zone": "Pacific/Auckland"}}}
+    }));
+    // The bank reached the owner at 10:00 in Amsterdam (09:00 UTC, winter).
+    let h = MemoryHistory::new(vec![contact(
+        "2026-01-15T09:00:00Z",
+        "bank",
+        "email",
+        "orders",
+    )]);
+    // At 14:00 in Amsterdam, Auckland's day began at 13:00 Amsterdam, after the bank's
+    // contact; the owner's day did not: the cap over all businesses is reached.
+    assert_eq!(
+        check(&p, &h, "2026-01-15T13:00:00Z"),
+        cap_reached("2026-01-15T23:00:00Z")
+    );
+}
+
+#[test]
 fn rolling_windows_free_a_slot_when_the_oldest_leaves() {
     let p = policy(json!({"caps": [{"max": 2, "per": "P7D"}]}));
     let h = MemoryHistory::new(vec![
