@@ -135,9 +135,16 @@ impl Cap {
                 let since = shifted(now, SignedDuration::from_nanos(1) - window);
                 let count = history.count(&filter, since);
                 (count >= max).then(|| {
-                    history
+                    let frees = history
                         .nth_oldest_since(&filter, since, count - max)
-                        .map(|t| shifted(t, window))
+                        .map(|t| shifted(t, window));
+                    // Over all businesses, the slot frees when another business's contact
+                    // leaves the window: said to the hour, so no business learns when another
+                    // one reached the owner.
+                    match self.scope {
+                        Scope::Business => frees,
+                        Scope::All => frees.map(next_hour),
+                    }
                 })
             }
             calendar => {
@@ -236,6 +243,18 @@ fn period_bounds(
 }
 
 /// The first instant of `date` in `zone` (not always 00:00 where a DST change skips midnight).
+/// `at`, or the next full hour after it.
+fn next_hour(at: Timestamp) -> Timestamp {
+    let secs = at.as_second();
+    let up = secs.div_euclid(3600) * 3600
+        + if secs.rem_euclid(3600) == 0 && at.subsec_nanosecond() == 0 {
+            0
+        } else {
+            3600
+        };
+    Timestamp::from_second(up).unwrap_or(at)
+}
+
 fn midnight(date: Date, zone: &TimeZone) -> Option<Timestamp> {
     let zoned = date.to_zoned_datetime(zone.clone()).ok()?;
     Some(zoned.start_of_day().ok()?.timestamp())

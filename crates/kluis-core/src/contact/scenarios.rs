@@ -239,6 +239,35 @@ fn calendar_weeks_and_months_take_the_quiet_hours_zone() {
 }
 
 #[test]
+fn a_cap_over_all_businesses_does_not_tell_when_another_one_came() {
+    let p = policy(json!({"caps": [{"max": 1, "per": "P1D", "scope": "all"}]}));
+    // The bank reached the owner at 09:17:42; the shop is told to come back on the hour after
+    // the slot frees, not at the bank's second.
+    let h = MemoryHistory::new(vec![contact(
+        "2026-01-15T09:17:42Z",
+        "bank",
+        "email",
+        "orders",
+    )]);
+    assert_eq!(
+        check(&p, &h, "2026-01-15T13:00:00Z"),
+        cap_reached("2026-01-16T10:00:00Z")
+    );
+    // Its own cap may say the second: the contact was its own.
+    let own = policy(json!({"caps": [{"max": 1, "per": "P1D"}]}));
+    let h = MemoryHistory::new(vec![contact(
+        "2026-01-15T09:17:42Z",
+        "shop",
+        "email",
+        "orders",
+    )]);
+    assert_eq!(
+        check(&own, &h, "2026-01-15T13:00:00Z"),
+        cap_reached("2026-01-16T09:17:42Z")
+    );
+}
+
+#[test]
 fn a_business_zone_does_not_move_the_owners_day() {
     // The owner's day is Amsterdam's; the shop's own quiet hours are in Auckland.
     let p = policy(json!({
