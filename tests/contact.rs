@@ -351,3 +351,57 @@ async fn caps_count_across_businesses_and_restarts() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn caps_hold_when_the_saved_contacts_are_damaged_or_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    set(&v, "/preferences/caps", json!([{"max": 2, "per": "month"}]));
+    let token = grant(
+        &v,
+        "shop.example",
+        &[],
+        Some(right(&["email"], &["orders"])),
+    );
+    let server = start(dir.path(), &v).await;
+    for _ in 0..2 {
+        assert_eq!(
+            server.verdict(&token, "email", "orders", true).await,
+            "allowed"
+        );
+    }
+    assert_eq!(
+        server.verdict(&token, "email", "orders", true).await,
+        "cap_reached"
+    );
+    server.stop().await;
+
+    // A damaged saved batch: the log still holds every counted contact, and the history is
+    // rebuilt from it (and saved again in place of the damaged batches).
+    let db = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    let damaged = db
+        .execute("UPDATE contact_batches SET sealed = X'00'", [])
+        .unwrap();
+    assert!(damaged > 0);
+    let server = start(dir.path(), &v).await;
+    assert_eq!(
+        server.verdict(&token, "email", "orders", true).await,
+        "cap_reached"
+    );
+    server.stop().await;
+    assert!(
+        v.saved_contacts().is_ok(),
+        "the damaged batches were replaced"
+    );
+
+    // Nothing saved at all (the row of the log point gone): rebuilt from the log too.
+    db.execute("DELETE FROM meta WHERE name = 'contacts'", [])
+        .unwrap();
+    db.execute("DELETE FROM contact_batches", []).unwrap();
+    let server = start(dir.path(), &v).await;
+    assert_eq!(
+        server.verdict(&token, "email", "orders", true).await,
+        "cap_reached"
+    );
+    server.stop().await;
+}

@@ -69,12 +69,15 @@ impl Logged<'_> {
 
 impl Vault {
     /// Saves `new` (the contacts counted since the last save) as one batch, as of `at`, and
-    /// drops batches whose newest contact is before `forget_before_ms`. One transaction.
+    /// drops batches whose newest contact is before `forget_before_ms`; with `replace`, every
+    /// batch saved before (`new` is then all there is: a history rebuilt from the log). One
+    /// transaction.
     pub fn save_contacts(
         &self,
         new: &[Contact],
         at: &LogMark,
         forget_before_ms: i64,
+        replace: bool,
     ) -> Result<()> {
         let saved = Saved {
             file: at.file,
@@ -97,6 +100,9 @@ impl Vault {
         let newest_ms = batch.iter().map(|c| c.0).max();
         let plain_batch = encode(serde_json::to_vec(&batch))?;
         self.in_transaction(|v| {
+            if replace {
+                v.conn.execute("DELETE FROM contact_batches", [])?;
+            }
             if let Some(newest_ms) = newest_ms {
                 let sealed = v
                     .unlocked
@@ -174,6 +180,30 @@ impl Vault {
             Ok(())
         })?;
         Ok(same_log.then_some(found))
+    }
+}
+
+impl Vault {
+    /// Every counted contact the whole log holds from `since_ms` on: the history rebuilt when
+    /// nothing usable was saved (a first start, another log file, a batch that does not open).
+    /// Reads the whole log.
+    pub fn counted_contacts_in_log(&self, since_ms: i64) -> Result<Vec<Contact>> {
+        let mut contacts = Vec::new();
+        for entry in self.log_entries()? {
+            let r = entry.record;
+            if r.at_ms < since_ms {
+                continue;
+            }
+            let logged = Logged {
+                at_ms: r.at_ms,
+                outcome: r.outcome,
+                action: Some(r.action),
+                business: r.business.as_ref().map(|b| Cow::Owned(b.to_string())),
+                contact: r.contact,
+            };
+            contacts.extend(logged.counted());
+        }
+        Ok(contacts)
     }
 }
 

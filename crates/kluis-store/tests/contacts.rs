@@ -52,9 +52,9 @@ fn saved_contacts_and_the_logs_tail_come_back() {
     )])
     .unwrap();
     let mark = v.log_mark().unwrap();
-    v.save_contacts(&[contact(400, "a.example", "older")], &mark, 0)
+    v.save_contacts(&[contact(400, "a.example", "older")], &mark, 0, false)
         .unwrap();
-    v.save_contacts(&[contact(500, "a.example", "saved")], &mark, 0)
+    v.save_contacts(&[contact(500, "a.example", "saved")], &mark, 0, false)
         .unwrap();
     // Past the mark: two that count, and three that do not.
     v.append_log(&[
@@ -119,7 +119,7 @@ fn saved_contacts_and_the_logs_tail_come_back() {
 
     // A save past them drops the batches older than asked, and the tail is empty again.
     let mark = v.log_mark().unwrap();
-    v.save_contacts(&found.unsaved, &mark, 450).unwrap();
+    v.save_contacts(&found.unsaved, &mark, 450, false).unwrap();
     let found = v.saved_contacts().unwrap().unwrap();
     assert_eq!(
         found.saved,
@@ -137,8 +137,13 @@ fn altered_saved_contacts_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let v = common::vault(dir.path());
     v.append_log(&[common::record(1)]).unwrap();
-    v.save_contacts(&[contact(1, "a.example", "x")], &v.log_mark().unwrap(), 0)
-        .unwrap();
+    v.save_contacts(
+        &[contact(1, "a.example", "x")],
+        &v.log_mark().unwrap(),
+        0,
+        false,
+    )
+    .unwrap();
     let raw = common::raw(dir.path());
     let mut sealed: Vec<u8> = raw
         .query_row("SELECT value FROM meta WHERE name = 'contacts'", [], |r| {

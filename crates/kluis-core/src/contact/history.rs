@@ -137,6 +137,35 @@ impl IndexedHistory {
         }
     }
 
+    /// Takes back one contact counted with [`IndexedHistory::record`] (one whose delivery
+    /// failed); `false` if it is not kept.
+    pub fn unrecord(&mut self, contact: &Contact) -> bool {
+        let full = [
+            self.numbers.get(contact.business.as_str()).copied(),
+            self.numbers.get(contact.channel.as_str()).copied(),
+            self.numbers.get(contact.topic.as_str()).copied(),
+        ];
+        let [Some(b), Some(c), Some(t)] = full else {
+            return false;
+        };
+        let mut found = false;
+        for open in 0..8usize {
+            let mut key = [b, c, t];
+            for (place, part) in key.iter_mut().enumerate() {
+                if open & (1 << place) != 0 {
+                    *part = ANY;
+                }
+            }
+            if let Some(times) = self.keys.get_mut(&key)
+                && let Some(at) = times.iter().rposition(|t| *t == contact.at)
+            {
+                times.remove(at);
+                found = true;
+            }
+        }
+        found
+    }
+
     fn number(&mut self, name: &str) -> u32 {
         if let Some(&n) = self.numbers.get(name) {
             return n;
@@ -383,5 +412,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_contact_taken_back_counts_nowhere() {
+        let mut index = IndexedHistory::default();
+        let kept = contact(10, "a.example", "inbox", "orders");
+        let failed = contact(11, "a.example", "inbox", "orders");
+        index.record(kept.clone());
+        index.record(failed.clone());
+        assert!(index.unrecord(&failed));
+        assert!(!index.unrecord(&contact(12, "b.example", "inbox", "orders")));
+        let all = Filter::default();
+        assert_eq!(index.count(&all, Timestamp::UNIX_EPOCH), 1);
+        let a = BusinessId::parse("a.example").unwrap();
+        let by_a = Filter {
+            business: Some(&a),
+            topic: Some("orders"),
+            ..all
+        };
+        assert_eq!(
+            index.nth_oldest_since(&by_a, Timestamp::UNIX_EPOCH, 0),
+            Some(kept.at)
+        );
+        assert_eq!(index.count(&by_a, Timestamp::UNIX_EPOCH), 1);
     }
 }

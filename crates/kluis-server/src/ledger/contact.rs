@@ -102,6 +102,8 @@ pub(super) struct ContactBook {
     unsaved: Vec<Contact>,
     /// Whether the log point the saved contacts are as of should be saved again.
     changed: bool,
+    /// Whether the next save replaces every saved batch (the history was rebuilt from the log).
+    replace: bool,
     saved_at: Instant,
 }
 
@@ -114,18 +116,34 @@ impl ContactBook {
             history: IndexedHistory::default(),
             unsaved: Vec::new(),
             changed: true,
+            replace: false,
             saved_at: Instant::now(),
         };
-        match vault.saved_contacts() {
-            Ok(found) => {
-                let found = found.unwrap_or_default();
-                for contact in found.saved.into_iter().chain(found.unsaved.iter().cloned()) {
-                    book.history.record(contact);
-                }
-                book.unsaved = found.unsaved;
+        let found = vault.saved_contacts();
+        if let Ok(Some(found)) = found {
+            for contact in found.saved.into_iter().chain(found.unsaved.iter().cloned()) {
+                book.history.record(contact);
             }
-            Err(err) => {
-                tracing::error!(error = %err, "could not read the saved contacts; counting contacts from now");
+            book.unsaved = found.unsaved;
+        } else {
+            // Nothing usable was saved (a first start, another log file, or a batch that does
+            // not open): the log holds every counted contact, so the history is rebuilt from it
+            // and saved in place of whatever was there. Counting from nothing would let caps
+            // be passed.
+            if let Err(err) = &found {
+                tracing::error!(error = %err, "could not read the saved contacts; rebuilding them from the access log");
+            }
+            match vault.counted_contacts_in_log((now - LONGEST_WINDOW_SECS) * 1000) {
+                Ok(all) => {
+                    for contact in &all {
+                        book.history.record(contact.clone());
+                    }
+                    book.unsaved = all;
+                    book.replace = true;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not read the access log either; contacts are counted from now (kluis log verify says why)");
+                }
             }
         }
         book.forget_old(now);
@@ -209,6 +227,24 @@ impl ContactBook {
         }
     }
 
+    /// Takes back the contact counted for `ask` by `access` at `at_ms` (its message could not
+    /// be stored): a delivery that failed does not use up a slot.
+    pub(super) fn uncount(&mut self, access: &Access, ask: &ContactAsk, at_ms: i64) {
+        let Ok(at) = Timestamp::from_millisecond(at_ms) else {
+            return;
+        };
+        let contact = Contact {
+            at,
+            business: access.business.clone(),
+            channel: ask.channel.clone(),
+            topic: ask.topic.clone(),
+        };
+        self.history.unrecord(&contact);
+        if let Some(at) = self.unsaved.iter().rposition(|c| *c == contact) {
+            self.unsaved.remove(at);
+        }
+    }
+
     /// Reads the policy again if `doc` is not the document it was read from.
     fn read_policy(&mut self, doc: &Arc<Value>) {
         let current = matches!(&self.policy, Some((seen, _)) if Arc::ptr_eq(seen, doc));
@@ -235,9 +271,11 @@ impl ContactBook {
         };
         let now = kluis_store::unix_now();
         self.forget_old(now);
-        match vault.save_contacts(&self.unsaved, at, (now - LONGEST_WINDOW_SECS) * 1000) {
+        let forget = (now - LONGEST_WINDOW_SECS) * 1000;
+        match vault.save_contacts(&self.unsaved, at, forget, self.replace) {
             Ok(()) => {
                 self.unsaved.clear();
+                self.replace = false;
                 self.changed = false;
                 self.saved_at = Instant::now();
             }
@@ -289,9 +327,10 @@ pub(super) fn check_replies(inbox: Option<&Inbox>, batch: &mut [super::Job]) {
 
 /// Stores the allowed messages of the batch in one transaction, before the batch's records
 /// are logged and answered; if that fails, their answers become `Failed` (and their log
-/// records say so).
+/// records say so), and their contacts are taken back.
 pub(super) fn deliver(
     inbox: Option<&mut Inbox>,
+    book: &mut ContactBook,
     batch: &[super::Job],
     answers: &mut [super::caches::Answer],
 ) {
@@ -323,8 +362,14 @@ pub(super) fn deliver(
         tracing::error!(error = %err, messages = messages.len(), "could not store inbox messages");
         for (job, answer) in batch.iter().zip(answers.iter_mut()) {
             if allowed(&(job, &*answer))
-                && let Answer::Contact(verdict, note) = answer
+                && let (
+                    super::Job::Contact {
+                        access, ask, at_ms, ..
+                    },
+                    Answer::Contact(verdict, note),
+                ) = (job, answer)
             {
+                book.uncount(access, ask, *at_ms);
                 *verdict = ContactVerdict::Failed;
                 note.counted = false;
                 note.message = None;

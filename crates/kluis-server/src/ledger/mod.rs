@@ -372,7 +372,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 .map(|job| caches.decide(v, &mut budgets, &mut contacts, job, now))
                 .collect::<kluis_store::Result<Vec<_>>>()?;
             // Messages are stored before their records are logged and answered.
-            contact::deliver(inbox.as_mut(), &batch, &mut answers);
+            contact::deliver(inbox.as_mut(), &mut contacts, &batch, &mut answers);
             if settles {
                 // A clean stop: the reads refused so far are summed up now.
                 summaries.extend(budgets.summaries(now));
