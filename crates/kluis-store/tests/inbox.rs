@@ -490,3 +490,31 @@ fn an_unknown_message_is_a_clear_not_found() {
     assert!(v.outbox_after(0, 10).unwrap().is_empty());
     assert!(v.get(&p("/preferences")).is_err(), "nothing was written");
 }
+
+#[test]
+fn a_withdrawn_message_is_gone_unless_it_was_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let shop = grant(&v, "shop.example");
+    subscribe(&v, &shop);
+    let mut inbox = v.open_inbox().unwrap();
+    let kept = message(&shop, "orders", "Kept", "stays");
+    let gone = message(&shop, "orders", "Gone", "its delivery was not logged");
+    let answered = message(&shop, "orders", "Answered", "the owner replied");
+    inbox
+        .deliver(&[kept.clone(), gone.clone(), answered.clone()])
+        .unwrap();
+    v.owner(Via::Cli)
+        .reply(&inbox, &answered.id, "Thanks")
+        .unwrap();
+    inbox
+        .withdraw(&[gone.id.clone(), answered.id.clone()])
+        .unwrap();
+    let left = ids(&inbox.list(InboxFilter::All, 10).unwrap());
+    assert!(
+        left.contains(&kept.id) && left.contains(&answered.id),
+        "{left:?}"
+    );
+    assert!(!left.contains(&gone.id));
+    assert!(inbox.message(&gone.id).is_err());
+}

@@ -377,3 +377,34 @@ pub(super) fn deliver(
         }
     }
 }
+
+/// Takes back what a batch whose records could not be logged counted and stored: its callers
+/// are answered 503, so nothing of it may stay (they will try again).
+pub(super) fn take_back(
+    inbox: Option<&mut Inbox>,
+    book: &mut ContactBook,
+    batch: &[super::Job],
+    answers: &[super::caches::Answer],
+) {
+    use super::caches::Answer;
+    let mut stored = Vec::new();
+    for (job, answer) in batch.iter().zip(answers) {
+        if let (
+            super::Job::Contact {
+                access, ask, at_ms, ..
+            },
+            Answer::Contact(ContactVerdict::Allowed, note),
+        ) = (job, answer)
+        {
+            if note.counted {
+                book.uncount(access, ask, *at_ms);
+            }
+            stored.extend(ask.message.as_ref().map(|m| m.id.clone()));
+        }
+    }
+    if let (Some(inbox), false) = (inbox, stored.is_empty())
+        && let Err(err) = inbox.withdraw(&stored)
+    {
+        tracing::error!(error = %err, messages = stored.len(), "could not take back messages whose delivery was not logged");
+    }
+}

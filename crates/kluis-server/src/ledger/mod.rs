@@ -365,9 +365,12 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
         // Under the log's lock: a revocation recorded before this batch's records has also
         // committed before the batch is decided (see `Vault::with_log_lock`).
         contact::check_replies(inbox.as_ref(), &mut batch);
+        // Kept outside the log's lock: if the batch cannot be logged, what it counted and
+        // stored is taken back.
+        let mut answers = Vec::new();
         let decided = vault.with_log_lock(|v| {
             caches.refresh(v)?;
-            let mut answers = batch
+            answers = batch
                 .iter()
                 .map(|job| caches.decide(v, &mut budgets, &mut contacts, job, now))
                 .collect::<kluis_store::Result<Vec<_>>>()?;
@@ -394,10 +397,10 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 // The batch's records are in the log; only the head lags.
                 tracing::warn!(error = %err, "could not rewrite the access log's head");
             }
-            Ok((answers, v.log_mark()))
+            Ok(v.log_mark())
         });
         match decided {
-            Ok((answers, at)) => {
+            Ok(at) => {
                 // Outside the log's lock: an owner's action holds the database's write lock
                 // while it waits for the log's.
                 budgets.save_if_due(&vault, at.as_ref(), settles);
@@ -410,8 +413,10 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
             }
             Err(err) => {
                 // Dropping the reply senders answers every waiting call with 503. (The reads it
-                // counted stay counted: a failing log fails every call anyway.)
+                // counted stay counted: a failing log fails every call anyway.) Contacts it
+                // counted and messages it stored are taken back: those callers try again.
                 tracing::error!(error = %err, calls = batch.len(), "the ledger could not log a batch");
+                contact::take_back(inbox.as_mut(), &mut contacts, &batch, &answers);
                 batch.clear();
             }
         }

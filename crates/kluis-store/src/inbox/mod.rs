@@ -182,6 +182,24 @@ impl Inbox {
         Ok(())
     }
 
+    /// Takes back messages [`Inbox::deliver`] stored whose delivery then failed (the access
+    /// log could not record it, so the business was answered 503 and will send it again): one
+    /// transaction. Only incoming messages nobody answered can go.
+    pub fn withdraw(&mut self, ids: &[MessageId]) -> Result<()> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM messages WHERE key = ?1 AND outgoing = 0
+                 AND NOT EXISTS (SELECT 1 FROM messages AS r WHERE r.parent = messages.seq)",
+            )?;
+            for id in ids {
+                delete.execute([&self.key(id)[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Whether `id` is a reply the owner sent to `business`: what a business's `in_reply_to`
     /// must name. `false` for an unknown id, a business's own message, or another business's
     /// reply (which business is never told).
