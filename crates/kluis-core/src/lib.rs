@@ -17,6 +17,7 @@ pub mod notify;
 pub mod passphrase;
 pub mod pointer;
 pub mod receipt;
+pub mod relationship;
 pub mod request;
 pub mod token;
 pub mod webhook;

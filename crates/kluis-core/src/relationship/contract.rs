@@ -1,0 +1,268 @@
+//! Contracts and their notice periods: from the day a contract ends (or renews) and how much
+//! notice it needs, the last day the customer can still give notice.
+
+use jiff::ToSpan;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The longest notice period a contract may state, in any unit: about three years.
+pub const MAX_NOTICE: u32 = 1100;
+
+/// How a notice period is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeUnit {
+    Days,
+    Weeks,
+    Months,
+}
+
+/// A notice period: "one month", "30 days", "2 weeks".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub amount: u32,
+    pub unit: NoticeUnit,
+}
+
+/// A contract as the customer records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contract {
+    /// What it is about, e.g. "Mobile subscription".
+    pub what: String,
+    pub starts_on: Date,
+    /// The day it ends, or renews unless notice was given.
+    pub ends_on: Option<Date>,
+    /// Whether it renews on `ends_on` (for another term of the same length) unless notice
+    /// was given.
+    #[serde(default)]
+    pub renews: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<Notice>,
+}
+
+impl Contract {
+    /// Checks the contract: a description, an end not before its start, a notice period of 1
+    /// to [`MAX_NOTICE`] units.
+    pub fn validated(mut self) -> Result<Self> {
+        let what = self.what.trim();
+        if what.is_empty() || what.chars().count() > 200 || what.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "a contract needs a description of 1 to 200 characters without control characters",
+            ));
+        }
+        self.what = what.to_owned();
+        if self.ends_on.is_some_and(|end| end < self.starts_on) {
+            return Err(Error::invalid("a contract cannot end before it starts"));
+        }
+        if let Some(notice) = self.notice
+            && !(1..=MAX_NOTICE).contains(&notice.amount)
+        {
+            return Err(Error::invalid(format!(
+                "a notice period must be 1 to {MAX_NOTICE} days, weeks or months"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The day the contract next ends or renews on or after `today`: `ends_on`, or for a
+    /// renewing contract the first renewal date from `today` on (terms as long as the first).
+    pub fn next_end(&self, today: Date) -> Option<Date> {
+        let end = self.ends_on?;
+        if end >= today || !self.renews {
+            return Some(end);
+        }
+        // Terms of the first term's length, counted in whole months when it is whole months
+        // (a year's contract renews on the same day each year), else in days. The number of
+        // terms since the first end is estimated from the days, then stepped to the first
+        // end on or after today.
+        let term_days = i64::from(self.starts_on.until(end).ok()?.get_days()).max(1);
+        let months = self
+            .starts_on
+            .until((jiff::Unit::Month, end))
+            .ok()
+            .map(|s| i64::from(s.get_months()))
+            .filter(|m| *m > 0 && self.starts_on.checked_add(m.months()).ok() == Some(end));
+        let late = i64::from(end.until(today).ok()?.get_days());
+        // Later months may be up to 3 days longer than a first term of February: start a tenth
+        // early, so the estimate never passes the first end on or after today.
+        let mut step = (late / term_days * 9 / 10 - 1).max(0);
+        loop {
+            step += 1;
+            let next = match months {
+                Some(m) => end.checked_add(m.checked_mul(step)?.months()).ok()?,
+                None => end.checked_add(term_days.checked_mul(step)?.days()).ok()?,
+            };
+            if next >= today {
+                return Some(next);
+            }
+        }
+    }
+
+    /// The last day notice can be given to end the contract at `end`: `end` less the notice
+    /// period, months counted by the calendar (31 May less a month is 30 April; 31 March less a
+    /// month is the last day of February, in a leap year too). Without a notice period, `end`
+    /// itself.
+    pub fn last_notice_day(&self, end: Date) -> Option<Date> {
+        let Some(notice) = self.notice else {
+            return Some(end);
+        };
+        let amount = i64::from(notice.amount);
+        let span = match notice.unit {
+            NoticeUnit::Days => amount.days(),
+            NoticeUnit::Weeks => amount.weeks(),
+            NoticeUnit::Months => amount.months(),
+        };
+        end.checked_sub(span).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+
+    fn contract(
+        starts_on: Date,
+        ends_on: Option<Date>,
+        renews: bool,
+        notice: Option<Notice>,
+    ) -> Contract {
+        Contract {
+            what: "Mobile subscription".into(),
+            starts_on,
+            ends_on,
+            renews,
+            notice,
+        }
+    }
+
+    fn months(amount: u32) -> Option<Notice> {
+        Some(Notice {
+            amount,
+            unit: NoticeUnit::Months,
+        })
+    }
+
+    #[test]
+    fn notice_in_months_keeps_to_the_calendar() {
+        let c = contract(date(2026, 1, 1), None, false, months(1));
+        // Month ends: the day does not spill into the next month.
+        assert_eq!(
+            c.last_notice_day(date(2027, 3, 31)),
+            Some(date(2027, 2, 28))
+        );
+        assert_eq!(
+            c.last_notice_day(date(2028, 3, 31)),
+            Some(date(2028, 2, 29)),
+            "leap year"
+        );
+        assert_eq!(
+            c.last_notice_day(date(2027, 5, 31)),
+            Some(date(2027, 4, 30))
+        );
+        assert_eq!(
+            c.last_notice_day(date(2027, 1, 15)),
+            Some(date(2026, 12, 15))
+        );
+        let three = contract(date(2026, 1, 1), None, false, months(3));
+        assert_eq!(
+            three.last_notice_day(date(2028, 5, 31)),
+            Some(date(2028, 2, 29))
+        );
+        let days = Contract {
+            notice: Some(Notice {
+                amount: 30,
+                unit: NoticeUnit::Days,
+            }),
+            ..c.clone()
+        };
+        assert_eq!(
+            days.last_notice_day(date(2028, 3, 1)),
+            Some(date(2028, 1, 31))
+        );
+        let weeks = Contract {
+            notice: Some(Notice {
+                amount: 2,
+                unit: NoticeUnit::Weeks,
+            }),
+            ..c.clone()
+        };
+        assert_eq!(
+            weeks.last_notice_day(date(2027, 1, 1)),
+            Some(date(2026, 12, 18))
+        );
+        let none = Contract { notice: None, ..c };
+        assert_eq!(
+            none.last_notice_day(date(2027, 1, 1)),
+            Some(date(2027, 1, 1))
+        );
+    }
+
+    #[test]
+    fn a_renewing_contract_ends_next_on_its_next_renewal() {
+        // A year's contract renews on the same day each year, counted in months from its
+        // first end.
+        let yearly = contract(date(2025, 3, 31), Some(date(2026, 3, 31)), true, months(1));
+        assert_eq!(yearly.next_end(date(2026, 1, 1)), Some(date(2026, 3, 31)));
+        assert_eq!(yearly.next_end(date(2026, 4, 1)), Some(date(2027, 3, 31)));
+        assert_eq!(yearly.next_end(date(2029, 6, 1)), Some(date(2030, 3, 31)));
+        // Its last notice day for the 2027 renewal.
+        let end = yearly.next_end(date(2026, 4, 1)).unwrap();
+        assert_eq!(yearly.last_notice_day(end), Some(date(2027, 2, 28)));
+        // A term of three whole months renews every three months; a term of ten days, every
+        // ten days.
+        let quarterly = contract(date(2026, 1, 1), Some(date(2026, 4, 1)), true, None);
+        assert_eq!(quarterly.next_end(date(2026, 4, 2)), Some(date(2026, 7, 1)));
+        let short = contract(date(2026, 1, 1), Some(date(2026, 1, 11)), true, None);
+        assert_eq!(short.next_end(date(2026, 1, 12)), Some(date(2026, 1, 21)));
+        // One that does not renew keeps its end, past or not.
+        let once = contract(date(2025, 1, 1), Some(date(2026, 1, 1)), false, None);
+        assert_eq!(once.next_end(date(2026, 6, 1)), Some(date(2026, 1, 1)));
+        assert_eq!(
+            contract(date(2025, 1, 1), None, true, None).next_end(date(2026, 1, 1)),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_contracts_are_refused() {
+        let ok = contract(date(2026, 1, 1), Some(date(2027, 1, 1)), false, months(1));
+        assert!(ok.clone().validated().is_ok());
+        for (bad, needle) in [
+            (
+                Contract {
+                    what: "  ".into(),
+                    ..ok.clone()
+                },
+                "description",
+            ),
+            (
+                Contract {
+                    ends_on: Some(date(2025, 1, 1)),
+                    ..ok.clone()
+                },
+                "before it starts",
+            ),
+            (
+                Contract {
+                    notice: months(0),
+                    ..ok.clone()
+                },
+                "notice period",
+            ),
+            (
+                Contract {
+                    notice: months(MAX_NOTICE + 1),
+                    ..ok.clone()
+                },
+                "notice period",
+            ),
+        ] {
+            let err = bad.validated().unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The customer's own record of a relationship with a business (issue: relationships): the
+//! rules of its contracts (the last day to give notice), its promises (open, kept, broken,
+//! withdrawn; overdue), and what is due soon. Pure: the caller passes today's date.
+//!
+//! Groundwork: the store, the write grants, the CLI, the dashboard page and the iCalendar
+//! feed build on these rules and are not here yet.
+
+mod contract;
+mod due;
+mod promise;
+
+pub use contract::{Contract, Notice, NoticeUnit};
+pub use due::{Due, DueKind, due_within};
+pub use promise::{Promise, PromiseStatus, RecordedBy};
+
+/// Dates as the relationship rules take them (re-exported so callers need not name `jiff`).
+pub use jiff::civil::Date;
