@@ -2,11 +2,12 @@
 //! rules of its contracts (the last day to give notice), its promises (open, kept, broken,
 //! withdrawn; overdue), and what is due soon. Pure: the caller passes today's date.
 //!
-//! Groundwork: the store, the write grants, the CLI, the dashboard page and the iCalendar
-//! feed build on these rules and are not here yet.
+//! Groundwork: the store, the write grants, the CLI, the dashboard page and the served
+//! iCalendar feed build on these rules and are not here yet.
 
 mod contract;
 mod due;
+pub mod ics;
 mod promise;
 
 pub use contract::{Contract, Notice, NoticeUnit};
