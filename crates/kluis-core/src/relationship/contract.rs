@@ -46,13 +46,7 @@ impl Contract {
     /// Checks the contract: a description, an end not before its start, a notice period of 1
     /// to [`MAX_NOTICE`] units.
     pub fn validated(mut self) -> Result<Self> {
-        let what = self.what.trim();
-        if what.is_empty() || what.chars().count() > 200 || what.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "a contract needs a description of 1 to 200 characters without control characters",
-            ));
-        }
-        self.what = what.to_owned();
+        self.what = super::description(&self.what, 200, "a contract")?;
         if self.ends_on.is_some_and(|end| end < self.starts_on) {
             return Err(Error::invalid("a contract cannot end before it starts"));
         }

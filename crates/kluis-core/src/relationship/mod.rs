@@ -14,5 +14,17 @@ pub use contract::{Contract, Notice, NoticeUnit};
 pub use due::{Due, DueKind, due_within};
 pub use promise::{Promise, PromiseStatus, RecordedBy};
 
+/// A description of 1 to `max` characters without control characters, trimmed; `what` names
+/// the record in the message ("a contract").
+fn description(text: &str, max: usize, what: &str) -> crate::error::Result<String> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(crate::error::Error::invalid(format!(
+            "{what} needs a description of 1 to {max} characters without control characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
 /// Dates as the relationship rules take them (re-exported so callers need not name `jiff`).
 pub use jiff::civil::Date;

@@ -35,13 +35,7 @@ pub struct Promise {
 impl Promise {
     /// Checks the promise: a description of 1 to 500 characters without control characters.
     pub fn validated(mut self) -> Result<Self> {
-        let what = self.what.trim();
-        if what.is_empty() || what.chars().count() > 500 || what.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "a promise needs a description of 1 to 500 characters without control characters",
-            ));
-        }
-        self.what = what.to_owned();
+        self.what = super::description(&self.what, 500, "a promise")?;
         Ok(self)
     }
 
