@@ -85,11 +85,6 @@ impl Vault {
             end: at.head.end,
             mac: at.head.mac,
         };
-        let encode = |json: serde_json::Result<Vec<u8>>| {
-            json.map(Zeroizing::new)
-                .map_err(|_| StoreError::Crypto("contacts could not be encoded"))
-        };
-        let mark = encode(serde_json::to_vec(&saved))?;
         let batch: Batch = new
             .iter()
             .map(|c| {
@@ -98,7 +93,10 @@ impl Vault {
             })
             .collect();
         let newest_ms = batch.iter().map(|c| c.0).max();
-        let plain_batch = encode(serde_json::to_vec(&batch))?;
+        let plain_batch = Zeroizing::new(
+            serde_json::to_vec(&batch)
+                .map_err(|_| StoreError::Crypto("contacts could not be encoded"))?,
+        );
         self.in_transaction(|v| {
             if replace {
                 v.conn.execute("DELETE FROM contact_batches", [])?;
@@ -117,16 +115,7 @@ impl Vault {
             v.conn
                 .prepare_cached("DELETE FROM contact_batches WHERE newest_ms < ?1")?
                 .execute([forget_before_ms])?;
-            let sealed = v
-                .unlocked
-                .keys
-                .seal(&v.place("meta", SAVED.as_bytes()), &mark)?;
-            v.conn
-                .prepare_cached(
-                    "INSERT INTO meta (name, value) VALUES (?1, ?2)
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                )?
-                .execute((SAVED, sealed))?;
+            v.save_sealed_meta(SAVED, &saved)?;
             Ok(())
         })
     }

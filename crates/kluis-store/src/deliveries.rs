@@ -139,13 +139,7 @@ impl Deliveries {
         let mut conn = Connection::open(&path)?;
         crate::vault::restrict_file(&path)?;
         schema::configure(&conn)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        }
-        tx.commit()?;
+        schema::migrate_with(&mut conn, MIGRATIONS)?;
         Ok(Self { conn })
     }
 

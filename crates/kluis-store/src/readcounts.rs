@@ -101,20 +101,7 @@ impl Vault {
             mac: at.head.mac,
             grants: reads.grants.clone(),
         };
-        let plain = Zeroizing::new(
-            serde_json::to_vec(&saved)
-                .map_err(|_| StoreError::Crypto("read counts could not be encoded"))?,
-        );
-        let sealed = self
-            .unlocked
-            .keys
-            .seal(&self.place("meta", SAVED.as_bytes()), &plain)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute((SAVED, sealed))?;
+        self.save_sealed_meta(SAVED, &saved)?;
         Ok(())
     }
 
@@ -159,6 +146,26 @@ impl Vault {
             Ok(())
         })?;
         Ok(same_log.then_some(reads))
+    }
+
+    /// Writes `value` as JSON, sealed, into the `meta` row `name` (in place of what was there):
+    /// what [`Vault::sealed_meta`] reads back.
+    pub(crate) fn save_sealed_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(value)
+                .map_err(|_| StoreError::Crypto("a value could not be encoded"))?,
+        );
+        let sealed = self
+            .unlocked
+            .keys
+            .seal(&self.place("meta", name.as_bytes()), &plain)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )?
+            .execute((name, sealed))?;
+        Ok(())
     }
 
     /// The sealed `meta` row `name` as JSON of `T`; `None` if there is none. One that does not

@@ -110,15 +110,23 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`LATEST`]; refuses one written by newer code.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// Brings a database up to the last of `migrations` (migration *n* is entry *n − 1*, the
+/// version `PRAGMA user_version`) in one IMMEDIATE transaction; refuses one written by newer
+/// code. For `vault.db` and the side databases (`deliveries.db`, `inbox.db`) alike.
+pub(crate) fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    let latest = migrations.len() as i64;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > LATEST {
+    if found > latest {
         return Err(StoreError::TooNew {
             found,
-            supported: LATEST,
+            supported: latest,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (index, sql) in migrations.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }

@@ -102,7 +102,6 @@ pub struct IndexedHistory {
     /// Business ids, channels and topics by number (one namespace: a key's place tells them
     /// apart), so keys are small and a look-up allocates nothing.
     numbers: HashMap<String, u32>,
-    names: Vec<String>,
     keys: HashMap<Key, VecDeque<Timestamp>>,
 }
 
@@ -170,9 +169,8 @@ impl IndexedHistory {
         if let Some(&n) = self.numbers.get(name) {
             return n;
         }
-        let n = u32::try_from(self.names.len()).expect("fewer than 2^32 - 1 names");
+        let n = u32::try_from(self.numbers.len()).expect("fewer than 2^32 - 1 names");
         self.numbers.insert(name.to_owned(), n);
-        self.names.push(name.to_owned());
         n
     }
 
@@ -183,25 +181,6 @@ impl IndexedHistory {
             times.drain(..old);
             !times.is_empty()
         });
-    }
-
-    /// Every contact kept under its full key (business, channel and topic), oldest first within
-    /// each.
-    pub fn contacts(&self) -> impl Iterator<Item = Contact> + '_ {
-        self.keys
-            .iter()
-            .filter(|(key, _)| !key.contains(&ANY))
-            .filter_map(|(key, times)| {
-                let business = BusinessId::parse(&self.names[key[0] as usize]).ok()?;
-                let (channel, topic) = (&self.names[key[1] as usize], &self.names[key[2] as usize]);
-                Some(times.iter().map(move |at| Contact {
-                    at: *at,
-                    business: business.clone(),
-                    channel: channel.clone(),
-                    topic: topic.clone(),
-                }))
-            })
-            .flatten()
     }
 
     /// How many contacts are kept under full keys.

@@ -117,19 +117,7 @@ impl Inbox {
         // WAL with synchronous=FULL (schema::configure): a delivery the API confirmed, and
         // whose receipt the business holds, survives a power loss.
         schema::configure(&conn)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found > INBOX_LATEST {
-            return Err(StoreError::TooNew {
-                found,
-                supported: INBOX_LATEST,
-            });
-        }
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)?;
-        }
-        tx.commit()?;
+        schema::migrate_with(&mut conn, MIGRATIONS)?;
         Ok(Self {
             conn,
             unlocked: unlocked.clone(),
@@ -140,7 +128,8 @@ impl Inbox {
     /// ([`InboxPost::check`], and its `sha256` against its content) and an `in_reply_to` must name a reply the owner sent to the same
     /// business ([`Inbox::check_reply_target`]); if any is refused (`Invalid`, naming it),
     /// none is stored. The grant API checks targets before it decides, so a batch it builds
-    /// is not refused here: messages are never deleted, so a target that was good stays good.
+    /// is not refused here: the owner's replies are never deleted, so a target that was good stays
+    /// good.
     pub fn deliver(&mut self, messages: &[NewMessage]) -> Result<()> {
         for m in messages {
             m.post.check()?;

@@ -132,9 +132,27 @@ impl Owner<'_> {
     /// one `topic_block`. Returns whether it was added; `false` if it was blocked already, and
     /// then nothing changes and nothing is recorded.
     pub fn block_topic(&self, inbox: &Inbox, id: &MessageId) -> Result<bool> {
+        self.set_blocked(inbox, id, true)
+    }
+
+    /// Allows the message's topic from its business again: takes it out of
+    /// `/preferences/businesses/<business>/blocked_topics` the same way, recorded as one
+    /// `topic_unblock`. Returns whether it was taken out; `false` if it was not blocked there,
+    /// and then nothing changes and nothing is recorded.
+    pub fn unblock_topic(&self, inbox: &Inbox, id: &MessageId) -> Result<bool> {
+        self.set_blocked(inbox, id, false)
+    }
+
+    /// Puts message `id`'s topic in (`block`) or out of its business's blocked topics.
+    fn set_blocked(&self, inbox: &Inbox, id: &MessageId, block: bool) -> Result<bool> {
         let (_, message) = inbox.incoming(id)?;
         let at = blocked_topics(&message.business);
-        self.act(Action::TopicBlock, |v| {
+        let action = if block {
+            Action::TopicBlock
+        } else {
+            Action::TopicUnblock
+        };
+        self.act(action, |v| {
             let mut topics = match v.find(&v.conn, &at)? {
                 None => Vec::new(),
                 Some(Value::Array(topics)) => topics,
@@ -144,50 +162,17 @@ impl Owner<'_> {
                     )));
                 }
             };
-            if topics.iter().any(|t| t.as_str() == Some(&message.topic)) {
+            let listed = topics.iter().any(|t| t.as_str() == Some(&message.topic));
+            if listed == block {
                 return Ok((false, None));
             }
-            topics.push(Value::String(message.topic.clone()));
+            if block {
+                topics.push(Value::String(message.topic.clone()));
+            } else {
+                topics.retain(|t| t.as_str() != Some(&message.topic));
+            }
             let before = v.before_change(unix_now())?;
             v.set_many(vec![(at.clone(), Value::Array(topics))])?;
-            v.told_of_change(before)?;
-            let event = Event {
-                business: Some(message.business.clone()),
-                fields: vec![at.clone()],
-                reason: Some(format!("from message {}", message.id)),
-                contact: Some(ContactNote {
-                    channel: inbox::CHANNEL.to_owned(),
-                    topic: message.topic.clone(),
-                    message: Some(message.id.to_string()),
-                    counted: false,
-                }),
-                ..Event::default()
-            };
-            Ok((true, Some(event)))
-        })
-    }
-
-    /// Allows the message's topic from its business again: takes it out of
-    /// `/preferences/businesses/<business>/blocked_topics` through the document's usual write,
-    /// recorded as one `topic_unblock`. Returns whether it was taken out; `false` if it was not
-    /// blocked there, and then nothing changes and nothing is recorded.
-    pub fn unblock_topic(&self, inbox: &Inbox, id: &MessageId) -> Result<bool> {
-        let (_, message) = inbox.incoming(id)?;
-        let at = blocked_topics(&message.business);
-        self.act(Action::TopicUnblock, |v| {
-            let Some(Value::Array(topics)) = v.find(&v.conn, &at)? else {
-                return Ok((false, None));
-            };
-            let kept: Vec<Value> = topics
-                .iter()
-                .filter(|t| t.as_str() != Some(&message.topic))
-                .cloned()
-                .collect();
-            if kept.len() == topics.len() {
-                return Ok((false, None));
-            }
-            let before = v.before_change(unix_now())?;
-            v.set_many(vec![(at.clone(), Value::Array(kept))])?;
             v.told_of_change(before)?;
             let event = Event {
                 business: Some(message.business.clone()),

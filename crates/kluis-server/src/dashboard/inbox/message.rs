@@ -246,21 +246,7 @@ pub async fn block(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    let t = texts(posted.owner.lang);
-    let id = message_id(&id, t)?;
-    let target = id.clone();
-    let blocked = dashboard
-        .with_inbox(move |vault, inbox| vault.owner(Via::Dashboard).block_topic(inbox, &target))
-        .await
-        .map_err(not_found(t));
-    answer_block(
-        &dashboard,
-        &posted,
-        id,
-        blocked,
-        ["blocked", "blocked-already"],
-    )
-    .await
+    set_blocked(&dashboard, &id, &posted, true).await
 }
 
 /// Allows the message's topic from its business again.
@@ -270,44 +256,45 @@ pub async fn unblock(
     Path(id): Path<String>,
     posted: Posted,
 ) -> Result<Response, PageError> {
-    let t = texts(posted.owner.lang);
-    let id = message_id(&id, t)?;
-    let target = id.clone();
-    let unblocked = dashboard
-        .with_inbox(move |vault, inbox| vault.owner(Via::Dashboard).unblock_topic(inbox, &target))
-        .await
-        .map_err(not_found(t));
-    answer_block(
-        &dashboard,
-        &posted,
-        id,
-        unblocked,
-        ["unblocked", "not-blocked"],
-    )
-    .await
+    set_blocked(&dashboard, &id, &posted, false).await
 }
 
-/// Back to the message with what a block or unblock did (`done`: changed, or not), or its
-/// refusal beside the form.
-async fn answer_block(
+/// Blocks (or allows again) the message's topic from its business.
+async fn set_blocked(
     dashboard: &Dashboard,
+    id: &str,
     posted: &Posted,
-    id: MessageId,
-    changed: Result<bool, PageError>,
-    done: [&str; 2],
+    block: bool,
 ) -> Result<Response, PageError> {
-    match changed {
-        Ok(true) => Ok(back_to(&id, done[0])),
-        Ok(false) => Ok(back_to(&id, done[1])),
-        Err(err) => {
+    let t = texts(posted.owner.lang);
+    let id = message_id(id, t)?;
+    let target = id.clone();
+    let changed = dashboard
+        .with_inbox(move |vault, inbox| {
+            let owner = vault.owner(Via::Dashboard);
+            if block {
+                owner.block_topic(inbox, &target)
+            } else {
+                owner.unblock_topic(inbox, &target)
+            }
+        })
+        .await
+        .map_err(not_found(t));
+    let done = match (block, changed) {
+        (true, Ok(true)) => "blocked",
+        (true, Ok(false)) => "blocked-already",
+        (false, Ok(true)) => "unblocked",
+        (false, Ok(false)) => "not-blocked",
+        (_, Err(err)) => {
             let (status, error) = refusal(err)?;
             let refused = Refused {
                 block: Some(error),
                 ..Refused::default()
             };
-            refused_page(dashboard, &posted.owner, id, status, refused).await
+            return refused_page(dashboard, &posted.owner, id, status, refused).await;
         }
-    }
+    };
+    Ok(back_to(&id, done))
 }
 
 /// Archive, unarchive or mark unread: flags of `inbox.db` only.
