@@ -89,6 +89,9 @@ pub enum Action {
     TopicBlock,
     /// The owner allowed such a topic again.
     TopicUnblock,
+    /// `POST /v1/relationship/entries`: a business added an entry to its relationship record,
+    /// or was refused (`reason`: the entry's kind and id when added, e.g. `promise e_…`).
+    RelationshipAppend,
 }
 
 impl Action {
@@ -121,6 +124,7 @@ impl Action {
             Action::InboxReply => "inbox_reply",
             Action::TopicBlock => "topic_block",
             Action::TopicUnblock => "topic_unblock",
+            Action::RelationshipAppend => "relationship_append",
         }
     }
 

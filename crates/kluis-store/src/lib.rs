@@ -1,6 +1,6 @@
 //! The Kluis vault on disk: one SQLite file (WAL) where every name is a keyed hash and every value
 //! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks, with
-//! the access log, the delivery bookkeeping and the inbox in files of their own beside it.
+//! the access log, the delivery bookkeeping, the inbox and the relationship records in files of their own beside it.
 
 mod contact_report;
 mod contacts;
@@ -20,6 +20,7 @@ mod outbox;
 mod owner;
 mod readcounts;
 mod receipts;
+mod relationships;
 mod requests;
 pub mod schema;
 mod subscriptions;
@@ -45,6 +46,11 @@ pub use outbox::{NewEvent, OutboxEvent};
 pub use owner::{Approval, Denial, Event, Owner, Via};
 pub use readcounts::{DayReads, GrantDay, LogMark};
 pub use receipts::StoredReceipt;
+pub use relationships::{
+    Appended, ExportedEntry, ExportedRecord, Imported, MAX_LOGGED, NewEntry, Observed,
+    RELATIONSHIPS_FILE, RELATIONSHIPS_FORMAT, RELATIONSHIPS_LATEST, Relationships,
+    RelationshipsExport, TimelineItem, observed_in_log,
+};
 pub use requests::{
     ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS,
     StoredRequest,

@@ -2,17 +2,24 @@
 //! rules of its contracts (the last day to give notice), its promises (open, kept, broken,
 //! withdrawn; overdue), and what is due soon. Pure: the caller passes today's date.
 //!
-//! Groundwork: the store, the write grants, the CLI, the dashboard page and the served
-//! iCalendar feed build on these rules and are not here yet.
+//! The entries of a record ([`entry`]), what a business may post and the receipt it gets
+//! ([`post`]), and the standing state folded from the entries ([`record`]) are here too; the
+//! store keeps them sealed (`relationships.db`).
 
 mod contract;
 mod due;
+pub mod entry;
 pub mod ics;
+pub mod post;
 mod promise;
+pub mod record;
 
 pub use contract::{Contract, Notice, NoticeUnit};
 pub use due::{Due, DueKind, due_within};
+pub use entry::{Attachment, Author, Entry, EntryId, Item};
+pub use post::{EntryPost, EntryReceipt, EntryStored, PostError};
 pub use promise::{Promise, PromiseStatus, RecordedBy};
+pub use record::{DueItem, Limits, QuotaRefusal, Standing, Tracked, Usage};
 
 /// A description of 1 to `max` characters without control characters, trimmed; `what` names
 /// the record in the message ("a contract").

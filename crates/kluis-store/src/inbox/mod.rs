@@ -329,7 +329,7 @@ fn duplicate(err: rusqlite::Error) -> StoreError {
 
 /// Creates `path` readable by the owner only, before SQLite opens it, so it never exists with
 /// a wider mode; an existing file is left as it is (and restricted after opening).
-fn create_private(path: &Path) -> Result<()> {
+pub(crate) fn create_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

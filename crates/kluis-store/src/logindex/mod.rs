@@ -205,6 +205,8 @@ pub struct LogIndex {
     reads: Vec<u64>,
     /// Contact attempts (bit per entry), what the contact report reads.
     contacts: Vec<u64>,
+    /// What a relationship's timeline shows (bit per entry): [`is_timeline_event`].
+    events: Vec<u64>,
     /// Per interned grant (`n` at `n - 1`): its served reads and the last one's time, kept up
     /// as entries are indexed, so a page showing them does not scan the log.
     grant_reads: Vec<(u64, i64)>,
@@ -241,6 +243,7 @@ impl LogIndex {
             allowed: Vec::new(),
             reads: Vec::new(),
             contacts: Vec::new(),
+            events: Vec::new(),
             grant_reads: Vec::new(),
             grant_day: Vec::new(),
             daily: BTreeMap::new(),
@@ -289,7 +292,11 @@ impl LogIndex {
         self.frames.capacity() * std::mem::size_of::<FrameMeta>()
             + self.at_ms.capacity() * 8
             + (self.business.capacity() + self.grant.capacity()) * 4
-            + (self.allowed.capacity() + self.reads.capacity() + self.contacts.capacity()) * 8
+            + (self.allowed.capacity()
+                + self.reads.capacity()
+                + self.contacts.capacity()
+                + self.events.capacity())
+                * 8
             + (self.grant_reads.capacity() + self.grant_day.capacity()) * 16
             + self
                 .daily
@@ -354,6 +361,7 @@ impl LogIndex {
             let kind = Kind {
                 read: s.is_read(),
                 contact: s.is_contact(),
+                event: s.action.is_some_and(|a| is_timeline_event(a, s.outcome)),
             };
             interned.push((s.at_ms, business, grant, s.outcome, kind));
         }
@@ -380,12 +388,16 @@ impl LogIndex {
             self.allowed.push(0);
             self.reads.push(0);
             self.contacts.push(0);
+            self.events.push(0);
         }
         if outcome == Outcome::Allowed {
             self.allowed[i / 64] |= 1 << (i % 64);
         }
         if kind.contact {
             self.contacts[i / 64] |= 1 << (i % 64);
+        }
+        if kind.event {
+            self.events[i / 64] |= 1 << (i % 64);
         }
         if kind.read {
             self.reads[i / 64] |= 1 << (i % 64);
@@ -431,6 +443,20 @@ impl LogIndex {
             .collect()
     }
 
+    /// The newest `limit` entry numbers of `business`'s timeline events
+    /// ([`is_timeline_event`]), newest first.
+    pub fn timeline_seqs(&self, business: &BusinessId, limit: usize) -> Vec<i64> {
+        let Some(&b) = self.businesses.by_name.get(business.as_str()) else {
+            return Vec::new();
+        };
+        (0..self.len())
+            .rev()
+            .filter(|&i| self.business[i] == b && self.events[i / 64] & (1 << (i % 64)) != 0)
+            .take(limit)
+            .map(|i| i as i64 + 1)
+            .collect()
+    }
+
     /// An old vault's log in the database: walked whole (such logs are small, and are moved to
     /// the file at the first append).
     fn rebuild_from_table(&mut self, vault: &Vault) -> Result<()> {
@@ -452,6 +478,7 @@ impl LogIndex {
                     Kind {
                         read: r.action == Action::Read && r.outcome == Outcome::Allowed,
                         contact: is_contact_action(r.action),
+                        event: is_timeline_event(r.action, r.outcome),
                     },
                 ),
                 (Err(why), _) | (_, Err(why)) => unreadable = unreadable.or(Some((entry.seq, why))),
@@ -513,6 +540,23 @@ struct Kind {
     read: bool,
     /// A business's contact attempt.
     contact: bool,
+    /// An event of a relationship's timeline.
+    event: bool,
+}
+
+/// What a relationship's timeline shows of the log: grants given, narrowed and ended, requests
+/// decided, notifications delivered, subscriptions, messages delivered and answered, topics
+/// blocked, entries a business added. Reads are summarized per day instead; contact checks are
+/// in the contact report.
+pub(crate) fn is_timeline_event(action: Action, outcome: Outcome) -> bool {
+    use Action::*;
+    match action {
+        GrantCreate | GrantRevoke | GrantNarrow | GrantBudget | RequestApprove | RequestDeny
+        | Notified | SubscriptionCreate | SubscriptionDelete | InboxReply | TopicBlock
+        | TopicUnblock => true,
+        InboxDeliver | RelationshipAppend => outcome == Outcome::Allowed,
+        _ => false,
+    }
 }
 
 fn broken(seq: i64, why: &str) -> StoreError {
