@@ -59,9 +59,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         new_passphrase_file: Option<PathBuf>,
     },
-    /// Write the whole document as plaintext JSON to stdout, for portability
+    /// Write the whole document and your relationship records (with their files) as
+    /// plaintext JSON to stdout, for portability (docs/vault-document.md#export-and-import)
     Export,
-    /// Replace the whole document with FILE (JSON; `-` for stdin), validated and atomic
+    /// Replace the whole document with FILE (JSON; `-` for stdin), validated and atomic, and
+    /// add the relationship records an export holds
     Import { file: PathBuf },
     /// Serve the grant API (and the JWKS) for this vault until Ctrl-C
     Serve {
@@ -110,6 +112,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ContactCommand,
     },
+    /// Your record of each relationship: contracts, promises, interactions, documents, a
+    /// score, notes, and a timeline of what the vault saw
+    Rel(crate::rel::args::RelArgs),
+    /// Promises due or overdue and notice deadlines coming up (--ics for a calendar app)
+    Due(crate::rel::args::DueArgs),
     /// The vault's token-signing key
     Key {
         #[command(subcommand)]

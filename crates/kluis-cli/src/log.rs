@@ -178,7 +178,7 @@ fn verify(global: &Global, json: bool) -> Result<()> {
 
 /// An entry as `--json` prints it: `seq`, the record's fields (every key present, `null` when
 /// absent) and `time`, the same instant as `at_ms` in RFC 3339.
-fn entry_json(entry: &LogEntry) -> Value {
+pub(crate) fn entry_json(entry: &LogEntry) -> Value {
     let AccessRecord {
         at_ms,
         actor,

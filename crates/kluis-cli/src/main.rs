@@ -7,6 +7,7 @@ mod grants;
 mod inbox;
 mod log;
 mod notifications;
+mod rel;
 mod requests;
 mod secret;
 mod serve;
@@ -43,7 +44,8 @@ fn run(cli: Cli) -> Result<()> {
         } => document::set(&global, &pointer, &value, string),
         Command::Get { pointer, raw } => document::get(&global, &pointer, raw),
         Command::Unset { pointer } => document::unset(&global, &pointer),
-        Command::Show | Command::Export => document::show(&global),
+        Command::Show => document::show(&global),
+        Command::Export => document::export(&global),
         Command::Passwd {
             new_passphrase_file,
         } => document::passwd(&global, new_passphrase_file.as_deref()),
@@ -68,6 +70,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Notifications(args) => notifications::run(&global, args),
         Command::Inbox(args) => inbox::run(&global, args),
         Command::Contact { command } => contact::run(&global, command),
+        Command::Rel(args) => rel::run(&global, args),
+        Command::Due(args) => rel::due::run(&global, args),
         Command::Key { command } => grants::key(&global, command),
     }
 }

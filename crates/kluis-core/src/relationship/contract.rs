@@ -112,9 +112,69 @@ impl Contract {
     }
 }
 
+impl Notice {
+    /// Reads a notice period as people write it: `30d`, `2w`, `1m`, `30 days`, `2 weeks`,
+    /// `1 month`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim().to_ascii_lowercase();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let unit = match unit.trim() {
+            "d" | "day" | "days" => Some(NoticeUnit::Days),
+            "w" | "week" | "weeks" => Some(NoticeUnit::Weeks),
+            "m" | "month" | "months" => Some(NoticeUnit::Months),
+            _ => None,
+        };
+        match (number.parse::<u32>(), unit) {
+            (Ok(amount), Some(unit)) if (1..=MAX_NOTICE).contains(&amount) => {
+                Ok(Self { amount, unit })
+            }
+            _ => Err(Error::invalid(format!(
+                "{text:?} is not a notice period; write e.g. 30d, 2w or 1m (1 to {MAX_NOTICE})"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match (self.unit, self.amount) {
+            (NoticeUnit::Days, 1) => "day",
+            (NoticeUnit::Days, _) => "days",
+            (NoticeUnit::Weeks, 1) => "week",
+            (NoticeUnit::Weeks, _) => "weeks",
+            (NoticeUnit::Months, 1) => "month",
+            (NoticeUnit::Months, _) => "months",
+        };
+        write!(f, "{} {unit}", self.amount)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use jiff::civil::date;
+
+    #[test]
+    fn notice_periods_read_as_people_write_them() {
+        for (text, amount, unit) in [
+            ("30d", 30, NoticeUnit::Days),
+            ("2 weeks", 2, NoticeUnit::Weeks),
+            (" 1 Month ", 1, NoticeUnit::Months),
+            ("3m", 3, NoticeUnit::Months),
+        ] {
+            assert_eq!(
+                Notice::parse(text).unwrap(),
+                Notice { amount, unit },
+                "{text}"
+            );
+        }
+        for bad in ["", "m", "0d", "1y", "-1d", "1101d", "1.5m"] {
+            assert!(Notice::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Notice::parse("1m").unwrap().to_string(), "1 month");
+    }
 
     use super::*;
 

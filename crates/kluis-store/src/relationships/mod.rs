@@ -295,7 +295,9 @@ impl Relationships {
         id: &EntryId,
     ) -> Result<(RecordRow, i64, Entry)> {
         let key = self.entry_key(id);
-        let found: Option<(i64, Vec<u8>, i64, Vec<u8>, Vec<u8>)> = conn
+        /// An entry's row number and sealed body, with its record's number, key and standing.
+        type Found = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
+        let found: Option<Found> = conn
             .prepare_cached(
                 "SELECT e.seq, e.body, r.seq, r.key, r.standing
                  FROM entries AS e JOIN records AS r ON r.seq = e.record WHERE e.key = ?1",
