@@ -348,6 +348,14 @@ fn an_entry_moved_to_another_record_does_not_open() {
     let rel = v.open_relationships().unwrap();
     assert!(rel.entries(&business("other.example")).is_err());
     assert!(rel.entry(&id(1)).is_err());
+    // Nor does a record's pending part (what `due` reads) moved to another record.
+    assert!(rel.due(date(2026, 12, 1), 30).unwrap().len() == 1);
+    db.execute(
+        "UPDATE records SET pending = (SELECT pending FROM records WHERE seq = 1) WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    assert!(rel.due(date(2026, 12, 1), 30).is_err());
 }
 
 #[test]

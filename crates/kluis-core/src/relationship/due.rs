@@ -26,16 +26,16 @@ pub struct Due {
 
 /// Open promises due by `today + days` (overdue ones too, however old), and notice deadlines
 /// from `today` to `today + days`, soonest first.
-pub fn due_within(
-    promises: &[Promise],
-    contracts: &[Contract],
+pub fn due_within<'a>(
+    promises: impl IntoIterator<Item = &'a Promise>,
+    contracts: impl IntoIterator<Item = &'a Contract>,
     today: Date,
     days: u32,
 ) -> Vec<Due> {
     let Ok(until) = today.checked_add(i64::from(days).days()) else {
         return Vec::new();
     };
-    let promised = promises.iter().enumerate().filter_map(|(index, p)| {
+    let promised = promises.into_iter().enumerate().filter_map(|(index, p)| {
         (p.status == super::PromiseStatus::Open && p.due_on <= until).then_some(Due {
             on: p.due_on,
             kind: DueKind::Promise {
@@ -44,7 +44,7 @@ pub fn due_within(
             index,
         })
     });
-    let deadlines = contracts.iter().enumerate().filter_map(|(index, c)| {
+    let deadlines = contracts.into_iter().enumerate().filter_map(|(index, c)| {
         let ends_on = c.next_end(today)?;
         let on = c.last_notice_day(ends_on)?;
         (c.notice.is_some() && (today..=until).contains(&on)).then_some(Due {

@@ -176,30 +176,70 @@ impl Standing {
 
     /// What is due within `days` of `today`, soonest first.
     pub fn due(&self, today: Date, days: u32) -> Vec<DueItem> {
-        let promises: Vec<Promise> = self.promises.iter().map(|p| p.value.clone()).collect();
-        let contracts: Vec<Contract> = self.contracts.iter().map(|c| c.value.clone()).collect();
-        due_within(&promises, &contracts, today, days)
-            .into_iter()
-            .map(|due| {
-                let (entry, what) = match due.kind {
-                    DueKind::Promise { .. } => {
-                        let p = &self.promises[due.index];
-                        (p.entry.clone(), p.value.what.clone())
-                    }
-                    DueKind::NoticeDeadline { .. } => {
-                        let c = &self.contracts[due.index];
-                        (c.entry.clone(), c.value.what.clone())
-                    }
-                };
-                DueItem {
-                    business: self.business.clone(),
-                    entry,
-                    on: due.on,
-                    kind: due.kind,
-                    what,
+        self.pending().due(today, days)
+    }
+
+    /// What can still come due: the open promises and the contracts with a notice period.
+    pub fn pending(&self) -> Pending {
+        Pending {
+            business: self.business.clone(),
+            promises: self
+                .promises
+                .iter()
+                .filter(|p| p.value.status == PromiseStatus::Open)
+                .cloned()
+                .collect(),
+            contracts: self
+                .contracts
+                .iter()
+                .filter(|c| c.value.notice.is_some())
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// The part of a [`Standing`] that can come due, kept apart by the store so that what is due
+/// over every record is read without the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub business: BusinessId,
+    #[serde(default)]
+    pub promises: Vec<Tracked<Promise>>,
+    #[serde(default)]
+    pub contracts: Vec<Tracked<Contract>>,
+}
+
+impl Pending {
+    /// What is due within `days` of `today`, soonest first.
+    pub fn due(&self, today: Date, days: u32) -> Vec<DueItem> {
+        due_within(
+            self.promises.iter().map(|p| &p.value),
+            self.contracts.iter().map(|c| &c.value),
+            today,
+            days,
+        )
+        .into_iter()
+        .map(|due| {
+            let (entry, what) = match due.kind {
+                DueKind::Promise { .. } => {
+                    let p = &self.promises[due.index];
+                    (p.entry.clone(), p.value.what.clone())
                 }
-            })
-            .collect()
+                DueKind::NoticeDeadline { .. } => {
+                    let c = &self.contracts[due.index];
+                    (c.entry.clone(), c.value.what.clone())
+                }
+            };
+            DueItem {
+                business: self.business.clone(),
+                entry,
+                on: due.on,
+                kind: due.kind,
+                what,
+            }
+        })
+        .collect()
     }
 }
 

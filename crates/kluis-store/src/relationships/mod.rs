@@ -3,9 +3,11 @@
 //! documents, scores, notes, settlements) and the files attached to documents. Kept apart from
 //! `vault.db` so that a business appending to its record never drops the grant API's caches.
 //!
-//! What is sealed and what is not: each record is a keyed hash of the business (its row key)
-//! and its sealed standing ([`Standing`]: promises, contracts, the latest score, what the
-//! business wrote). Each entry is a keyed hash of its id, the record it belongs to (a row
+//! What is sealed and what is not: each record is a keyed hash of the business (its row key),
+//! its sealed standing ([`Standing`]: promises, contracts, the latest score, what the
+//! business wrote) and, sealed apart, the part of it that can come due
+//! ([`kluis_core::relationship::Pending`]: open promises, contracts with a notice period), so
+//! that what is due over every record opens only that. Each entry is a keyed hash of its id, the record it belongs to (a row
 //! number) and the sealed entry, bound to both keys, so an entry moved to another record does
 //! not open. An attachment is sealed bytes bound to its entry. Someone with the file but not
 //! the passphrase learns how many records and entries there are, which entries belong to one
@@ -40,6 +42,7 @@ pub use timeline::{MAX_LOGGED, Observed, TimelineItem, observed_in_log};
 pub const RELATIONSHIPS_FILE: &str = "relationships.db";
 
 const STANDING: &str = "rel_standing";
+const PENDING: &str = "rel_pending";
 const ENTRY: &str = "rel_entry";
 const ATTACHMENT: &str = "rel_attachment";
 const RECORD_LOOKUP: &str = "rel-record";
@@ -49,7 +52,8 @@ const ENTRY_LOOKUP: &str = "rel-entry";
 const MIGRATIONS: &[&str] = &["CREATE TABLE records (
          seq INTEGER PRIMARY KEY,
          key BLOB NOT NULL UNIQUE,
-         standing BLOB NOT NULL
+         standing BLOB NOT NULL,
+         pending BLOB NOT NULL
      );
      CREATE TABLE entries (
          seq INTEGER PRIMARY KEY,
@@ -241,8 +245,9 @@ impl Relationships {
         let key = self.record_key(business);
         let standing = Standing::new(business.clone(), at_ms);
         let sealed = self.seal(&key, STANDING, &standing)?;
-        tx.prepare_cached("INSERT INTO records (key, standing) VALUES (?1, ?2)")?
-            .execute((&key[..], sealed))?;
+        let pending = self.seal(&key, PENDING, &standing.pending())?;
+        tx.prepare_cached("INSERT INTO records (key, standing, pending) VALUES (?1, ?2, ?3)")?
+            .execute((&key[..], sealed, pending))?;
         Ok(RecordRow {
             seq: tx.last_insert_rowid(),
             key,
@@ -283,8 +288,9 @@ impl Relationships {
 
     fn save_standing(&self, tx: &Connection, record: &RecordRow) -> Result<()> {
         let sealed = self.seal(&record.key, STANDING, &record.standing)?;
-        tx.prepare_cached("UPDATE records SET standing = ?1 WHERE seq = ?2")?
-            .execute((sealed, record.seq))?;
+        let pending = self.seal(&record.key, PENDING, &record.standing.pending())?;
+        tx.prepare_cached("UPDATE records SET standing = ?1, pending = ?2 WHERE seq = ?3")?
+            .execute((sealed, pending, record.seq))?;
         Ok(())
     }
 
@@ -353,7 +359,7 @@ impl Relationships {
         Ok(entry)
     }
 
-    fn record_key(&self, business: &BusinessId) -> [u8; 32] {
+    pub(crate) fn record_key(&self, business: &BusinessId) -> [u8; 32] {
         self.unlocked
             .keys()
             .lookup(RECORD_LOOKUP, business.as_str())
@@ -373,7 +379,7 @@ impl Relationships {
             .seal(&self.unlocked.place(table, key), &plain)
     }
 
-    fn unseal<T: DeserializeOwned>(
+    pub(crate) fn unseal<T: DeserializeOwned>(
         &self,
         key: &[u8],
         table: &str,

@@ -2,10 +2,10 @@
 //! and what is due over all of them.
 
 use kluis_core::grant::BusinessId;
-use kluis_core::relationship::{Attachment, DueItem, Entry, EntryId, Item, Standing};
+use kluis_core::relationship::{Attachment, DueItem, Entry, EntryId, Item, Pending, Standing};
 use rusqlite::OptionalExtension;
 
-use super::{ATTACHMENT, Relationships};
+use super::{ATTACHMENT, PENDING, Relationships};
 use crate::error::{Result, StoreError};
 
 impl Relationships {
@@ -84,13 +84,26 @@ impl Relationships {
     }
 
     /// What is due within `days` of `today` over every record, soonest first (then by
-    /// business): open promises due by then or overdue, and notice deadlines.
+    /// business): open promises due by then or overdue, and notice deadlines. Opens only each
+    /// record's pending part.
     pub fn due(&self, today: kluis_core::relationship::Date, days: u32) -> Result<Vec<DueItem>> {
-        let mut due: Vec<DueItem> = self
-            .list()?
-            .iter()
-            .flat_map(|s| s.due(today, days))
-            .collect();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, pending FROM records")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut due = Vec::new();
+        for row in rows {
+            let (key, sealed) = row?;
+            let pending: Pending = self.unseal(&key, PENDING, &sealed, "a relationship record")?;
+            if self.record_key(&pending.business)[..] != *key {
+                return Err(StoreError::Tampered(
+                    "a relationship record disagrees with its row".into(),
+                ));
+            }
+            due.extend(pending.due(today, days));
+        }
         due.sort_by(|a, b| (a.on, &a.business).cmp(&(b.on, &b.business)));
         Ok(due)
     }
