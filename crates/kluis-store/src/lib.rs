@@ -46,8 +46,8 @@ pub use owner::{Approval, Denial, Event, Owner, Via};
 pub use readcounts::{DayReads, GrantDay, LogMark};
 pub use receipts::StoredReceipt;
 pub use requests::{
-    ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS,
-    StoredRequest,
+    AppendChoice, ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS,
+    REQUEST_LIFETIME_SECS, StoredRequest,
 };
 pub use subscriptions::{ROTATION_OVERLAP_SECS, Subscription};
 pub use vault::{DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};
