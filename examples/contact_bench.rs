@@ -207,6 +207,7 @@ fn build_vault(dir: &Path, grants: usize) -> Result<(Vault, Vec<String>)> {
                     purpose_category: None,
                     lifetime_secs: 86_400,
                     key_thumbprint: None,
+                    append_record: false,
                     contact: Some(right.clone()),
                 };
                 Ok(v.create_grant(request, unix_now())?.1)

@@ -446,6 +446,7 @@ fn build_vault(dir: &Path, args: &Args, keys: &[SigningKey]) -> Result<(Vault, V
             lifetime_secs: 24 * 3600,
             key_thumbprint: (!thumbprints.is_empty())
                 .then(|| thumbprints[i % thumbprints.len()].clone()),
+            append_record: false,
             contact: None,
         };
         // The largest read budget (10 million reads a day per grant): with one or a few grants

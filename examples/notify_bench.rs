@@ -78,6 +78,7 @@ fn main() -> anyhow::Result<()> {
                 purpose_category: None,
                 lifetime_secs: 86_400,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             now,

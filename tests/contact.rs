@@ -77,6 +77,7 @@ fn grant(vault: &Vault, business: &str, fields: &[&str], contact: Option<Contact
             purpose_category: None,
             lifetime_secs: 86_400,
             key_thumbprint: None,
+            append_record: false,
             contact,
         })
         .unwrap()

@@ -12,7 +12,7 @@ use kluis::client::{
     InboxPost,
 };
 use kluis::core::Pointer;
-use kluis::store::{ContactChoice, Via, unix_now};
+use kluis::store::{AppendChoice, ContactChoice, Via, unix_now};
 use serde_json::json;
 
 use common::Server;
@@ -61,6 +61,7 @@ async fn a_business_reaches_the_customer_without_learning_how() {
                 &kluis::core::request::RequestId::parse(&pending.id).unwrap(),
                 None,
                 ContactChoice::Keep(keep),
+                AppendChoice::AsAsked,
                 None,
             )
             .unwrap();

@@ -44,6 +44,7 @@ impl Server {
                     purpose_category: None,
                     lifetime_secs: 3600,
                     key_thumbprint,
+                    append_record: false,
                     contact: None,
                 },
                 unix_now(),

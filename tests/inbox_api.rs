@@ -29,6 +29,7 @@ impl Server {
                 purpose_category: None,
                 lifetime_secs: 86_400,
                 key_thumbprint: None,
+                append_record: false,
                 contact: Some(ContactRight {
                     channels: vec!["inbox".into()],
                     topics: topics.iter().map(|t| t.to_string()).collect(),

@@ -30,6 +30,7 @@ async fn a_reply_is_delivered_to_the_business_and_reads_as_one() {
                 purpose_category: None,
                 lifetime_secs: 3600,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             unix_now(),

@@ -39,6 +39,7 @@ async fn reads_go_on_while_every_receiver_hangs() {
                     purpose_category: None,
                     lifetime_secs: 3600,
                     key_thumbprint: None,
+                    append_record: false,
                     contact: None,
                 },
                 unix_now(),

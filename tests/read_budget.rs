@@ -83,6 +83,7 @@ fn grant(vault: &Vault, budget: Option<u32>) -> (GrantId, String) {
             purpose_category: None,
             lifetime_secs: 86_400,
             key_thumbprint: None,
+            append_record: false,
             contact: None,
         })
         .unwrap();

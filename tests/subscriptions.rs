@@ -41,6 +41,7 @@ async fn a_key_bound_grant_manages_its_subscriptions_with_dpop() {
                 purpose_category: None,
                 lifetime_secs: 3600,
                 key_thumbprint: Some(key.thumbprint()),
+                append_record: false,
                 contact: None,
             },
             unix_now(),

@@ -96,6 +96,7 @@ async fn a_real_delivery_from_the_vault_verifies_with_the_python_library() {
                 purpose_category: None,
                 lifetime_secs: 3600,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             unix_now(),

@@ -69,6 +69,7 @@ impl NotifyLoad {
                     purpose_category: None,
                     lifetime_secs: 86_400,
                     key_thumbprint: None,
+                    append_record: false,
                     contact: None,
                 },
                 unix_now(),

@@ -139,8 +139,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Give a business read access to fields, a right to contact you, or both; prints only the
-    /// token to hand over
+    /// Give a business read access to fields, a right to contact you, the right to add to its
+    /// record of you, or any of these together; prints only the token to hand over
     Create(GrantCreateArgs),
     /// List grants: the active ones, or all with --all
     List {
@@ -213,6 +213,10 @@ pub struct GrantCreateArgs {
     pub fields: Vec<String>,
     #[command(flatten)]
     pub contact: ContactArgs,
+    /// Let the business add documents, promises and interactions to its record of you (it
+    /// reads nothing with this)
+    #[arg(long)]
+    pub append_record: bool,
     /// Why the business may read them, in words (1-200 characters)
     #[arg(long)]
     pub purpose: String,
@@ -274,6 +278,9 @@ pub enum RequestsCommand {
         /// Grant none of the contact right the business asked for
         #[arg(long, conflicts_with_all = ["contact_channels", "contact_topics"])]
         no_contact: bool,
+        /// Do not let the business add to its record of you, though it asked to
+        #[arg(long)]
+        no_append_record: bool,
         /// How long the grant runs, e.g. 30d [default: the duration the business asked for]
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,

@@ -69,11 +69,13 @@ fn create(global: &Global, args: GrantCreateArgs) -> Result<()> {
         },
         key_thumbprint: None,
         contact: contact_right(&args.contact)?,
+        append_record: args.append_record,
     };
-    if request.fields.is_empty() && request.contact.is_none() {
+    if request.fields.is_empty() && request.contact.is_none() && !request.append_record {
         return Err(kluis_core::Error::invalid(
             "name the fields the business may read (--fields), a contact right \
-             (--contact-channel and --contact-topic), or both",
+             (--contact-channel and --contact-topic), the right to add to its record of you \
+             (--append-record), or several of these",
         )
         .into());
     }
@@ -146,6 +148,7 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
                 ),
                 fields_cell(&g.fields),
                 right_text(g.contact.as_ref()),
+                record_text(g.append_record).to_owned(),
                 g.purpose.clone(),
             ]
         })
@@ -159,6 +162,7 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
             "READS TODAY",
             "FIELDS",
             "CONTACT",
+            "RECORD",
             "PURPOSE",
         ],
         &rows,
@@ -214,6 +218,7 @@ fn show(global: &Global, id: &str, json: bool) -> Result<()> {
         ("status", status_text(grant.status(now)).to_owned()),
         ("fields", fields_cell(&grant.fields)),
         ("contact", right_text(grant.contact.as_ref())),
+        ("record", record_text(grant.append_record).to_owned()),
         ("purpose", grant.purpose.clone()),
         ("category", optional(grant.purpose_category.clone())),
         ("subject", grant.subject.clone()),
@@ -332,6 +337,7 @@ pub(crate) fn grant_json(grant: &Grant, now: i64, read_budget: Option<u32>) -> V
         "subject": grant.subject,
         "fields": grant.fields,
         "contact": grant.contact,
+        "append_record": grant.append_record,
         "purpose": grant.purpose,
         "purpose_category": grant.purpose_category,
         "issued_at": grant.issued_at,
@@ -388,7 +394,14 @@ pub(crate) fn right_text(right: Option<&ContactRight>) -> String {
     )
 }
 
-/// What a grant gives, in words: read access to its fields and/or a contact right.
+/// Whether a grant or request has the right to add to the business's record of the owner, for a
+/// RECORD cell: `may add` or `-`.
+pub(crate) fn record_text(append_record: bool) -> &'static str {
+    if append_record { "may add" } else { "-" }
+}
+
+/// What a grant gives, in words: read access to its fields, a contact right, the right to add
+/// to its record, or several of these.
 pub(crate) fn granted_text(grant: &Grant) -> String {
     let read = (!grant.fields.is_empty())
         .then(|| format!("read access to {}", fields_text(&grant.fields)));
@@ -396,7 +409,10 @@ pub(crate) fn granted_text(grant: &Grant) -> String {
         .contact
         .as_ref()
         .map(|r| format!("the right to contact you by {}", right_text(Some(r))));
-    [read, contact]
+    let record = grant.append_record.then(|| {
+        "the right to add documents, promises and interactions to its record of you".to_owned()
+    });
+    [read, contact, record]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()

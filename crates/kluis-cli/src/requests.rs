@@ -7,7 +7,8 @@ use kluis_core::grant::{Status, parse_lifetime};
 use kluis_core::request::{CheckedBusiness, RequestId};
 use kluis_core::wire::{AccessRequestStatus, RequestStatus};
 use kluis_store::{
-    Approval, ContactChoice, Decision, Denial, StoredReceipt, StoredRequest, Via, unix_now,
+    AppendChoice, Approval, ContactChoice, Decision, Denial, StoredReceipt, StoredRequest, Via,
+    unix_now,
 };
 use serde_json::{Value, json};
 
@@ -15,7 +16,7 @@ use crate::args::{ContactArgs, Global, RequestsArgs, RequestsCommand};
 use crate::document::print_json;
 use crate::grants::{
     contact_right, fields_cell, fields_text, grant_json, granted_text, one_line, parse_field,
-    print_table, rfc3339, right_text,
+    print_table, record_text, rfc3339, right_text,
 };
 use crate::open;
 
@@ -27,11 +28,19 @@ pub fn run(global: &Global, args: RequestsArgs) -> Result<()> {
             fields,
             contact,
             no_contact,
+            no_append_record,
             expires,
             json,
         }) => {
-            let contact = contact_choice(&contact, no_contact)?;
-            approve(global, &id, &fields, contact, expires.as_deref(), json)
+            let choice = Choice {
+                contact: contact_choice(&contact, no_contact)?,
+                append: if no_append_record {
+                    AppendChoice::Refuse
+                } else {
+                    AppendChoice::AsAsked
+                },
+            };
+            approve(global, &id, &fields, choice, expires.as_deref(), json)
         }
         Some(RequestsCommand::Deny { id, reason, json }) => deny(global, &id, reason, json),
     }
@@ -70,6 +79,7 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
                 duration_text(asked.duration_secs),
                 fields_cell(&asked.fields),
                 right_text(asked.contact.as_ref()),
+                record_text(asked.append_record).to_owned(),
                 asked.purpose.clone(),
                 asked.purpose_category.clone().unwrap_or_else(|| "-".into()),
             ]
@@ -86,6 +96,7 @@ fn list(global: &Global, all: bool, json: bool) -> Result<()> {
             "DURATION",
             "FIELDS",
             "CONTACT RIGHT",
+            "RECORD",
             "PURPOSE",
             "CATEGORY",
         ],
@@ -113,11 +124,17 @@ fn contact_choice(args: &ContactArgs, refuse: bool) -> Result<ContactChoice> {
     Ok(contact_right(args)?.map_or(ContactChoice::AsAsked, ContactChoice::Keep))
 }
 
+/// What the owner keeps of the rights a request asked for besides its fields.
+struct Choice {
+    contact: ContactChoice,
+    append: AppendChoice,
+}
+
 fn approve(
     global: &Global,
     id: &str,
     fields: &[String],
-    contact: ContactChoice,
+    choice: Choice,
     expires: Option<&str>,
     json: bool,
 ) -> Result<()> {
@@ -136,9 +153,13 @@ fn approve(
         asked,
         status,
         grant,
-    } = open(global)?
-        .owner(Via::Cli)
-        .approve_request_with(&id, fields, contact, lifetime)?;
+    } = open(global)?.owner(Via::Cli).approve_request_with(
+        &id,
+        fields,
+        choice.contact,
+        choice.append,
+        lifetime,
+    )?;
     let now = unix_now();
     if !json {
         // The token alone on stdout, as `kluis grant create` prints it.
@@ -262,23 +283,28 @@ fn contact_text(business: &CheckedBusiness) -> String {
 fn request_json(r: &StoredRequest) -> Value {
     let asked = &r.request;
     let null = || Value::Null;
-    let (grant_id, fields_granted, contact_granted, receipt_id, reason) = match &r.decision {
-        Some(Decision::Approved {
-            grant_id,
-            fields,
-            receipt_id,
-            contact,
-            ..
-        }) => (
-            json!(grant_id),
-            json!(fields),
-            json!(contact),
-            json!(receipt_id),
-            null(),
-        ),
-        Some(Decision::Denied { reason }) => (null(), null(), null(), null(), json!(reason)),
-        None => (null(), null(), null(), null(), null()),
-    };
+    let (grant_id, fields_granted, contact_granted, append_granted, receipt_id, reason) =
+        match &r.decision {
+            Some(Decision::Approved {
+                grant_id,
+                fields,
+                receipt_id,
+                contact,
+                append_record,
+                ..
+            }) => (
+                json!(grant_id),
+                json!(fields),
+                json!(contact),
+                json!(append_record),
+                json!(receipt_id),
+                null(),
+            ),
+            Some(Decision::Denied { reason }) => {
+                (null(), null(), null(), null(), null(), json!(reason))
+            }
+            None => (null(), null(), null(), null(), null(), null()),
+        };
     json!({
         "id": r.id,
         "status": r.status,
@@ -296,6 +322,7 @@ fn request_json(r: &StoredRequest) -> Value {
         "key_thumbprint": asked.key_thumbprint,
         "fields": asked.fields,
         "contact": asked.contact,
+        "append_record": asked.append_record,
         "purpose": asked.purpose,
         "purpose_category": asked.purpose_category,
         "duration_secs": asked.duration_secs,
@@ -303,6 +330,7 @@ fn request_json(r: &StoredRequest) -> Value {
         "grant_id": grant_id,
         "fields_granted": fields_granted,
         "contact_granted": contact_granted,
+        "append_record_granted": append_granted,
         "receipt_id": receipt_id,
         "reason": reason,
     })

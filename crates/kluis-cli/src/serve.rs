@@ -56,6 +56,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             purpose_category: Some("contract".into()),
             lifetime_secs: 7 * 24 * 3600,
             key_thumbprint: None,
+            append_record: false,
             contact: None,
         },
         unix_now(),

@@ -203,6 +203,7 @@ fn request(dir: &Path, with_email: bool) -> String {
         } else {
             vec![]
         },
+        append_record: false,
         contact: Some(right(&["email", "inbox"], &["news", "orders"])),
         purpose: "order updates".into(),
         purpose_category: None,
@@ -291,13 +292,10 @@ fn approve_refuses_unclear_contact_choices_and_leaves_the_request_pending() {
             "\"fax\" is not a contact channel",
         ),
         // Nothing would be left of a contact-only request.
-        (
-            &["--no-contact"][..],
-            "at least one field or a contact right",
-        ),
+        (&["--no-contact"][..], "at least one field, a contact right"),
         (
             &["--contact-channel", "sms", "--contact-topic", "orders"][..],
-            "at least one field or a contact right",
+            "at least one field, a contact right",
         ),
     ] {
         let args: Vec<&str> = ["requests", "approve", id.as_str()]

@@ -42,6 +42,7 @@ fn request(dir: &Path, callback_url: Option<&str>) -> String {
             .with_phone("+31 20 123 4567"),
         jwk: business_jwk(),
         fields: vec!["/profile/email".into(), "/profile/address".into()],
+        append_record: false,
         contact: None,
         purpose: "order delivery".into(),
         purpose_category: Some("contract".into()),

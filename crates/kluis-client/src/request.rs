@@ -29,6 +29,9 @@ pub struct AccessRequest {
     /// The channels and topics the business asks to reach the customer with, if any. A
     /// request may ask for this alone (no fields): contact without disclosure.
     pub contact: Option<ContactRight>,
+    /// Whether the business asks to append entries (documents, promises, interactions) to its
+    /// own relationship record in the customer's vault. A request may ask for this alone.
+    pub append_record: bool,
 }
 
 impl AccessRequest {
@@ -48,6 +51,7 @@ impl AccessRequest {
             duration: None,
             callback_url: None,
             contact: None,
+            append_record: false,
         }
     }
 
@@ -64,6 +68,13 @@ impl AccessRequest {
             channels: channels.into_iter().map(Into::into).collect(),
             topics: topics.into_iter().map(Into::into).collect(),
         });
+        self
+    }
+
+    /// Also asks (`true`) for the right to append entries to the business's own relationship
+    /// record in the customer's vault: documents, promises, interactions. It reads nothing.
+    pub fn append_record(mut self, append_record: bool) -> Self {
+        self.append_record = append_record;
         self
     }
 
@@ -104,9 +115,11 @@ impl AccessRequest {
             .map(ContactRight::validated)
             .transpose()
             .map_err(|e| Error::Invalid(format!("contact: {e}")))?;
-        if self.fields.is_empty() && contact.is_none() {
+        if self.fields.is_empty() && contact.is_none() && !self.append_record {
             return Err(Error::Invalid(
-                "ask for at least one field or a contact right".into(),
+                "ask for at least one field, a contact right or the right to add to its record \
+                 (AccessRequest::append_record)"
+                    .into(),
             ));
         }
         for field in &self.fields {
@@ -129,6 +142,7 @@ impl AccessRequest {
             duration_secs,
             callback_url: self.callback_url.clone(),
             contact,
+            append_record: self.append_record,
         })
     }
 }
@@ -170,6 +184,7 @@ impl Decision {
                     expires_at: status.expires_at.ok_or_else(|| missing("expires_at"))?,
                     receipt: status.receipt.clone().ok_or_else(|| missing("receipt"))?,
                     contact: status.contact_granted.clone(),
+                    append_record: status.append_record_granted,
                 })
             }
         }))
@@ -193,6 +208,8 @@ pub struct Grant {
     pub receipt: String,
     /// The contact right granted (all or part of the one asked for), if any.
     pub contact: Option<ContactRight>,
+    /// Whether the right to append to the business's relationship record was granted.
+    pub append_record: bool,
 }
 
 impl fmt::Debug for Grant {
@@ -203,6 +220,8 @@ impl fmt::Debug for Grant {
             .field("fields", &self.fields)
             .field("expires_at", &self.expires_at)
             .field("receipt", &self.receipt)
+            .field("contact", &self.contact)
+            .field("append_record", &self.append_record)
             .finish()
     }
 }
@@ -247,7 +266,13 @@ mod tests {
             panic!("approved");
         };
         assert_eq!(grant.fields, ["/profile/email"]);
+        assert!(!grant.append_record);
         assert!(!format!("{grant:?}").contains("secret-token"));
+        approved.append_record_granted = true;
+        let Some(Decision::Approved(grant)) = Decision::from_status(&approved).unwrap() else {
+            panic!("approved");
+        };
+        assert!(grant.append_record);
     }
 
     #[test]
@@ -285,9 +310,19 @@ mod tests {
             assert!(message.contains(&format!("business.{member}")), "{message}");
         }
         let none: [&str; 0] = [];
+        let append_only = AccessRequest::new(business.clone(), none, "warranty papers")
+            .append_record(true)
+            .body(&key)
+            .unwrap();
+        assert!(append_only.append_record && append_only.fields.is_empty());
+        assert_eq!(
+            serde_json::to_value(&append_only).unwrap()["append_record"],
+            true
+        );
         for bad in [
             AccessRequest::new(business.clone(), none, "x"),
-            AccessRequest::new(business, ["profile/email"], "x"),
+            AccessRequest::new(business.clone(), none, "x").append_record(false),
+            AccessRequest::new(business, ["profile/email"], "x").append_record(true),
         ] {
             assert!(matches!(bad.body(&key), Err(Error::Invalid(_))));
         }

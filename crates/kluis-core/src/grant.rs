@@ -105,17 +105,22 @@ pub struct GrantRequest {
     pub key_thumbprint: Option<String>,
     /// The channels and topics the business may use to reach the owner, if any.
     pub contact: Option<ContactRight>,
+    /// Whether the business may append entries (documents, promises, interactions) to its own
+    /// relationship record in the owner's vault.
+    pub append_record: bool,
 }
+
+/// Why a grant of nothing is refused.
+pub const NOTHING_GRANTED: &str =
+    "a grant needs at least one field, a contact right or the right to add to its record";
 
 impl GrantRequest {
     /// Checks the request and normalizes its fields (sorted, no duplicates, no field inside
     /// another one).
     pub fn validated(mut self) -> Result<Self> {
         self.contact = self.contact.map(ContactRight::validated).transpose()?;
-        if self.fields.is_empty() && self.contact.is_none() {
-            return Err(Error::invalid(
-                "a grant needs at least one field or a contact right",
-            ));
+        if self.fields.is_empty() && self.contact.is_none() && !self.append_record {
+            return Err(Error::invalid(NOTHING_GRANTED));
         }
         if self.fields.len() > MAX_FIELDS {
             return Err(Error::invalid(format!(
@@ -191,6 +196,9 @@ pub struct Grant {
     /// The channels and topics the business may use to reach the owner (a contact right).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<ContactRight>,
+    /// Whether the business may append entries to its own relationship record in the vault.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_record: bool,
 }
 
 impl Grant {
@@ -217,16 +225,20 @@ impl Grant {
 }
 
 impl Grant {
-    /// A read detail for the fields (when there are any) and a contact detail for the contact
-    /// right (when there is one).
+    /// A read detail for the fields (when there are any), a contact detail for the contact
+    /// right (when there is one) and an append detail for the right to add to the business's
+    /// relationship record (when given).
     fn authorization_details(&self) -> Vec<AuthorizationDetail> {
-        let mut details = Vec::with_capacity(2);
+        let mut details = Vec::with_capacity(3);
         if !self.fields.is_empty() {
             details.push(AuthorizationDetail::read_fields(
                 self.fields.iter().map(ToString::to_string),
             ));
         }
         details.extend(self.contact.as_ref().map(AuthorizationDetail::contact));
+        if self.append_record {
+            details.push(AuthorizationDetail::append_record());
+        }
         details
     }
 }
@@ -346,196 +358,4 @@ pub fn parse_lifetime(text: &str) -> Result<i64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use serde_json::json;
-
-    fn p(text: &str) -> Pointer {
-        Pointer::parse(text).unwrap()
-    }
-
-    #[test]
-    fn grant_ids_round_trip_and_reject_junk() {
-        let id = GrantId::from_random([0xAB; 16]);
-        assert_eq!(GrantId::parse(id.as_str()).unwrap(), id);
-        for junk in [
-            "",
-            "g_",
-            "g_ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-            "x_abcdefghijklmnopqrstuvwxyz",
-            "../../etc",
-        ] {
-            assert!(GrantId::parse(junk).is_err(), "{junk}");
-        }
-    }
-
-    #[test]
-    fn requests_are_checked_and_normalized() {
-        let request = GrantRequest {
-            audience: BusinessId::parse("webshop.example").unwrap(),
-            fields: vec![
-                p("/profile/address/locality"),
-                p("/profile/email"),
-                p("/profile/address"),
-                p("/profile/email"),
-            ],
-            purpose: "  order delivery ".into(),
-            purpose_category: None,
-            lifetime_secs: DEFAULT_LIFETIME_SECS,
-            key_thumbprint: None,
-            contact: None,
-        };
-        let ok = request.clone().validated().unwrap();
-        assert_eq!(ok.fields, [p("/profile/address"), p("/profile/email")]);
-        assert_eq!(ok.purpose, "order delivery");
-        let mut bad = request.clone();
-        bad.fields = vec![Pointer::root()];
-        assert!(bad.validated().is_err());
-        let mut bad = request.clone();
-        bad.fields = vec![p("/profile/nonsense")];
-        assert!(bad.validated().is_err());
-        let mut bad = request.clone();
-        bad.purpose = " ".into();
-        assert!(bad.validated().is_err());
-        for category in [" ", "a\nb", &"c".repeat(MAX_CATEGORY_CHARS + 1)] {
-            let mut bad = request.clone();
-            bad.purpose_category = Some(category.to_owned());
-            let err = bad.validated().unwrap_err();
-            assert!(err.to_string().contains("purpose category"), "{err}");
-        }
-        let mut fine = request.clone();
-        fine.purpose_category = Some(" contract ".into());
-        assert_eq!(
-            fine.validated().unwrap().purpose_category.as_deref(),
-            Some("contract")
-        );
-        let mut bad = request;
-        bad.lifetime_secs = MAX_LIFETIME_SECS + 1;
-        assert!(bad.validated().is_err());
-        assert!(BusinessId::parse("a b").is_err());
-    }
-
-    #[test]
-    fn subset_shows_only_granted_fields() {
-        let doc = document::sample();
-        let (shown, present) = subset(
-            &doc,
-            &[
-                p("/profile/email"),
-                p("/profile/address"),
-                p("/profile/website"),
-            ],
-        );
-        assert_eq!(
-            shown,
-            json!({"profile": {"email": "anna@example.nl", "address": doc["profile"]["address"].clone()}})
-        );
-        assert_eq!(present, [p("/profile/email"), p("/profile/address")]);
-    }
-
-    #[test]
-    fn narrowing_stays_inside_the_grant() {
-        let granted = [p("/profile/address"), p("/profile/email")];
-        assert_eq!(narrow(&granted, None).unwrap(), granted);
-        assert_eq!(
-            narrow(&granted, Some(&[p("/profile/address/locality")])).unwrap(),
-            [p("/profile/address/locality")]
-        );
-        assert_eq!(
-            narrow(&granted, Some(&[p("/profile/email"), p("/profile/name")])).unwrap_err(),
-            [p("/profile/name")]
-        );
-        assert!(
-            narrow(&granted, Some(&[p("/profile")])).is_err(),
-            "a parent is wider than the grant"
-        );
-    }
-
-    #[test]
-    fn lifetimes_parse() {
-        assert_eq!(parse_lifetime("30d").unwrap(), 30 * 86_400);
-        assert_eq!(parse_lifetime("90m").unwrap(), 5400);
-        for bad in ["", "d", "30", "-1d", "1y", "99999999999999999w"] {
-            assert!(parse_lifetime(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn within_keeps_what_lies_inside_the_kept_fields() {
-        let p = |t: &str| Pointer::parse(t).unwrap();
-        let kept = [p("/profile/email"), p("/preferences")];
-        assert_eq!(within(&[p("/profile")], &kept), [p("/profile/email")]);
-        assert_eq!(within(&[p("/profile/name")], &kept), Vec::<Pointer>::new());
-        assert_eq!(
-            within(&[p("/preferences/channels"), p("/profile/email")], &kept),
-            [p("/preferences/channels"), p("/profile/email")]
-        );
-    }
-
-    #[test]
-    fn status_follows_revocation_then_expiry() {
-        assert_eq!(status(None, 100, 99), Status::Active);
-        assert_eq!(status(None, 100, 100), Status::Expired);
-        assert_eq!(status(Some(50), 100, 99), Status::Revoked);
-    }
-
-    fn arb_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i32>().prop_map(|n| json!(n)),
-            "[a-z]{0,6}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 40, 5, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::btree_map("[a-c]{1,2}", inner, 0..5)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    fn all_paths(base: &Pointer, value: &Value, out: &mut Vec<Pointer>) {
-        out.push(base.clone());
-        match value {
-            Value::Object(map) => map
-                .iter()
-                .for_each(|(k, v)| all_paths(&base.child(k.clone()), v, out)),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .for_each(|(i, v)| all_paths(&base.child(i.to_string()), v, out)),
-            _ => {}
-        }
-    }
-
-    proptest! {
-        /// The core promise: whatever the document and the grant, every leaf of the response
-        /// lies inside a granted field and equals the document's value there.
-        #[test]
-        fn a_response_never_holds_a_field_outside_the_grant(
-            doc in arb_value(),
-            fields in proptest::collection::vec(proptest::collection::vec("[a-c0-2]{1,2}", 1..4), 1..5),
-        ) {
-            let fields: Vec<Pointer> = normalize(fields.into_iter().map(Pointer::from_tokens).collect());
-            let (shown, present) = subset(&doc, &fields);
-            let mut paths = Vec::new();
-            all_paths(&Pointer::root(), &shown, &mut paths);
-            for path in paths {
-                let inside = fields.iter().any(|f| path.starts_with(f));
-                let above = fields.iter().any(|f| f.starts_with(&path));
-                prop_assert!(inside || above, "{} is outside the grant", path);
-                if inside && !above {
-                    continue;
-                }
-                if let Some(f) = fields.iter().find(|f| **f == path) {
-                    prop_assert_eq!(path.get(&shown), f.get(&doc));
-                }
-            }
-            for f in &present {
-                prop_assert!(fields.contains(f));
-            }
-        }
-    }
-}
+mod tests;

@@ -323,6 +323,7 @@ mod tests {
             key_thumbprint: Some("jkt".into()),
             kid: kid(&key(1)),
             contact: None,
+            append_record: false,
         }
     }
 

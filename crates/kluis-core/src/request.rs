@@ -164,12 +164,15 @@ pub struct CheckedRequest {
     pub jwk: Jwk,
     /// The key's RFC 7638 thumbprint: the grant's `cnf.jkt` once approved.
     pub key_thumbprint: String,
-    /// Normalized: sorted, no duplicates, none inside another. Empty when only a contact right
-    /// is asked for.
+    /// Normalized: sorted, no duplicates, none inside another. Empty when only a contact right,
+    /// the right to add to its record, or both are asked for.
     pub fields: Vec<Pointer>,
     /// The contact right asked for, normalized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<ContactRight>,
+    /// Whether the right to append entries to the business's relationship record is asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_record: bool,
     pub purpose: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_category: Option<String>,
@@ -215,7 +218,7 @@ impl CheckedRequest {
             .map(ContactRight::validated)
             .transpose()
             .map_err(|e| Error::invalid(format!("contact: {e}")))?;
-        let fields = if body.fields.is_empty() && contact.is_some() {
+        let fields = if body.fields.is_empty() && (contact.is_some() || body.append_record) {
             Vec::new()
         } else {
             check_fields(&body.fields)?
@@ -226,6 +229,7 @@ impl CheckedRequest {
             key_thumbprint,
             fields,
             contact,
+            append_record: body.append_record,
             purpose,
             purpose_category,
             duration_secs,
@@ -245,7 +249,7 @@ pub const MAX_FIELDS_BYTES: usize = 1024;
 fn check_fields(fields: &[String]) -> Result<Vec<Pointer>> {
     if fields.is_empty() || fields.len() > MAX_FIELDS {
         return Err(Error::invalid(format!(
-            "fields must name 1 to {MAX_FIELDS} JSON Pointers (or none, with a contact right)"
+            "fields must name 1 to {MAX_FIELDS} JSON Pointers (or none, with a contact right or append_record)"
         )));
     }
     // The fields travel in the token and the receipt, which must stay well under 8 KiB.
@@ -318,6 +322,7 @@ mod tests {
                 "/profile/address".into(),
             ],
             contact: None,
+            append_record: false,
             purpose: "order delivery".into(),
             purpose_category: Some("contract".into()),
             duration_secs: None,
@@ -505,6 +510,27 @@ mod tests {
         );
         refused(|b| b.fields = vec!["/secrets/pin".into()], "not a section");
         refused(|b| b.fields = vec!["/profile/shoe_size".into()], "/custom");
+    }
+
+    #[test]
+    fn the_append_right_may_be_asked_with_or_instead_of_fields() {
+        let mut b = body();
+        b.append_record = true;
+        let with = CheckedRequest::check(&b).unwrap();
+        assert!(with.append_record);
+        assert_eq!(with.fields.len(), 2);
+        b.fields.clear();
+        let alone = CheckedRequest::check(&b).unwrap();
+        assert!(alone.append_record && alone.fields.is_empty() && alone.contact.is_none());
+        // Bad fields are still refused beside it, and asking for nothing is refused.
+        b.fields = vec!["/secrets/pin".into()];
+        assert!(CheckedRequest::check(&b).is_err());
+        refused(|b| b.fields.clear(), "or append_record");
+        // Not asked: left out of the wire body and of the stored request.
+        let json = serde_json::to_value(body()).unwrap();
+        assert!(json.get("append_record").is_none(), "{json}");
+        let stored = serde_json::to_value(CheckedRequest::check(&body()).unwrap()).unwrap();
+        assert!(stored.get("append_record").is_none(), "{stored}");
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub const CONTACT_DETAIL_TYPE: &str = "kluis_contact";
 /// The action of reaching the owner.
 pub const ACTION_CONTACT: &str = "contact";
 
+/// The `type` of an [`AuthorizationDetail`] that lets a business add to its own relationship
+/// record in the owner's vault (documents, promises, interactions).
+pub const RELATIONSHIP_DETAIL_TYPE: &str = "kluis_relationship";
+
+/// The action of appending entries to the business's relationship record.
+pub const ACTION_APPEND: &str = "append";
+
 /// Why a token was refused. Messages are fixed strings: they never carry key material, token
 /// contents or claim values, so they are safe to log (a client should still get one generic 401).
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,6 +74,12 @@ pub enum TokenError {
 /// ```json
 /// { "type": "kluis_contact", "actions": ["contact"], "channels": ["inbox"], "topics": ["orders"] }
 /// ```
+///
+/// The right to append entries to the business's own relationship record names nothing more:
+///
+/// ```json
+/// { "type": "kluis_relationship", "actions": ["append"] }
+/// ```
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationDetail {
@@ -108,12 +121,28 @@ impl AuthorizationDetail {
         }
     }
 
+    /// A detail allowing the business to append entries (documents, promises, interactions)
+    /// to its own relationship record in the owner's vault.
+    pub fn append_record() -> Self {
+        Self {
+            kind: RELATIONSHIP_DETAIL_TYPE.to_owned(),
+            actions: vec![ACTION_APPEND.to_owned()],
+            fields: Vec::new(),
+            channels: Vec::new(),
+            topics: Vec::new(),
+        }
+    }
+
     fn grants_read(&self) -> bool {
         self.kind == FIELDS_DETAIL_TYPE && self.actions.iter().any(|a| a == ACTION_READ)
     }
 
     fn grants_contact(&self) -> bool {
         self.kind == CONTACT_DETAIL_TYPE && self.actions.iter().any(|a| a == ACTION_CONTACT)
+    }
+
+    fn grants_append(&self) -> bool {
+        self.kind == RELATIONSHIP_DETAIL_TYPE && self.actions.iter().any(|a| a == ACTION_APPEND)
     }
 }
 
@@ -215,6 +244,12 @@ impl GrantClaims {
             list.dedup();
         }
         any.then_some(right)
+    }
+
+    /// Whether the grant lets the business append entries to its own relationship record: a
+    /// detail of type [`RELATIONSHIP_DETAIL_TYPE`] with the [`ACTION_APPEND`] action.
+    pub fn may_append_record(&self) -> bool {
+        self.authorization_details.iter().any(|d| d.grants_append())
     }
 }
 

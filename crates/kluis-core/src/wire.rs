@@ -186,12 +186,17 @@ pub struct AccessRequestBody {
     pub business: BusinessInfo,
     /// The business's public key; the grant will be bound to it (DPoP, RFC 9449).
     pub jwk: crate::jose::Jwk,
-    /// JSON Pointers of the fields wanted (none, when the request asks only for a contact right).
+    /// JSON Pointers of the fields wanted (none, when the request asks only for a contact right
+    /// or the right to add to its record).
     #[serde(default)]
     pub fields: Vec<String>,
     /// The channels and topics the business asks to reach the owner with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<crate::contact::ContactRight>,
+    /// Whether the business asks to append entries (documents, promises, interactions) to its
+    /// own relationship record in the owner's vault.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_record: bool,
     pub purpose: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_category: Option<String>,
@@ -230,12 +235,20 @@ pub struct AccessRequestStatus {
     /// The contact right asked for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_requested: Option<crate::contact::ContactRight>,
+    /// Whether the right to append entries to the business's relationship record was asked
+    /// for (left out when not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_record_requested: bool,
     /// Fields granted (all or a subset of those asked), once approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields_granted: Option<Vec<String>>,
     /// The contact right granted (all or part of the one asked), once approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_granted: Option<crate::contact::ContactRight>,
+    /// Whether the right to append entries to the business's relationship record was granted
+    /// (left out when not: not asked, refused, or not decided yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_record_granted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
     /// The DPoP-bound grant token, once approved.
@@ -266,9 +279,11 @@ impl AccessRequestStatus {
             poll_url: format!("/v1/requests/{id}"),
             fields_requested,
             contact_requested: None,
+            append_record_requested: false,
             request_expires_at,
             fields_granted: None,
             contact_granted: None,
+            append_record_granted: false,
             grant_id: None,
             token: None,
             expires_at: None,

@@ -58,6 +58,7 @@ fn grant_request(i: usize, fields: &[Pointer]) -> GrantRequest {
         purpose_category: None,
         lifetime_secs: 90 * 86_400,
         key_thumbprint: None,
+        append_record: false,
         contact: None,
     }
 }

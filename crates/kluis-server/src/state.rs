@@ -261,6 +261,7 @@ impl AppState {
             other => other?,
         };
         let contact = claims.contact_right();
+        let append_record = claims.may_append_record();
         let access = Arc::new(Access {
             grant: GrantId::parse(&claims.jti).map_err(|_| TokenError::Malformed)?,
             business: BusinessId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?,
@@ -272,11 +273,14 @@ impl AppState {
                 .collect::<Result<Vec<_>, _>>()
                 .ok()
                 .filter(|fields| {
-                    (!fields.is_empty() || contact.is_some()) && fields.iter().all(|f| !f.is_root())
+                    // A grant of nothing is no grant; a read grant never covers the root.
+                    (!fields.is_empty() || contact.is_some() || append_record)
+                        && fields.iter().all(|f| !f.is_root())
                 })
                 .ok_or(TokenError::Malformed)?,
             token_hash: self.0.unlocked.token_hash(token),
             contact,
+            append_record,
         });
         let verified = Arc::new(Verified { claims, access });
         if let Ok(mut tokens) = self.0.tokens.write() {

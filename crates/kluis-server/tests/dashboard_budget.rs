@@ -26,6 +26,7 @@ fn arrange_grant(dash: &Dash) -> (GrantId, String) {
                 purpose_category: None,
                 lifetime_secs: 7 * 86_400,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             unix_now(),

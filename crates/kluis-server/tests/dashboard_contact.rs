@@ -213,6 +213,7 @@ async fn the_contact_page_counts_attempts_against_the_owners_wishes() {
                 purpose_category: None,
                 lifetime_secs: 86_400,
                 key_thumbprint: None,
+                append_record: false,
                 contact: right(&["inbox"], &["orders"]),
             },
             unix_now(),

@@ -27,6 +27,7 @@ fn grant_for(vault: &Vault, business: &str) -> Grant {
                 purpose_category: None,
                 lifetime_secs: 3600,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             unix_now(),

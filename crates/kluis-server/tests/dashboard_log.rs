@@ -26,6 +26,7 @@ fn grant_request(business: &str) -> GrantRequest {
         purpose_category: None,
         lifetime_secs: 3600,
         key_thumbprint: None,
+        append_record: false,
         contact: None,
     }
 }

@@ -34,6 +34,7 @@ fn subscribed(vault: &Vault, business: &str, url: &str) -> String {
                 purpose_category: None,
                 lifetime_secs: 3600,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             unix_now(),

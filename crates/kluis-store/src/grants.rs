@@ -60,6 +60,7 @@ impl Vault {
             key_thumbprint: request.key_thumbprint,
             kid,
             contact: request.contact,
+            append_record: request.append_record,
         };
         let token = encode_grant(&grant.claims(&self.issuer()), &key, &grant.kid);
         let token_hash = self.unlocked.token_hash(&token);

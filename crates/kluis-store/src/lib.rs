@@ -52,8 +52,8 @@ pub use relationships::{
     RelationshipsExport, TimelineItem, observed_in_log,
 };
 pub use requests::{
-    ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS, REQUEST_LIFETIME_SECS,
-    StoredRequest,
+    AppendChoice, ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS,
+    REQUEST_LIFETIME_SECS, StoredRequest,
 };
 pub use subscriptions::{ROTATION_OVERLAP_SECS, Subscription};
 pub use vault::{DB_FILE, Unlocked, Vault, unix_now, unix_now_ms};

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::crypto::{KdfParams, Passphrase};
 use crate::deliveries::Deliveries;
 use crate::error::{Result, StoreError};
-use crate::requests::{ContactChoice, StoredRequest};
+use crate::requests::{AppendChoice, ContactChoice, StoredRequest};
 use crate::vault::{Vault, unix_now, unix_now_ms};
 
 /// Which front end the owner used; the log says so.
@@ -280,22 +280,30 @@ impl Owner<'_> {
         fields: Option<Vec<Pointer>>,
         lifetime_secs: Option<i64>,
     ) -> Result<Approval> {
-        self.approve_request_with(id, fields, ContactChoice::AsAsked, lifetime_secs)
+        self.approve_request_with(
+            id,
+            fields,
+            ContactChoice::AsAsked,
+            AppendChoice::AsAsked,
+            lifetime_secs,
+        )
     }
 
-    /// [`Owner::approve_request`], with all, part or none of the contact right it asked for.
+    /// [`Owner::approve_request`], with all, part or none of the contact right it asked for,
+    /// and with or without the right to append to its relationship record.
     pub fn approve_request_with(
         &self,
         id: &RequestId,
         fields: Option<Vec<Pointer>>,
         contact: ContactChoice,
+        append: AppendChoice,
         lifetime_secs: Option<i64>,
     ) -> Result<Approval> {
         self.act(Action::RequestApprove, |v| {
             let now = unix_now();
             let asked = v.stored_request(id.as_str(), now)?;
             let (status, grant) =
-                v.approve_request_with(id.as_str(), fields, contact, lifetime_secs, now)?;
+                v.approve_request_with(id.as_str(), fields, contact, append, lifetime_secs, now)?;
             v.fan_out_decision(&asked, &status, now)?;
             let mut event = Event::of_grant(&grant);
             event.request = Some(id.clone());

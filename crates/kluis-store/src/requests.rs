@@ -42,6 +42,17 @@ pub enum ContactChoice {
     Refuse,
 }
 
+/// What the owner approves of a request's right to append to the business's relationship
+/// record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppendChoice {
+    /// Granted if it was asked for.
+    #[default]
+    AsAsked,
+    /// Not granted, even if it was asked for.
+    Refuse,
+}
+
 /// What the owner decided. Only the vault and the business (by polling) ever see the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
@@ -60,6 +71,9 @@ pub enum Decision {
         /// The contact right granted: all of the one asked for, or a part.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contact: Option<ContactRight>,
+        /// Whether the right to append to the business's relationship record was granted.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        append_record: bool,
     },
     Denied {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +133,7 @@ impl StoredRequest {
             self.expires_at,
         );
         status.contact_requested = self.request.contact.clone();
+        status.append_record_requested = self.request.append_record;
         match &self.decision {
             Some(Decision::Approved {
                 grant_id,
@@ -127,10 +142,12 @@ impl StoredRequest {
                 token,
                 receipt,
                 contact,
+                append_record,
                 ..
             }) => {
                 status.fields_granted = Some(fields.iter().map(ToString::to_string).collect());
                 status.contact_granted = contact.clone();
+                status.append_record_granted = *append_record;
                 status.grant_id = Some(grant_id.to_string());
                 status.token = Some(token.clone());
                 status.expires_at = Some(*expires_at);
@@ -256,15 +273,25 @@ impl Vault {
         lifetime_secs: Option<i64>,
         now: i64,
     ) -> Result<(AccessRequestStatus, Grant)> {
-        self.approve_request_with(id, fields, ContactChoice::AsAsked, lifetime_secs, now)
+        self.approve_request_with(
+            id,
+            fields,
+            ContactChoice::AsAsked,
+            AppendChoice::AsAsked,
+            lifetime_secs,
+            now,
+        )
     }
 
-    /// [`Vault::approve_request`], with all, part or none of the contact right it asked for.
+    /// [`Vault::approve_request`], with all, part or none of the contact right it asked for,
+    /// and with or without the right to append to its relationship record it asked for. When
+    /// nothing is left to grant, the approval is refused and the request stays pending.
     pub fn approve_request_with(
         &self,
         id: &str,
         fields: Option<Vec<Pointer>>,
         contact: ContactChoice,
+        append: AppendChoice,
         lifetime_secs: Option<i64>,
         now: i64,
     ) -> Result<(AccessRequestStatus, Grant)> {
@@ -277,6 +304,7 @@ impl Vault {
                 (ContactChoice::Refuse, _) | (ContactChoice::Keep(_), None) => None,
                 (ContactChoice::Keep(keep), Some(asked)) => asked.narrowed_to(&keep),
             };
+            let append_record = asked.append_record && append == AppendChoice::AsAsked;
             let fields = grant::narrow(&asked.fields, fields.as_deref()).map_err(|outside| {
                 kluis_core::Error::invalid(format!(
                     "request {} did not ask for {}; approve fields it asked for ({}) or parts of them",
@@ -294,6 +322,7 @@ impl Vault {
                     lifetime_secs: lifetime_secs.unwrap_or(asked.duration_secs),
                     key_thumbprint: Some(asked.key_thumbprint.clone()),
                     contact: contact.clone(),
+                    append_record,
                 },
                 now,
             )?;
@@ -314,6 +343,7 @@ impl Vault {
                 receipt_id,
                 receipt: jws,
                 contact,
+                append_record,
             });
             v.save_decision(&stored)?;
             Ok((stored.with_status_at(now).to_status(), grant))
@@ -450,108 +480,4 @@ fn check_reason(reason: Option<String>) -> Result<Option<String>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{KdfParams, Passphrase};
-    use ed25519_dalek::SigningKey;
-    use kluis_core::jose::Jwk;
-    use kluis_core::receipt::verify_receipt;
-    use kluis_core::wire::BusinessInfo;
-    use serde_json::json;
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn body() -> AccessRequestBody {
-        AccessRequestBody {
-            business: BusinessInfo::new("webshop.example", "De Webwinkel")
-                .with_contact("Privacy Office")
-                .with_email("privacy@webshop.example")
-                .with_address("Keizersgracht 1, 1015 AA Amsterdam")
-                .with_phone("+31 20 123 4567"),
-            jwk: Jwk::from_verifying_key(&SigningKey::from_bytes(&[42; 32]).verifying_key()),
-            fields: vec!["/profile/email".into()],
-            contact: None,
-            purpose: "order delivery".into(),
-            purpose_category: None,
-            duration_secs: None,
-            callback_url: None,
-        }
-    }
-
-    /// Rewrites the sealed record of request `id` with `edit`, as an older version could have
-    /// written it.
-    fn rewrite(v: &Vault, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
-        let place = v.place(TABLE, id.as_bytes());
-        let sealed: Vec<u8> = v
-            .conn
-            .query_row(
-                "SELECT sealed FROM access_requests WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let plain = v.unlocked.keys.open(&place, &sealed).unwrap();
-        let mut record: serde_json::Value = serde_json::from_slice(&plain).unwrap();
-        edit(&mut record);
-        let resealed = v
-            .unlocked
-            .keys
-            .seal(&place, &serde_json::to_vec(&record).unwrap())
-            .unwrap();
-        v.conn
-            .execute(
-                "UPDATE access_requests SET sealed = ?2 WHERE id = ?1",
-                (id, resealed),
-            )
-            .unwrap();
-    }
-
-    #[test]
-    fn a_request_stored_before_address_and_phone_opens_and_is_approved() {
-        let dir = tempfile::tempdir().unwrap();
-        let v = Vault::create(
-            dir.path(),
-            &Passphrase::new("pass phrase"),
-            KdfParams::OWASP_MINIMUM,
-        )
-        .unwrap();
-        let id = v.create_access_request(&body(), NOW).unwrap().id;
-        let old_business = json!({
-            "id": "webshop.example",
-            "name": "De Webwinkel",
-            "contact": "privacy@webshop.example",
-        });
-        rewrite(&v, &id, |r| r["request"]["business"] = old_business.clone());
-
-        let stored = v.stored_request(&id, NOW + 1).unwrap();
-        let business = &stored.request.business;
-        assert_eq!(business.contact.as_deref(), Some("privacy@webshop.example"));
-        assert_eq!(
-            (&business.email, &business.address, &business.phone),
-            (&None, &None, &None)
-        );
-        assert_eq!(v.access_requests(NOW + 1).unwrap(), [stored]);
-
-        let (status, _) = v.approve_request(&id, None, None, NOW + 2).unwrap();
-        let jwks = v.jwks(NOW + 3).unwrap();
-        let receipt =
-            verify_receipt(status.receipt.as_deref().unwrap(), |kid| jwks.find(kid)).unwrap();
-        let controller = serde_json::to_value(&receipt.pii_controllers[0]).unwrap();
-        assert_eq!(
-            controller,
-            json!({
-                "piiController": "De Webwinkel",
-                "onBehalf": false,
-                "contact": "privacy@webshop.example",
-                "email": "privacy@webshop.example",
-            })
-        );
-        // The decision is saved, and the record still reads without the new members.
-        let decided = v.stored_request(&id, NOW + 3).unwrap();
-        assert_eq!(decided.status, RequestStatus::Approved);
-        assert_eq!(
-            decided.request.business.to_info(),
-            serde_json::from_value(old_business).unwrap()
-        );
-    }
-}
+mod tests;

@@ -9,7 +9,7 @@ use kluis_core::contact::ContactRight;
 use kluis_core::jose::Jwk;
 use kluis_core::token::{Expectations, verify_grant};
 use kluis_core::wire::{AccessRequestBody, BusinessInfo, RequestStatus};
-use kluis_store::{ContactChoice, Vault};
+use kluis_store::{AppendChoice, ContactChoice, Vault};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -29,6 +29,7 @@ fn body(fields: &[&str], contact: Option<ContactRight>) -> AccessRequestBody {
             .with_phone("+31 20 000 0000"),
         jwk: Jwk::from_verifying_key(&SigningKey::from_bytes(&[7; 32]).verifying_key()),
         fields: fields.iter().map(|f| f.to_string()).collect(),
+        append_record: false,
         contact,
         purpose: "tell you about your orders".into(),
         purpose_category: None,
@@ -66,7 +67,14 @@ fn a_contact_only_request_approved_as_asked_gives_a_grant_without_fields() {
         Some(right(&["email", "inbox"], &["news", "orders"]))
     );
     let (status, grant) = v
-        .approve_request_with(&created.id, None, ContactChoice::AsAsked, None, NOW + 1)
+        .approve_request_with(
+            &created.id,
+            None,
+            ContactChoice::AsAsked,
+            AppendChoice::AsAsked,
+            None,
+            NOW + 1,
+        )
         .unwrap();
     assert_eq!(status.status, RequestStatus::Approved);
     assert!(grant.fields.is_empty());
@@ -92,7 +100,14 @@ fn the_owner_approves_part_of_a_contact_right_or_none_of_it() {
         .id;
     let keep = right(&["inbox", "sms"], &["orders"]);
     let (status, grant) = v
-        .approve_request_with(&id, None, ContactChoice::Keep(keep), None, NOW + 1)
+        .approve_request_with(
+            &id,
+            None,
+            ContactChoice::Keep(keep),
+            AppendChoice::AsAsked,
+            None,
+            NOW + 1,
+        )
         .unwrap();
     // Only what was asked and kept; "sms" was never asked for.
     assert_eq!(grant.contact, Some(right(&["inbox"], &["orders"])));
@@ -107,7 +122,14 @@ fn the_owner_approves_part_of_a_contact_right_or_none_of_it() {
         .unwrap()
         .id;
     let (status, grant) = v
-        .approve_request_with(&id, None, ContactChoice::Refuse, None, NOW + 1)
+        .approve_request_with(
+            &id,
+            None,
+            ContactChoice::Refuse,
+            AppendChoice::AsAsked,
+            None,
+            NOW + 1,
+        )
         .unwrap();
     assert_eq!(grant.contact, None);
     assert_eq!(token_right(&v, status.token.as_deref().unwrap()), None);
@@ -119,13 +141,16 @@ fn the_owner_approves_part_of_a_contact_right_or_none_of_it() {
         .unwrap()
         .id;
     let err = v
-        .approve_request_with(&id, None, ContactChoice::Refuse, None, NOW + 1)
+        .approve_request_with(
+            &id,
+            None,
+            ContactChoice::Refuse,
+            AppendChoice::AsAsked,
+            None,
+            NOW + 1,
+        )
         .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("at least one field or a contact right"),
-        "{err}"
-    );
+    assert_eq!(err.to_string(), kluis_core::grant::NOTHING_GRANTED);
     assert_eq!(
         v.access_request(&id, NOW + 2).unwrap().status,
         RequestStatus::Pending

@@ -18,6 +18,7 @@ fn request(to: &str) -> GrantRequest {
         purpose_category: None,
         lifetime_secs: 3600,
         key_thumbprint: None,
+        append_record: false,
         contact: None,
     }
 }

@@ -30,6 +30,7 @@ fn grant(v: &Vault, to: &str) -> Grant {
             purpose_category: None,
             lifetime_secs: 3600,
             key_thumbprint: None,
+            append_record: false,
             contact: None,
         },
         unix_now(),

@@ -50,6 +50,7 @@ fn newsletter_grant(v: &Vault) -> kluis_core::grant::Grant {
         purpose_category: None,
         lifetime_secs: 3600,
         key_thumbprint: None,
+        append_record: false,
         contact: None,
     };
     v.create_grant(request, NOW).unwrap().0

@@ -34,6 +34,7 @@ fn body() -> AccessRequestBody {
             "/profile/address".into(),
             "/profile/phone_number".into(),
         ],
+        append_record: false,
         contact: None,
         purpose: PURPOSE.into(),
         purpose_category: Some("contract".into()),

@@ -138,6 +138,60 @@ fn a_contact_right_travels_as_its_own_detail() {
 }
 
 #[test]
+fn an_append_right_travels_as_its_own_detail() {
+    let mut c = claims();
+    assert!(!c.may_append_record());
+    c.authorization_details
+        .push(AuthorizationDetail::append_record());
+    let token = sign(&c);
+    let back = verify(&token, &expect(NOW)).unwrap();
+    assert!(back.may_append_record());
+    // The append detail names no fields and no contact right.
+    assert_eq!(back.fields(), ["/address/home", "/contact/email"]);
+    assert_eq!(back.contact_right(), None);
+    let json = serde_json::to_value(&back).unwrap();
+    assert_eq!(
+        json["authorization_details"][1],
+        json!({"type": "kluis_relationship", "actions": ["append"]})
+    );
+    // Kept when introspection narrows the read fields.
+    assert!(back.with_read_fields(["/address/home"]).may_append_record());
+}
+
+#[test]
+fn only_the_append_action_of_the_relationship_type_grants_appending() {
+    let mut c = claims();
+    let other_action = AuthorizationDetail {
+        actions: vec![ACTION_READ.into(), "write".into()],
+        ..AuthorizationDetail::append_record()
+    };
+    let other_type = AuthorizationDetail {
+        kind: FIELDS_DETAIL_TYPE.into(),
+        ..AuthorizationDetail::append_record()
+    };
+    let contact_type = AuthorizationDetail {
+        kind: CONTACT_DETAIL_TYPE.into(),
+        ..AuthorizationDetail::append_record()
+    };
+    c.authorization_details
+        .extend([other_action, other_type, contact_type]);
+    c.authorization_details
+        .push(AuthorizationDetail::contact(&ContactRight {
+            channels: vec!["inbox".into()],
+            topics: vec!["orders".into()],
+        }));
+    assert!(!c.may_append_record());
+    let back = verify(&sign(&c), &expect(NOW)).unwrap();
+    assert!(!back.may_append_record());
+    // The same action among others on the right type does grant it.
+    c.authorization_details.push(AuthorizationDetail {
+        actions: vec!["read".into(), ACTION_APPEND.into()],
+        ..AuthorizationDetail::append_record()
+    });
+    assert!(c.may_append_record());
+}
+
+#[test]
 fn forged_and_altered_tokens_are_refused() {
     let forged = encode_grant(&claims(), &key(2), &kid(&key(1)));
     assert_eq!(verify(&forged, &expect(NOW)), Err(TokenError::BadSignature));

@@ -1,4 +1,5 @@
-//! Access requests: a business asks for fields, then polls for the owner's decision.
+//! Access requests: a business asks for fields (or a contact right, or the right to add to its
+//! relationship record), then polls for the owner's decision.
 
 use axum::Json;
 use axum::Router;
@@ -21,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/requests/{id}", get(request_status))
 }
 
-/// Ask the owner for access to fields, for a purpose, with the business's public key.
+/// Ask the owner for access, for a purpose, with the business's public key.
+///
+/// Access is fields to read, a contact right, the right to add to the business's relationship
+/// record (`append_record`), or several of these.
 #[utoipa::path(
     post, path = "/v1/requests", tag = "access requests",
     request_body(content = AccessRequestBody, content_type = "application/json"),

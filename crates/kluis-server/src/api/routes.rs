@@ -78,9 +78,10 @@ pub async fn read_data(
         }
     };
     if access.fields.is_empty() {
-        // A grant with a contact right only: the business may reach the owner, never read.
+        // A grant with a contact right or an append right only: the business may reach the
+        // owner or add to its relationship record, never read.
         let err = ApiError::Forbidden {
-            detail: "this grant shares no fields; it carries a contact right only".into(),
+            detail: no_fields_detail(access).into(),
             fields: Vec::new(),
         };
         state
@@ -354,6 +355,20 @@ pub(crate) fn refusal(access: &Access, endpoint: Action, err: &ApiError) -> Acce
 }
 
 /// `?fields=` as pointers: `None` if absent, an error if malformed.
+/// Why a grant without fields reads nothing, naming what it does carry. Fixed strings: the
+/// refusal is logged.
+fn no_fields_detail(access: &Access) -> &'static str {
+    match (access.contact.is_some(), access.append_record) {
+        (true, true) => {
+            "this grant shares no fields; it carries a contact right and the right to add to its relationship record only"
+        }
+        (false, true) => {
+            "this grant shares no fields; it carries the right to add to its relationship record only"
+        }
+        _ => "this grant shares no fields; it carries a contact right only",
+    }
+}
+
 fn asked_fields(uri: &Uri) -> Option<Result<Vec<Pointer>, ApiError>> {
     let query = uri.query()?;
     let mut asked = Vec::new();

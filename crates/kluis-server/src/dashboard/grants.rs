@@ -24,7 +24,7 @@ use super::i18n::Lang;
 use super::logview::{GrantsCache, LogView};
 use super::render::{Chrome, ago, date, date_time, page};
 use super::session::SignedIn;
-use super::{Dashboard, words};
+use super::{Dashboard, recordform, words};
 
 pub fn router() -> Router<Dashboard> {
     Router::new()
@@ -188,6 +188,8 @@ struct Card {
     budget: String,
     active: bool,
     bound: bool,
+    /// What it may add to its record of the owner, when the grant lets it.
+    record: Option<String>,
 }
 
 struct Group {
@@ -203,6 +205,7 @@ struct ListPage {
     chrome: Chrome,
     t: &'static Texts,
     b: &'static BudgetTexts,
+    rt: &'static recordform::Texts,
     notice: Option<String>,
     groups: Vec<Group>,
     pager: Option<Pager>,
@@ -271,6 +274,9 @@ fn card(lang: Lang, grant: &Grant, seen: Seen, now: i64) -> Card {
         budget: budget::card_line(lang, seen.read_budget, seen.today),
         active: status == Status::Active,
         bound: grant.key_thumbprint.is_some(),
+        record: grant
+            .append_record
+            .then(|| words::capitalized(recordform::texts(lang).may)),
     }
 }
 
@@ -373,6 +379,7 @@ async fn list(
         chrome: Chrome::new(&owner, "grants", t.title, "/dashboard/grants"),
         t,
         b: budget_texts(lang),
+        rt: recordform::texts(lang),
         notice,
         groups,
         pager,

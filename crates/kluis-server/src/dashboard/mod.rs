@@ -21,6 +21,7 @@ mod overview;
 mod passphrase;
 mod profile;
 mod receipts;
+mod recordform;
 mod render;
 mod requests;
 mod session;

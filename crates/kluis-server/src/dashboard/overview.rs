@@ -15,7 +15,7 @@ use super::i18n::Lang;
 use super::logview::{GrantsCache, LogView};
 use super::render::{Chrome, ago, date, page};
 use super::session::SignedIn;
-use super::{Dashboard, words};
+use super::{Dashboard, recordform, words};
 
 pub fn router() -> Router<Dashboard> {
     Router::new().route("/dashboard/", get(overview))
@@ -121,13 +121,19 @@ pub fn grant_line(
             Lang::Nl => format!("u benaderen via {channels} over {topics}"),
         }
     });
-    let may = match (lang, grant.fields.is_empty(), reach) {
-        (Lang::En, false, None) => format!("can read your {fields}"),
-        (Lang::Nl, false, None) => format!("kan uw {fields} lezen"),
-        (Lang::En, false, Some(reach)) => format!("can read your {fields} and {reach}"),
-        (Lang::Nl, false, Some(reach)) => format!("kan uw {fields} lezen en {reach}"),
-        (Lang::En, true, reach) => format!("can {}", reach.unwrap_or_default()),
-        (Lang::Nl, true, reach) => format!("mag {}", reach.unwrap_or_default()),
+    // And add to its own record of the owner, when the grant lets it.
+    let add = grant
+        .append_record
+        .then(|| recordform::texts(lang).can.to_owned());
+    let read = (!grant.fields.is_empty()).then(|| match lang {
+        Lang::En => format!("read your {fields}"),
+        Lang::Nl => format!("uw {fields} lezen"),
+    });
+    let can: Vec<String> = [read, reach, add].into_iter().flatten().collect();
+    let may = match (lang, grant.fields.is_empty()) {
+        (Lang::En, _) => format!("can {}", words::list(lang, &can)),
+        (Lang::Nl, false) => format!("kan {}", words::list(lang, &can)),
+        (Lang::Nl, true) => format!("mag {}", words::list(lang, &can)),
     };
     match lang {
         Lang::En => format!(
@@ -244,6 +250,7 @@ mod tests {
             key_thumbprint: None,
             kid: "k".into(),
             contact,
+            append_record: false,
         }
     }
 
@@ -266,6 +273,32 @@ mod tests {
         assert!(
             read.contains("can read your ") && !read.contains("reach"),
             "{read}"
+        );
+        assert!(!read.contains("record"), "{read}");
+    }
+
+    #[test]
+    fn a_grant_that_may_add_to_its_record_says_so() {
+        let mut only = grant(&[], None);
+        only.append_record = true;
+        let line = grant_line(Lang::En, &only, None, 0);
+        assert!(
+            line.starts_with(
+                "shop.example can add documents, promises and interactions to its record of you for order news"
+            ),
+            "{line}"
+        );
+        let line = grant_line(Lang::Nl, &only, None, 0);
+        assert!(
+            line.starts_with("shop.example mag documenten, toezeggingen"),
+            "{line}"
+        );
+        let mut both = grant(&["/profile/email"], None);
+        both.append_record = true;
+        let line = grant_line(Lang::En, &both, None, 0);
+        assert!(
+            line.contains("can read your e-mail and add documents, promises and interactions"),
+            "{line}"
         );
     }
 }

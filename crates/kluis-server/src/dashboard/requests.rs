@@ -21,7 +21,7 @@ use super::grants::shared::{
 use super::i18n::Lang;
 use super::render::{Chrome, date, date_time, page_with};
 use super::session::SignedIn;
-use super::{Dashboard, contactform, words};
+use super::{Dashboard, contactform, recordform, words};
 
 pub fn router() -> Router<Dashboard> {
     Router::new()
@@ -185,6 +185,10 @@ struct Card {
     contact_right: Option<String>,
     contact_checks: Vec<Check>,
     ct: &'static contactform::Texts,
+    /// Whether it asks to add to its relationship record, and whether that box is ticked.
+    append_asked: bool,
+    append_checked: bool,
+    rt: &'static recordform::Texts,
     expiry: Vec<Choice>,
     reason: String,
     /// Decided or lapsed: what happened, the owner's reason, and the grant it made.
@@ -205,6 +209,8 @@ pub struct Problem {
     /// right was refused.
     pub contact_ticked: Option<Vec<String>>,
     pub no_contact: bool,
+    /// Whether the right to add to its record was left ticked (`None`: as asked).
+    pub append_ticked: Option<bool>,
     pub chosen: Option<String>,
     pub reason_text: Option<String>,
 }
@@ -358,6 +364,9 @@ fn card(lang: Lang, r: &StoredRequest, problem: Option<Problem>) -> Card {
             .map(|right| contactform::right_words(lang, right)),
         contact_checks,
         ct: contactform::texts(lang),
+        append_asked: asked.append_record,
+        append_checked: problem.append_ticked.unwrap_or(true),
+        rt: recordform::texts(lang),
         expiry: expiry_choices(lang, &chosen, Some(asked.duration_secs)),
         reason: problem.reason_text.clone().unwrap_or_default(),
         outcome,

@@ -264,6 +264,7 @@ mod tests {
             fields: vec![Pointer::parse("/profile/email").unwrap()],
             token_hash: [0; 32],
             contact: None,
+            append_record: false,
         })
     }
 

@@ -75,6 +75,8 @@ pub struct Access {
     pub token_hash: [u8; 32],
     /// The channels and topics the grant lets the business use to reach the owner.
     pub contact: Option<ContactRight>,
+    /// Whether the grant lets the business append entries to its relationship record.
+    pub append_record: bool,
 }
 
 impl Access {

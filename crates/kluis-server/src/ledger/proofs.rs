@@ -129,6 +129,7 @@ mod tests {
             fields: vec![Pointer::parse("/profile/email").unwrap()],
             token_hash: [0; 32],
             contact: None,
+            append_record: false,
         });
         // A proof signed by `signer`, checked against `key`.
         let job = |jti: &str, iat: i64, signer: &SigningKey| {

@@ -19,6 +19,7 @@ use crate::dashboard::Dashboard;
 use crate::dashboard::contactform::{self, ChannelCheck, ContactInput, channel_checks};
 use crate::dashboard::error::PageError;
 use crate::dashboard::i18n::Lang;
+use crate::dashboard::recordform;
 use crate::dashboard::render::{Chrome, date, page, page_with};
 use crate::dashboard::session::{Posted, SignedIn};
 use crate::dashboard::words;
@@ -68,7 +69,7 @@ const EN: Texts = Texts {
     expires: "Expires after",
     submit: "Give access",
     cancel: "Cancel",
-    no_fields: "Tick at least one field it may read, or give it a contact right below.",
+    no_fields: "Tick at least one field it may read, or give it a contact right below, or let it add to its record of you.",
     too_many: "A grant may name at most {n} fields.",
     not_saved: "Nothing was saved: correct the fields marked below.",
     created_title: "Access given",
@@ -96,7 +97,7 @@ const NL: Texts = Texts {
     expires: "Verloopt na",
     submit: "Toegang geven",
     cancel: "Annuleren",
-    no_fields: "Vink ten minste één veld aan dat het mag lezen, of geef het hieronder een contactrecht.",
+    no_fields: "Vink ten minste één veld aan dat het mag lezen, of geef het hieronder een contactrecht, of laat het toevoegen aan zijn dossier over u.",
     too_many: "Een toegang mag hoogstens {n} velden noemen.",
     not_saved: "Er is niets opgeslagen: verbeter de gemarkeerde velden hieronder.",
     created_title: "Toegang gegeven",
@@ -113,6 +114,8 @@ struct Input {
     business: String,
     fields: HashSet<String>,
     contact: ContactInput,
+    /// The right to add to its relationship record, ticked.
+    append_record: bool,
     purpose: String,
     category: String,
     expires: String,
@@ -152,6 +155,7 @@ struct FormPage {
     expiry: Vec<Choice>,
     ct: &'static contactform::Texts,
     channels: Vec<ChannelCheck>,
+    rt: &'static recordform::Texts,
 }
 
 #[derive(Template)]
@@ -190,6 +194,7 @@ async fn render_form(
         t,
         ct: contactform::texts(lang),
         channels: channel_checks(lang, "", &input.contact, None),
+        rt: recordform::texts(lang),
         truncated: cut.then(|| fill(t.truncated, &[("n", &MAX_CHECKBOXES.to_string())])),
         expiry,
         sections,
@@ -233,7 +238,7 @@ fn check(lang: Lang, input: &Input, ticked: &[&str]) -> Result<GrantRequest, Box
         .map_err(|e| errors.contact = Some(e))
         .ok()
         .flatten();
-    if ticked.is_empty() && contact.is_none() && errors.contact.is_none() {
+    if ticked.is_empty() && contact.is_none() && !input.append_record && errors.contact.is_none() {
         errors.fields = Some(t.no_fields.to_owned());
     } else if kluis_core::grant::normalize(fields.clone()).len() > MAX_FIELDS {
         errors.fields = Some(fill(t.too_many, &[("n", &MAX_FIELDS.to_string())]));
@@ -259,6 +264,7 @@ fn check(lang: Lang, input: &Input, ticked: &[&str]) -> Result<GrantRequest, Box
             lifetime_secs,
             key_thumbprint: None,
             contact,
+            append_record: input.append_record,
         }),
         _ => Err(Box::new(errors)),
     }
@@ -278,6 +284,7 @@ pub async fn submit(
         business: text("business"),
         fields: ticked.iter().map(|f| (*f).to_owned()).collect(),
         contact: ContactInput::of(&form),
+        append_record: recordform::ticked(&form),
         purpose: text("purpose"),
         category: text("category"),
         expires: form
@@ -326,6 +333,13 @@ pub async fn submit(
             contactform::right_words(lang, right)
         );
     }
+    if grant.append_record {
+        sentence = format!(
+            "{sentence} {} {}.",
+            grant.audience,
+            recordform::texts(lang).may
+        );
+    }
     page(&CreatedPage {
         chrome: Chrome::new(&owner, "grants", t.created_title, "/dashboard/grants"),
         t,
@@ -364,6 +378,18 @@ mod tests {
         let request = check(Lang::En, &good, &["/profile/email"]).ok().unwrap();
         assert_eq!(request.lifetime_secs, 7 * 86_400);
         assert_eq!(request.purpose_category, None);
+        assert!(!request.append_record);
+        // The right to add to its record alone is enough.
+        let append = Input {
+            append_record: true,
+            ..good
+        };
+        let request = check(Lang::En, &append, &[]).ok().unwrap();
+        assert!(request.append_record && request.fields.is_empty());
+        let good = Input {
+            append_record: false,
+            ..append
+        };
         assert!(check(Lang::En, &good, &["/profile/nonsense"]).is_err());
     }
 }

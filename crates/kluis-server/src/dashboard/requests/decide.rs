@@ -10,12 +10,13 @@ use kluis_core::Pointer;
 use kluis_core::contact::ContactRight;
 use kluis_core::grant::normalize;
 use kluis_core::request::RequestId;
-use kluis_store::{ContactChoice, MAX_REASON_CHARS, StoreError, Via, unix_now};
+use kluis_store::{AppendChoice, ContactChoice, MAX_REASON_CHARS, StoreError, Via, unix_now};
 
 use super::{Problem, render, texts};
 use crate::dashboard::Dashboard;
 use crate::dashboard::error::PageError;
 use crate::dashboard::grants::shared::parse_expiry;
+use crate::dashboard::recordform;
 use crate::dashboard::render::see_other;
 use crate::dashboard::session::Posted;
 
@@ -98,17 +99,23 @@ pub async fn approve(
         .map(str::to_owned)
         .collect();
     let no_contact = posted.form.text("no_contact").is_some();
+    // Unticked (or not offered, as for a request that did not ask): not granted.
+    let keep_append = recordform::ticked(&posted.form);
     let mut problem = Problem {
         ticked: Some(ticked.clone()),
         contact_ticked: Some(contact_ticked.clone()),
         no_contact,
+        append_ticked: Some(keep_append),
         chosen: chosen.clone(),
         ..Problem::default()
     };
     let fields: Result<Vec<Pointer>, _> = ticked.iter().map(|f| Pointer::parse(f)).collect();
     let fields = match fields {
-        // No field is fine when a contact right is kept; the store refuses a grant of nothing.
-        Ok(fields) if fields.is_empty() && (no_contact || contact_ticked.is_empty()) => {
+        // No field is fine when a contact right or the append right is kept; the store refuses
+        // a grant of nothing.
+        Ok(fields)
+            if fields.is_empty() && (no_contact || contact_ticked.is_empty()) && !keep_append =>
+        {
             problem.fields = Some(t.no_fields.to_owned());
             None
         }
@@ -145,8 +152,13 @@ pub async fn approve(
                 // All the fields asked: approve "as asked", as the CLI does without --fields.
                 let subset = (normalize(fields.clone()) != asked.request.fields).then_some(fields);
                 let contact = contact_choice(&contact_ticked, no_contact);
+                let append = if keep_append {
+                    AppendChoice::AsAsked
+                } else {
+                    AppendChoice::Refuse
+                };
                 Ok(v.owner(Via::Dashboard)
-                    .approve_request_with(&id, subset, contact, lifetime))
+                    .approve_request_with(&id, subset, contact, append, lifetime))
             })
             .await?
     };

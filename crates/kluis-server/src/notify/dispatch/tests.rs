@@ -42,6 +42,7 @@ fn a_replay_committed_before_our_own_commit_is_not_missed() {
                 purpose_category: None,
                 lifetime_secs: 3600,
                 key_thumbprint: None,
+                append_record: false,
                 contact: None,
             },
             unix_now(),
