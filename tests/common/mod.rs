@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kluis::core::document::sample;
-use kluis::server::{AppState, serve};
+use kluis::core::relationship::Limits;
+use kluis::server::{AppState, LogDurability, serve};
 use kluis::store::{KdfParams, Passphrase, Vault};
 
 pub struct Server {
@@ -29,11 +30,18 @@ impl Server {
     /// Creates a vault holding `sample()`, serves it (with `public_url`, when given) and waits
     /// until `/healthz` answers.
     pub async fn start_with(public_url: Option<&str>) -> Self {
+        Self::start_limited(public_url, Limits::default()).await
+    }
+
+    /// Like [`Server::start_with`], holding relationship entries to `limits`.
+    pub async fn start_limited(public_url: Option<&str>, limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let vault =
             Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
         vault.replace_document(sample()).unwrap();
-        let state = AppState::open(dir.path(), vault.unlocked()).unwrap();
+        let state =
+            AppState::open_limited(dir.path(), vault.unlocked(), LogDurability::Fsync, limits)
+                .unwrap();
         state.set_public_url(public_url.map(str::to_owned)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

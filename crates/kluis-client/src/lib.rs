@@ -62,6 +62,7 @@ mod client;
 mod contact;
 mod error;
 mod key;
+mod relationship;
 mod request;
 mod subscriptions;
 mod tls;
@@ -72,6 +73,7 @@ pub use client::{Client, ClientBuilder, DEFAULT_LEEWAY_SECS, DEFAULT_TIMEOUT};
 pub use contact::Delivered;
 pub use error::{Error, Result};
 pub use key::BusinessKey;
+pub use relationship::Recorded;
 pub use request::{AccessRequest, Decision, Grant};
 pub use subscriptions::{Rotated, Subscribed, Subscription};
 pub use webhook::{Notification, VerifyError, WebhookVerifier};
@@ -80,6 +82,7 @@ pub use kluis_core::contact::{ContactAnswer, ContactRight, Reason as ContactReas
 pub use kluis_core::inbox::{DeliveryReceipt, InboxPost, MessageId};
 pub use kluis_core::jose::{Jwk, Jwks};
 pub use kluis_core::receipt::{ConsentReceipt, RECEIPT_TYP};
+pub use kluis_core::relationship::{EntryPost, EntryReceipt, EntryStored};
 pub use kluis_core::token::{GrantClaims, TokenError};
 pub use kluis_core::wire::{
     AccessRequestStatus, BusinessInfo, Introspection, Problem, RequestStatus,

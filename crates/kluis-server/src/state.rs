@@ -10,6 +10,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use kluis_core::Pointer;
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::jose::{Jwk, thumbprint};
+use kluis_core::relationship::Limits;
 use kluis_core::token::{Expectations, GrantClaims, TokenError, verify_grant};
 use kluis_store::{StoreError, Unlocked, Vault, unix_now};
 
@@ -88,12 +89,22 @@ impl AppState {
         unlocked: &Unlocked,
         durability: LogDurability,
     ) -> Result<Self, StoreError> {
+        Self::open_limited(dir, unlocked, durability, Limits::default())
+    }
+
+    /// Like [`AppState::open_with`], holding businesses' relationship entries to `limits`.
+    pub fn open_limited(
+        dir: &Path,
+        unlocked: &Unlocked,
+        durability: LogDurability,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
         let reader = Vault::connect(dir, unlocked)?;
         let ledger_vault = Vault::connect(dir, unlocked)?;
         if durability == LogDurability::NoFsync {
             ledger_vault.log_without_fsync();
         }
-        let ledger = Ledger::start(ledger_vault)?;
+        let ledger = Ledger::start_with(ledger_vault, limits)?;
         Ok(Self(Arc::new(Inner {
             unlocked: unlocked.clone(),
             issuer: unlocked.issuer(),

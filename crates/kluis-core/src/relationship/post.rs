@@ -50,6 +50,7 @@ pub enum EntryPost {
     /// A document: a receipt, a warranty, an order confirmation.
     Document {
         /// 1 to 200 characters.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
         title: String,
         /// A JSON object of at most 64 KiB.
         #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -60,6 +61,7 @@ pub enum EntryPost {
     /// A promise the business makes to the owner, due on a day (`YYYY-MM-DD`).
     Promise {
         /// 1 to 500 characters.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
         what: String,
         #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
         due_on: Date,
@@ -69,8 +71,10 @@ pub enum EntryPost {
         #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
         on: Date,
         /// 1 to 40 characters.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 40))]
         channel: String,
         /// 1 to 500 characters.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
         summary: String,
     },
 }

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kluis_core::contact::Reason;
+use kluis_core::relationship::QuotaRefusal;
 use kluis_core::wire::{PROBLEM_JSON, Problem};
 use kluis_store::StoreError;
 
@@ -41,6 +42,17 @@ pub enum ApiError {
         reason: Reason,
         retry_after: Option<i64>,
     },
+    /// An entry over one of the business's quotas for its relationship record: a day's
+    /// entries (429, whole again in `retry_after` seconds, at the next UTC midnight) or the
+    /// bytes it may use in all (413).
+    #[error("relationship quota: {refusal}")]
+    RecordQuota {
+        refusal: QuotaRefusal,
+        retry_after: u64,
+    },
+    /// A body part over its size limit; the detail names it.
+    #[error("too large: {0}")]
+    TooLarge(String),
     #[error("request timed out")]
     Timeout,
     #[error("overloaded")]
@@ -136,6 +148,28 @@ impl ApiError {
                     reason.as_str()
                 )),
             ),
+            Self::RecordQuota { refusal, .. } => (
+                match refusal {
+                    QuotaRefusal::Day { .. } => StatusCode::TOO_MANY_REQUESTS,
+                    QuotaRefusal::Bytes { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                },
+                "record-quota",
+                "Relationship record quota reached",
+                Some(match refusal {
+                    QuotaRefusal::Day { .. } => {
+                        format!("{refusal}; entries are taken again from 00:00 UTC (Retry-After)")
+                    }
+                    QuotaRefusal::Bytes { .. } => {
+                        format!("{refusal}; the owner's vault takes no more from this business")
+                    }
+                }),
+            ),
+            Self::TooLarge(detail) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                Some(detail.clone()),
+            ),
             Self::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
@@ -175,7 +209,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, title, detail) = self.parts();
         let retry_after = match &self {
-            Self::ReadBudget { retry_after, .. } => HeaderValue::from(*retry_after),
+            Self::ReadBudget { retry_after, .. } | Self::RecordQuota { retry_after, .. } => {
+                HeaderValue::from(*retry_after)
+            }
             Self::ContactRefused {
                 retry_after: Some(at),
                 ..

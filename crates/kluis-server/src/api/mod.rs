@@ -5,6 +5,7 @@ pub(crate) mod contact;
 pub mod error;
 pub(crate) mod inbox;
 pub mod openapi;
+pub(crate) mod relationship;
 pub(crate) mod requests;
 pub(crate) mod routes;
 pub(crate) mod subscriptions;

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         crate::api::webhook_key::webhook_key,
         crate::api::contact::check,
         crate::api::inbox::deliver,
+        crate::api::relationship::append,
     ),
     components(schemas(
         kluis_core::wire::Problem,
@@ -48,6 +49,9 @@ use utoipa::{Modify, OpenApi};
         kluis_core::contact::Reason,
         kluis_core::inbox::InboxPost,
         kluis_core::inbox::InboxDelivered,
+        kluis_core::relationship::EntryPost,
+        kluis_core::relationship::post::AttachmentPost,
+        kluis_core::relationship::EntryStored,
     )),
     modifiers(&GrantSecurity),
 )]

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::api::webhook_key::router())
         .merge(crate::api::contact::router())
         .merge(crate::api::inbox::router())
+        .merge(crate::api::relationship::router())
 }
 
 /// The granted fields, in the vault document's own shape.

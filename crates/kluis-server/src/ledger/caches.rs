@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use kluis_core::access::{AccessRecordRef, Action, ContactNote, FieldList};
+use kluis_core::access::{AccessRecordRef, Action, ContactNote, FieldList, Outcome};
 use kluis_core::budget;
 use kluis_core::grant::{self, GrantId, Status};
 use kluis_core::pointer::Pointer;
 use kluis_store::{GrantState, Vault};
 use serde_json::Value;
 
+use super::append::AppendVerdict;
 use super::budget::{ReadBudgets, Verdict};
 use super::contact::{self, ContactBook, ContactVerdict};
 use super::{Decision, Job, Liveness};
@@ -126,7 +127,8 @@ impl Caches {
             Job::Settle { .. } => return Ok(Answer::Settled),
             Job::Read { access, proof, .. }
             | Job::Introspect { access, proof, .. }
-            | Job::Contact { access, proof, .. } => (access, proof),
+            | Job::Contact { access, proof, .. }
+            | Job::Append { access, proof, .. } => (access, proof),
         };
         let doc = &self.doc;
         let known = Self::known(&mut self.grants, vault, &access.grant)?;
@@ -158,6 +160,14 @@ impl Caches {
                 };
                 let note = contact::note(ask, &verdict);
                 return Ok(Answer::Contact(verdict, Box::new(note)));
+            }
+            Job::Append { ask, .. } => {
+                let verdict = match refusal {
+                    Some(reason) => AppendVerdict::Inactive(reason),
+                    None => AppendVerdict::Pending,
+                };
+                let note = verdict.note(ask);
+                return Ok(Answer::Append(verdict, note));
             }
             Job::Read { narrowed, .. } => narrowed,
             Job::Record { .. } | Job::Settle { .. } => unreachable!("answered above"),
@@ -228,6 +238,8 @@ pub(super) enum Answer {
     Introspect(Option<&'static str>, Option<Vec<Pointer>>),
     /// A contact attempt decided so, and the log's note on it.
     Contact(ContactVerdict, Box<ContactNote>),
+    /// An entry for a relationship record, and the log's note on it.
+    Append(AppendVerdict, String),
     Recorded,
     Settled,
 }
@@ -254,6 +266,23 @@ impl Answer {
                     ..view
                 });
             }
+            Job::Append { access, at_ms, .. } => {
+                let Answer::Append(verdict, note) = self else {
+                    unreachable!("answers are made in the order of their jobs")
+                };
+                let view = access.view(
+                    *at_ms,
+                    Action::RelationshipAppend,
+                    FieldList::NONE,
+                    Some(note),
+                );
+                let outcome = if verdict.allowed() {
+                    Outcome::Allowed
+                } else {
+                    Outcome::Refused
+                };
+                return Some(AccessRecordRef { outcome, ..view });
+            }
             Job::Introspect {
                 access,
                 at_ms,
@@ -266,7 +295,9 @@ impl Answer {
             Answer::Read(Err(reason)) => (FieldList::NONE, Some(*reason)),
             Answer::OverBudget { recorded, .. } => (FieldList::NONE, Some(recorded.as_deref()?)),
             Answer::Introspect(refusal, _) => (FieldList::NONE, *refusal),
-            Answer::Contact(..) | Answer::Recorded | Answer::Settled => (FieldList::NONE, None),
+            Answer::Contact(..) | Answer::Append(..) | Answer::Recorded | Answer::Settled => {
+                (FieldList::NONE, None)
+            }
         };
         Some(access.view(at_ms, endpoint, fields, reason))
     }
@@ -296,6 +327,9 @@ impl Answer {
                 });
             }
             (Job::Contact { reply, .. }, Answer::Contact(verdict, _)) => {
+                let _ = reply.send(verdict);
+            }
+            (Job::Append { reply, .. }, Answer::Append(verdict, _)) => {
                 let _ = reply.send(verdict);
             }
             (Job::Record { reply, .. }, Answer::Recorded)

@@ -20,17 +20,20 @@ use kluis_core::access::{AccessRecord, AccessRecordRef, Action, Actor, FieldList
 use kluis_core::contact::ContactRight;
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::pointer::Pointer;
+use kluis_core::relationship::Limits;
 use kluis_store::{LogMark, Vault, unix_now, unix_now_ms};
 use tokio::sync::oneshot;
 
 use crate::api::ApiError;
 use crate::replay::ReplayCache;
 
+mod append;
 mod budget;
 mod caches;
 mod contact;
 mod proofs;
 
+pub use append::{AppendAsk, AppendVerdict};
 pub use contact::{ContactAsk, ContactVerdict};
 pub use proofs::PendingProof;
 
@@ -163,6 +166,14 @@ enum Job {
         at_ms: i64,
         reply: oneshot::Sender<ContactVerdict>,
     },
+    /// An entry a business adds to its relationship record.
+    Append {
+        access: Arc<Access>,
+        proof: Proof,
+        ask: Box<AppendAsk>,
+        at_ms: i64,
+        reply: oneshot::Sender<AppendVerdict>,
+    },
     Record {
         record: Box<AccessRecord>,
         reply: oneshot::Sender<()>,
@@ -176,7 +187,8 @@ impl Job {
         match self {
             Job::Read { proof, .. }
             | Job::Introspect { proof, .. }
-            | Job::Contact { proof, .. } => Some(proof),
+            | Job::Contact { proof, .. }
+            | Job::Append { proof, .. } => Some(proof),
             Job::Record { .. } | Job::Settle { .. } => None,
         }
     }
@@ -185,7 +197,8 @@ impl Job {
         match self {
             Job::Read { proof, .. }
             | Job::Introspect { proof, .. }
-            | Job::Contact { proof, .. } => match proof {
+            | Job::Contact { proof, .. }
+            | Job::Append { proof, .. } => match proof {
                 Proof::Unchecked(pending) => Some(pending),
                 Proof::Verdict(_) => None,
             },
@@ -206,12 +219,17 @@ impl Ledger {
     /// Starts the ledger on its own thread with its own connection, and the proof checkers with
     /// the DPoP replay cache they share.
     pub fn start(vault: Vault) -> kluis_store::Result<Self> {
+        Self::start_with(vault, Limits::default())
+    }
+
+    /// Like [`Ledger::start`], holding businesses' relationship entries to `limits`.
+    pub fn start_with(vault: Vault, limits: Limits) -> kluis_store::Result<Self> {
         let replay = Arc::new(ReplayCache::new());
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("kluis-ledger".into())
-            .spawn(move || run(vault, queue))?;
+            .spawn(move || run(vault, limits, queue))?;
         let proof_queue = Arc::new(Mutex::new(proof_queue));
         for _ in 0..PROOF_CHECKERS {
             let (queue, to_ledger, replay) = (proof_queue.clone(), jobs.clone(), replay.clone());
@@ -291,6 +309,25 @@ impl Ledger {
         answer.await.map_err(|_| ApiError::Unavailable)
     }
 
+    /// Stores an entry a business adds to its relationship record, if the grant is live (and
+    /// `proof` good) and the business's quotas allow it, and records the call.
+    pub async fn append(
+        &self,
+        access: Arc<Access>,
+        proof: Option<PendingProof>,
+        ask: AppendAsk,
+    ) -> Result<AppendVerdict, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Append {
+            access,
+            proof: Proof::of(proof),
+            ask: Box::new(ask),
+            at_ms: unix_now_ms(),
+            reply,
+        })?;
+        answer.await.map_err(|_| ApiError::Unavailable)
+    }
+
     /// Records a call that was refused before reaching a grant (bad token, bad request).
     pub async fn record(&self, record: AccessRecord) -> Result<(), ApiError> {
         let (reply, answer) = oneshot::channel();
@@ -318,7 +355,7 @@ impl Ledger {
     }
 }
 
-fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
+fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
@@ -328,6 +365,13 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
         Ok(inbox) => Some(inbox),
         Err(err) => {
             tracing::error!(error = %err, "could not open the inbox; messages are refused");
+            None
+        }
+    };
+    let mut records = match vault.open_relationships() {
+        Ok(rel) => Some(rel.with_limits(limits)),
+        Err(err) => {
+            tracing::error!(error = %err, "could not open the relationship records; entries are refused");
             None
         }
     };
@@ -378,6 +422,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 .collect::<kluis_store::Result<Vec<_>>>()?;
             // Messages are stored before their records are logged and answered.
             contact::deliver(inbox.as_mut(), &mut contacts, &batch, &mut answers);
+            append::store(records.as_mut(), &batch, &mut answers);
             if settles {
                 // A clean stop: the reads refused so far are summed up now.
                 summaries.extend(budgets.summaries(now));
@@ -419,6 +464,7 @@ fn run(vault: Vault, queue: mpsc::Receiver<Job>) {
                 // counted and messages it stored are taken back: those callers try again.
                 tracing::error!(error = %err, calls = batch.len(), "the ledger could not log a batch");
                 contact::take_back(inbox.as_mut(), &mut contacts, &batch, &answers);
+                append::take_back(records.as_mut(), &batch, &answers);
                 batch.clear();
             }
         }
