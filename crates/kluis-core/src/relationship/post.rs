@@ -19,7 +19,8 @@ pub const ENTRY_TYP: &str = "kluis-entry+jwt";
 
 /// The largest request body the endpoint reads: a 1 MiB attachment in base64, a 64 KiB body
 /// and room for the rest.
-pub const MAX_REQUEST_BYTES: usize = MAX_ATTACHMENT_BYTES / 3 * 4 + MAX_DOCUMENT_BYTES + 8 * 1024;
+pub const MAX_REQUEST_BYTES: usize =
+    MAX_ATTACHMENT_BYTES.div_ceil(3) * 4 + MAX_DOCUMENT_BYTES + 8 * 1024;
 
 /// A file as a business sends it: its bytes in standard base64 (RFC 4648 §4).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
