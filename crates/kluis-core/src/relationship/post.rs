@@ -208,7 +208,7 @@ fn is_media_type(text: &str) -> bool {
 
 /// The SHA-256 of a request body, as entries and receipts write it: base64url, no padding.
 pub fn request_sha256(body: &[u8]) -> String {
-    jose::b64_encode(&Sha256::digest(body))
+    jose::b64_encode(Sha256::digest(body))
 }
 
 /// The claims of an entry receipt. On the wire:
