@@ -16,6 +16,8 @@ function isoDay(days) {
 }
 
 const WHAT = 'Call back about the <b>order</b>';
+/** The width the documentation's screenshots are taken at. */
+const WIDE = { viewport: { width: 1100, height: 800 } };
 
 pageTest('a promise added on the record page is listed, marked overdue in words and settled', async (page) => {
   await signIn(page);
@@ -55,7 +57,7 @@ pageTest('a promise added on the record page is listed, marked overdue in words 
   assert.equal(await page.getByRole('status').innerText(), "The promise's status is recorded.");
   assert.equal(await promises.getByRole('listitem').filter({ hasText: WHAT }).locator('.status').innerText(), 'kept');
   await nav.getByRole('link', { name: 'Relationships', exact: true }).waitFor();
-});
+}, WIDE);
 
 pageTest('the due page offers a calendar feed that ends with the session', async (page) => {
   await signIn(page);
