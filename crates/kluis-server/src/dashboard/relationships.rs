@@ -1,8 +1,8 @@
-//! The owner's relationship records on the dashboard (relationships issue): `/dashboard/
-//! relationships` lists one row per business, those with a record and those the vault knows
-//! from grants and access requests; [`record`] shows one record, its timeline ([`timeline`])
-//! and its forms ([`forms`]); [`due`] lists what is due soon and serves it as an iCalendar
-//! feed. Reads and appends are the store's [`kluis_store::Relationships`], on the dashboard's
+//! The owner's relationship records on the dashboard (relationships issue):
+//! `/dashboard/relationships` lists one row per business, those with a record and those the
+//! vault knows from grants and access requests; [`record`] shows one record, its timeline
+//! ([`timeline`]) and its forms ([`forms`]), [`mod@file`] a document's file; [`due`] lists what is
+//! due soon and serves it as an iCalendar feed. Reads and appends are the store's [`kluis_store::Relationships`], on the dashboard's
 //! own connection to `relationships.db`, opened on first use.
 //!
 //! A business the vault knows without a record is listed as such; its record is made by the
