@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 
 import { BASE, PAGES, PASSPHRASE, pageTest, screenshot, signIn } from './harness.mjs';
 
-const NAV = ['Overview', 'Profile', 'Grants', 'Requests', 'Access log', 'Notifications', 'Receipts', 'Inbox', 'Contact', 'Passphrase'];
+const NAV = ['Overview', 'Profile', 'Grants', 'Requests', 'Access log', 'Notifications', 'Receipts', 'Inbox', 'Relationships', 'Contact', 'Passphrase'];
 
 function path(page) {
   return new URL(page.url()).pathname;

@@ -54,6 +54,9 @@ export const PAGES = [
   { path: '/dashboard/receipts', nav: 'Receipts', heading: 'Consent receipts' },
   { path: '/dashboard/contact', nav: 'Contact', heading: 'Contact' },
   { path: '/dashboard/inbox', nav: 'Inbox', heading: 'Inbox' },
+  { path: '/dashboard/relationships', nav: 'Relationships', heading: 'Relationships' },
+  { path: '/dashboard/relationships/webshop.example' },
+  { path: '/dashboard/due' },
   { path: '/dashboard/passphrase', nav: 'Passphrase', heading: 'Passphrase' },
 ];
 

@@ -6,7 +6,7 @@
 
 mod chart;
 mod filter;
-mod timeline;
+pub(super) mod timeline;
 
 use askama::Template;
 use axum::Router;

@@ -4,7 +4,7 @@
 //! the `kluis` command's do, so both leave the same records.
 //!
 //! Pages are in one module each (overview, profile, grants, requests, log, notifications,
-//! receipts, contact, inbox, passphrase); each has its `router()`, merged in [`router`].
+//! receipts, contact, inbox, relationships, passphrase); each has its `router()`, merged in [`router`].
 
 mod assets;
 mod contact;
@@ -22,6 +22,7 @@ mod passphrase;
 mod profile;
 mod receipts;
 mod recordform;
+mod relationships;
 mod render;
 mod requests;
 mod session;
@@ -61,6 +62,11 @@ struct Inner {
     /// The owner's connection to `inbox.db`, opened on first use ([`inbox`]); taken after
     /// `owner` when both are needed, never before.
     inbox: Mutex<Option<kluis_store::Inbox>>,
+    /// The owner's connection to `relationships.db`, opened on first use ([`relationships`]);
+    /// taken after `owner` when both are needed, never before.
+    relationships: Mutex<Option<kluis_store::Relationships>>,
+    /// The key of the calendar feeds' keys ([`session::Sessions::feed_key`]), drawn at start.
+    feed_secret: zeroize::Zeroizing<[u8; 32]>,
     sessions: session::Sessions,
     log: logview::LogView,
     grants: logview::GrantsCache,
@@ -82,12 +88,17 @@ impl Dashboard {
         let secure_cookies = app
             .public_url()
             .is_some_and(|url| url.starts_with("https://"));
+        let mut feed_secret = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut feed_secret[..])
+            .map_err(|_| StoreError::Crypto("no randomness for the calendar feed's key"))?;
         Ok(Self(Arc::new(Inner {
             app,
             dir: dir.to_path_buf(),
             unlocked: unlocked.clone(),
             owner: Mutex::new(owner),
             inbox: Mutex::new(None),
+            relationships: Mutex::new(None),
+            feed_secret,
             sessions: session::Sessions::default(),
             log: logview::LogView::default(),
             grants: logview::GrantsCache::default(),
@@ -177,6 +188,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .merge(receipts::router())
         .merge(contact::router())
         .merge(inbox::router())
+        .merge(relationships::router())
         .merge(passphrase::router())
         .merge(assets::router())
         // Anything else under the dashboard is an HTML 404, not the API's problem+json.

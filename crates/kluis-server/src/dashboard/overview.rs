@@ -1,5 +1,6 @@
 //! The overview: who can read what right now, one line per live grant with its reads, the
-//! access requests waiting for the owner, and whether the access log's chain is intact.
+//! access requests waiting for the owner, the promises overdue (each leading to its
+//! relationship record), and whether the access log's chain is intact.
 
 use askama::Template;
 use axum::Router;
@@ -30,6 +31,7 @@ pub struct Texts {
     pub log_state: &'static str,
     pub weak: &'static str,
     pub more: &'static str,
+    pub overdue: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -41,6 +43,7 @@ const EN: Texts = Texts {
     log_state: "The access log",
     weak: "Your passphrase is weak: someone who reaches this page could guess it. Choose a stronger one under Passphrase.",
     more: "and {n} more: see every grant",
+    overdue: "Promises overdue",
 };
 
 const NL: Texts = Texts {
@@ -52,6 +55,7 @@ const NL: Texts = Texts {
     log_state: "De inzagelog",
     weak: "Uw wachtzin is zwak: wie deze pagina bereikt, kan hem raden. Kies een sterkere onder Wachtzin.",
     more: "en nog {n}: bekijk alle toegang",
+    overdue: "Beloften te laat",
 };
 
 /// Live grants the overview lists at most.
@@ -59,6 +63,11 @@ const LINES: usize = 20;
 
 pub struct Line {
     pub grant: String,
+    pub text: String,
+}
+
+pub struct Overdue {
+    pub href: String,
     pub text: String,
 }
 
@@ -77,6 +86,8 @@ struct Overview {
     /// Live grants not listed here (the overview shows the most recently read ones).
     more: Option<String>,
     waiting: Vec<Waiting>,
+    /// Overdue promises in words, each leading to its record.
+    overdue: Vec<Overdue>,
     chain: String,
     chain_class: &'static str,
 }
@@ -215,6 +226,15 @@ async fn overview(
         (Some((seq, why)), Lang::En) => (format!("Broken at entry {seq}: {why}."), "error"),
         (Some((seq, why)), Lang::Nl) => (format!("Gebroken bij regel {seq}: {why}."), "error"),
     };
+    let overdue = dashboard
+        .overdue_promises()
+        .await
+        .iter()
+        .map(|(business, promise)| Overdue {
+            href: super::relationships::record_href(business),
+            text: super::relationships::overdue_sentence(lang, business, promise),
+        })
+        .collect();
     let chrome = Chrome::new(&owner, "overview", t.title, "/dashboard/");
     page(&Overview {
         chrome,
@@ -223,6 +243,7 @@ async fn overview(
         lines,
         more,
         waiting,
+        overdue,
         chain,
         chain_class,
     })

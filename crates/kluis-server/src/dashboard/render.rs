@@ -23,6 +23,8 @@ pub struct Chrome {
     pub here: String,
     /// Unread messages, shown beside the inbox in the navigation.
     pub unread: Option<u64>,
+    /// Overdue promises, shown beside the relationships in the navigation.
+    pub overdue: Option<u64>,
 }
 
 impl Chrome {
@@ -35,6 +37,15 @@ impl Chrome {
             title: title.to_owned(),
             here: here.to_owned(),
             unread: owner.unread,
+            overdue: owner.overdue,
+        }
+    }
+
+    /// The relationships' navigation entry: `Relationships (2 overdue)` while promises are.
+    pub fn relationships_label(&self) -> String {
+        match self.overdue {
+            Some(n) if n > 0 => format!("{} ({n} {})", self.t.relationships, self.t.overdue),
+            _ => self.t.relationships.to_owned(),
         }
     }
 
@@ -110,6 +121,14 @@ pub fn date(lang: Lang, unix_secs: i64) -> String {
     )
 }
 
+/// A calendar day as people write it: `28 Nov 2026`.
+pub fn day(lang: Lang, day: kluis_core::relationship::Date) -> String {
+    date(
+        lang,
+        kluis_core::relationship::entry::day_number(day) * 86_400,
+    )
+}
+
 /// A moment with minutes: `31 Dec 2026 14:05 UTC`.
 pub fn date_time(lang: Lang, unix_secs: i64) -> String {
     let Ok(t) = OffsetDateTime::from_unix_timestamp(unix_secs) else {
@@ -154,5 +173,7 @@ mod tests {
         assert_eq!(ago(Lang::Nl, 0, 3 * 3600 + 5), "3 uur geleden");
         assert_eq!(ago(Lang::En, 10, 20), "just now");
         assert_eq!(ago(Lang::En, 0, 2 * 86_400), "2 days ago");
+        let d = kluis_core::relationship::Date::new(2026, 11, 28).unwrap();
+        assert_eq!(day(Lang::En, d), "28 Nov 2026");
     }
 }

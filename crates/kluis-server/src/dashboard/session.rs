@@ -2,6 +2,11 @@
 //! cookie; the server keeps only its SHA-256, with the session's CSRF token and times. A session
 //! ends after 15 minutes without a request, after 12 hours in any case, and at sign-out.
 //!
+//! A session also has a calendar feed key ([`Sessions::feed_key`]): an HMAC-SHA256, under a key
+//! the server drew at start and keeps in memory, of the session id's hash. It opens the due
+//! page's iCalendar feed without the cookie (a calendar app has none), only while the session
+//! lives, and tells nothing about the session id.
+//!
 //! Two extractors guard the pages: [`SignedIn`] for every page, and [`Posted`] for every
 //! state-changing request, which also requires the session's CSRF token in the form and an
 //! `Origin` (or `Referer`) of the vault's own.
@@ -14,6 +19,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
+use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::error::PageError;
@@ -105,6 +111,25 @@ impl Sessions {
         })
     }
 
+    /// The calendar feed key of `current`, under the server's `secret`.
+    pub fn feed_key(secret: &[u8], current: &Current) -> String {
+        B64.encode(feed_mac(secret, &current.id_hash).finalize().into_bytes())
+    }
+
+    /// Whether `key` is the feed key of a live session. The session's idle time is not reset:
+    /// a calendar app polling the feed does not keep a session alive.
+    pub fn feed_is_live(&self, secret: &[u8], key: &str, now: Instant) -> bool {
+        let Ok(tag) = B64.decode(key.as_bytes()) else {
+            return false;
+        };
+        let Ok(map) = self.lock() else {
+            return false;
+        };
+        map.iter().any(|(id_hash, session)| {
+            alive(session, now) && feed_mac(secret, id_hash).verify_slice(&tag).is_ok()
+        })
+    }
+
     pub fn end(&self, current: &Current) {
         if let Ok(mut map) = self.lock() {
             map.remove(&current.id_hash);
@@ -120,6 +145,15 @@ impl Sessions {
 
 fn alive(session: &Session, now: Instant) -> bool {
     now.duration_since(session.last_seen) < IDLE && now.duration_since(session.created) < LIFETIME
+}
+
+/// The feed key's MAC over a session id's hash (compared in constant time by `verify_slice`).
+fn feed_mac(secret: &[u8], id_hash: &[u8; 32]) -> hmac::Hmac<Sha256> {
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .expect("HMAC takes a key of any length");
+    mac.update(b"kluis dashboard due feed\0");
+    mac.update(id_hash);
+    mac
 }
 
 fn hash(id: &str) -> [u8; 32] {
@@ -181,6 +215,9 @@ pub struct SignedIn {
     pub lang: Lang,
     /// Unread messages in the inbox, for the navigation; `None` if they could not be counted.
     pub unread: Option<u64>,
+    /// Overdue promises over every relationship, for the navigation; `None` if they could not
+    /// be counted.
+    pub overdue: Option<u64>,
 }
 
 impl FromRequestParts<Dashboard> for SignedIn {
@@ -195,10 +232,12 @@ impl FromRequestParts<Dashboard> for SignedIn {
             .and_then(|id| dashboard.0.sessions.touch(id, Instant::now()))
             .ok_or(PageError::SignIn)?;
         let unread = dashboard.unread_count().await;
+        let overdue = dashboard.overdue_count().await;
         Ok(Self {
             session,
             lang,
             unread,
+            overdue,
         })
     }
 }
@@ -322,6 +361,31 @@ mod tests {
         assert!(sessions.touch(&id, t0).is_none(), "signed out");
         assert_ne!(current.csrf, again.csrf);
         assert!(sessions.touch("made-up", t0).is_none());
+    }
+
+    #[test]
+    fn a_feed_key_opens_only_its_live_session() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let (_, current) = sessions.start(t0, false).unwrap();
+        let (_, other) = sessions.start(t0, false).unwrap();
+        let key = Sessions::feed_key(b"secret one", &current);
+        assert!(sessions.feed_is_live(b"secret one", &key, t0));
+        assert!(
+            !sessions.feed_is_live(b"secret two", &key, t0),
+            "another server's key"
+        );
+        assert_ne!(key, Sessions::feed_key(b"secret one", &other));
+        assert!(!sessions.feed_is_live(b"secret one", "not base64!", t0));
+        assert!(
+            !sessions.feed_is_live(b"secret one", &key, t0 + IDLE * 2),
+            "timed out"
+        );
+        sessions.end(&current);
+        assert!(
+            !sessions.feed_is_live(b"secret one", &key, t0),
+            "signed out"
+        );
     }
 
     #[test]

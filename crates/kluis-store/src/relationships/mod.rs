@@ -102,6 +102,10 @@ impl Vault {
     }
 }
 
+/// An entry's row joined with its record's: the entry's number and sealed body, the record's
+/// number, key and sealed standing.
+type EntryRow = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
+
 /// A record's row: its number, key and standing.
 pub(crate) struct RecordRow {
     pub(crate) seq: i64,
@@ -301,9 +305,7 @@ impl Relationships {
         id: &EntryId,
     ) -> Result<(RecordRow, i64, Entry)> {
         let key = self.entry_key(id);
-        /// An entry's row number and sealed body, with its record's number, key and standing.
-        type Found = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
-        let found: Option<Found> = conn
+        let found: Option<EntryRow> = conn
             .prepare_cached(
                 "SELECT e.seq, e.body, r.seq, r.key, r.standing
                  FROM entries AS e JOIN records AS r ON r.seq = e.record WHERE e.key = ?1",

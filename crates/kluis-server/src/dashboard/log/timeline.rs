@@ -211,6 +211,18 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
             (Action::SubscriptionDelete, _, Lang::Nl) => {
                 format!("{who} wil geen bericht meer bij wijzigingen")
             }
+            (Action::RelationshipAppend, _, lang) => {
+                // The reason names the entry: `promise e_…`.
+                let kind = r
+                    .reason
+                    .as_deref()
+                    .and_then(|why| why.split_whitespace().next());
+                let kind = kind.map_or_else(String::new, |k| format!(" ({k})"));
+                match lang {
+                    Lang::En => format!("{who} added an entry{kind} to your record of it"),
+                    Lang::Nl => format!("{who} voegde een regel{kind} toe aan uw verslag ervan"),
+                }
+            }
             (Action::Introspect, _, Lang::En) => {
                 format!("{who} checked its access {}", times(lang, n))
             }
