@@ -37,9 +37,12 @@ pub fn run(global: &Global, args: DueArgs) -> Result<()> {
         eprintln!("nothing due in the next {} days", args.days);
         return Ok(());
     }
+    // One write for the lot: a line per write costs more than the list itself.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for d in &due {
-        println!("{}", line(d));
+        writeln!(out, "{}", line(d))?;
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -90,9 +90,25 @@ pub fn run(global: &Global, args: RelArgs) -> Result<()> {
     }
 }
 
-/// Today in this machine's time zone: the day promises and deadlines are counted against.
+/// Today in this machine's time zone (`TZ`, else `/etc/localtime`, else UTC): the day promises
+/// and deadlines are counted against.
 pub fn today() -> Date {
-    jiff::ZonedDateTime::now().date()
+    jiff::Timestamp::now().to_zoned_datetime(local_zone()).date()
+}
+
+/// The machine's time zone, read without looking up its name (which walks the whole zoneinfo
+/// tree and costs more than a `kluis due` itself).
+fn local_zone() -> jiff::tz::TimeZone {
+    use jiff::tz::TimeZone;
+    if let Ok(name) = std::env::var("TZ")
+        && let Ok(zone) = TimeZone::get(name.trim_start_matches(':'))
+    {
+        return zone;
+    }
+    std::fs::read("/etc/localtime")
+        .ok()
+        .and_then(|bytes| TimeZone::tzif("localtime", &bytes).ok())
+        .unwrap_or(TimeZone::UTC)
 }
 
 pub(crate) fn date(flag: &str, text: &str) -> Result<Date> {
