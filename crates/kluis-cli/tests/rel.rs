@@ -377,3 +377,30 @@ fn an_export_carries_the_records_and_imports_once() {
     assert_eq!(json_of(&ok(t, &["rel", "--json"])), Value::Array(vec![]));
     assert_eq!(kluis(t, &["get", "/profile/email"]).status.code(), Some(4));
 }
+
+#[test]
+fn a_grant_starts_a_relationship_before_any_entry() {
+    let dir = fresh();
+    let d = dir.path();
+    ok(d, &["set", "/profile/email", "a@b.nl"]);
+    ok(
+        d,
+        &[
+            "grant",
+            "create",
+            "--to",
+            "bank.example",
+            "--fields",
+            "/profile/email",
+            "--purpose",
+            "statements",
+        ],
+    );
+    let list = json_of(&ok(d, &["rel", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["business"], "bank.example");
+    assert_eq!(list[0]["entries"], 0);
+    // Its timeline already tells what the vault saw: the grant given.
+    let shown = ok(d, &["rel", "show", "bank.example"]);
+    assert!(shown.contains("you gave it a grant"), "{shown}");
+}

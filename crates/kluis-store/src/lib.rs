@@ -49,7 +49,7 @@ pub use receipts::StoredReceipt;
 pub use relationships::{
     Appended, ExportedEntry, ExportedRecord, Imported, MAX_LOGGED, NewEntry, Observed,
     RELATIONSHIPS_FILE, RELATIONSHIPS_FORMAT, RELATIONSHIPS_LATEST, Relationships,
-    RelationshipsExport, TimelineItem, observed_in_log,
+    RelationshipsExport, TimelineItem, known_businesses, observed_in_log,
 };
 pub use requests::{
     AppendChoice, ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS,

@@ -93,7 +93,9 @@ pub fn run(global: &Global, args: RelArgs) -> Result<()> {
 /// Today in this machine's time zone (`TZ`, else `/etc/localtime`, else UTC): the day promises
 /// and deadlines are counted against.
 pub fn today() -> Date {
-    jiff::Timestamp::now().to_zoned_datetime(local_zone()).date()
+    jiff::Timestamp::now()
+        .to_zoned_datetime(local_zone())
+        .date()
 }
 
 /// The machine's time zone, read without looking up its name (which walks the whole zoneinfo
@@ -249,9 +251,20 @@ fn file(global: &Global, entry: &str, out: &std::path::Path) -> Result<()> {
 }
 
 fn list(global: &Global, json: bool) -> Result<()> {
-    let (_, rel) = opened(global)?;
+    let (vault, rel) = opened(global)?;
     let today = today();
-    let records = rel.list()?;
+    // Every business the vault knows has a relationship, with or without entries.
+    let mut records = rel.list()?;
+    let known = kluis_store::known_businesses(
+        &vault.grants()?,
+        &vault.access_requests(kluis_store::unix_now())?,
+    );
+    for business in known {
+        if !records.iter().any(|s| s.business == business) {
+            records.push(Standing::new(business, 0));
+        }
+    }
+    records.sort_by(|a, b| a.business.cmp(&b.business));
     if json {
         let out: Vec<Value> = records
             .iter()

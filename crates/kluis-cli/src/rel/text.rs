@@ -8,12 +8,6 @@ use serde_json::{Value, json};
 use crate::grants::rfc3339_ms;
 use crate::inbox::shown;
 
-/// The next end and last day to give notice of a contract, as of `today`.
-fn deadlines(c: &kluis_core::relationship::Contract, today: Date) -> (Option<Date>, Option<Date>) {
-    let end = c.next_end(today);
-    (end, end.and_then(|e| c.last_notice_day(e)))
-}
-
 fn status_word(status: PromiseStatus) -> &'static str {
     match status {
         PromiseStatus::Open => "open",
@@ -25,12 +19,7 @@ fn status_word(status: PromiseStatus) -> &'static str {
 
 /// The soonest notice deadline from today.
 fn next_notice(s: &Standing, today: Date) -> Option<Date> {
-    s.contracts
-        .iter()
-        .filter(|c| c.value.notice.is_some())
-        .filter_map(|c| deadlines(&c.value, today).1)
-        .filter(|d| *d >= today)
-        .min()
+    s.next_notice(today).map(|(day, _)| day)
 }
 
 pub fn standing_row(s: &Standing, today: Date) -> Vec<String> {
@@ -69,12 +58,13 @@ pub fn standing_json(s: &Standing, today: Date) -> Value {
         .contracts
         .iter()
         .map(|c| {
-            let (next_end, last_notice_day) = deadlines(&c.value, today);
+            let notice = c.value.next_notice(today);
             json!({
                 "entry": c.entry,
                 "contract": c.value,
-                "next_end": next_end,
-                "last_notice_day": c.value.notice.and(last_notice_day),
+                "next_end": c.value.next_end(today),
+                "last_notice_day": notice.map(|(day, _)| day),
+                "notice_for_end": notice.map(|(_, end)| end),
             })
         })
         .collect();
@@ -209,14 +199,13 @@ pub fn print_record(s: &Standing, timeline: &[TimelineItem], today: Date) {
     if !s.contracts.is_empty() {
         println!("\ncontracts:");
         for c in &s.contracts {
-            let (end, notice) = deadlines(&c.value, today);
             let mut line = format!("  {} from {}", shown(&c.value.what), c.value.starts_on);
-            if let Some(end) = end {
+            if let Some(end) = c.value.next_end(today) {
                 let verb = if c.value.renews { "renews" } else { "ends" };
                 line.push_str(&format!(", {verb} {end}"));
             }
-            if let (Some(n), Some(day)) = (c.value.notice, notice) {
-                line.push_str(&format!(", {n} notice: give notice by {day}"));
+            if let (Some(n), Some((day, end))) = (c.value.notice, c.value.next_notice(today)) {
+                line.push_str(&format!(", {n} notice: give notice by {day} (for {end})"));
             }
             println!("{line}  [{}]", c.entry);
         }

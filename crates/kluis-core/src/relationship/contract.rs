@@ -112,6 +112,29 @@ impl Contract {
     }
 }
 
+impl Contract {
+    /// The next last day to give notice that is today or later, and the end it is for: for the
+    /// next end, or, once that day has passed, for a renewing contract's later ends (a notice
+    /// period longer than a term may pass several). `None` without a notice period, or when
+    /// no end is left to give notice for.
+    pub fn next_notice(&self, today: Date) -> Option<(Date, Date)> {
+        self.notice?;
+        let mut end = self.next_end(today)?;
+        // Bounded: a notice period is at most MAX_NOTICE months, a term at least a day.
+        for _ in 0..=MAX_NOTICE * 31 {
+            let last = self.last_notice_day(end)?;
+            if last >= today {
+                return Some((last, end));
+            }
+            if !self.renews {
+                return None;
+            }
+            end = self.next_end(end.tomorrow().ok()?)?;
+        }
+        None
+    }
+}
+
 impl Notice {
     /// Reads a notice period as people write it: `30d`, `2w`, `1m`, `30 days`, `2 weeks`,
     /// `1 month`.
@@ -155,6 +178,52 @@ impl std::fmt::Display for Notice {
 #[cfg(test)]
 mod tests {
     use jiff::civil::date;
+
+    #[test]
+    fn the_next_notice_day_moves_to_the_next_renewal_once_passed() {
+        let monthly = Contract {
+            what: "Gym".into(),
+            starts_on: date(2026, 1, 1),
+            ends_on: Some(date(2026, 2, 1)),
+            renews: true,
+            notice: Some(Notice {
+                amount: 2,
+                unit: NoticeUnit::Weeks,
+            }),
+        };
+        // The end of 1 Mar needs notice by 15 Feb; on 20 Feb that passed: the 1 Apr end's.
+        assert_eq!(
+            monthly.next_notice(date(2026, 2, 10)),
+            Some((date(2026, 2, 15), date(2026, 3, 1)))
+        );
+        assert_eq!(
+            monthly.next_notice(date(2026, 2, 20)),
+            Some((date(2026, 3, 18), date(2026, 4, 1)))
+        );
+        // Three months' notice on a monthly contract: three ends pass first.
+        let long = Contract {
+            notice: Some(Notice {
+                amount: 3,
+                unit: NoticeUnit::Months,
+            }),
+            ..monthly.clone()
+        };
+        assert_eq!(
+            long.next_notice(date(2026, 2, 10)),
+            Some((date(2026, 3, 1), date(2026, 6, 1)))
+        );
+        let once = Contract {
+            renews: false,
+            ends_on: Some(date(2026, 3, 1)),
+            ..monthly.clone()
+        };
+        assert_eq!(once.next_notice(date(2026, 2, 20)), None);
+        let without = Contract {
+            notice: None,
+            ..monthly
+        };
+        assert_eq!(without.next_notice(date(2026, 2, 10)), None);
+    }
 
     #[test]
     fn notice_periods_read_as_people_write_them() {

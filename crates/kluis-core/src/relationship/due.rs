@@ -45,9 +45,8 @@ pub fn due_within<'a>(
         })
     });
     let deadlines = contracts.into_iter().enumerate().filter_map(|(index, c)| {
-        let ends_on = c.next_end(today)?;
-        let on = c.last_notice_day(ends_on)?;
-        (c.notice.is_some() && (today..=until).contains(&on)).then_some(Due {
+        let (on, ends_on) = c.next_notice(today)?;
+        (on <= until).then_some(Due {
             on,
             kind: DueKind::NoticeDeadline { ends_on },
             index,

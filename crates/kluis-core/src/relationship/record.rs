@@ -167,6 +167,14 @@ impl Standing {
         Ok(())
     }
 
+    /// The soonest last day to give notice over the record's contracts, and the end it is for.
+    pub fn next_notice(&self, today: Date) -> Option<(Date, Date)> {
+        self.contracts
+            .iter()
+            .filter_map(|c| c.value.next_notice(today))
+            .min()
+    }
+
     /// Open promises past their day.
     pub fn overdue(&self, today: Date) -> impl Iterator<Item = &Tracked<Promise>> {
         self.promises

@@ -26,7 +26,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use kluis_core::grant::BusinessId;
 use kluis_core::relationship::entry::day_of_ms;
-use kluis_core::relationship::{Contract, Date, Promise, Standing};
+use kluis_core::relationship::{Date, Promise, Standing};
 use kluis_store::{Relationships, StoreError, Vault, unix_now, unix_now_ms};
 
 use self::texts::{Texts, texts};
@@ -173,47 +173,10 @@ fn known_businesses(
     vault: &Vault,
     grants: &GrantsCache,
 ) -> Result<BTreeSet<BusinessId>, StoreError> {
-    let mut known: BTreeSet<BusinessId> = grants
-        .get(vault)?
-        .iter()
-        .map(|g| g.audience.clone())
-        .collect();
-    known.extend(
-        vault
-            .access_requests(unix_now())?
-            .into_iter()
-            .map(|r| r.request.business.id),
-    );
-    Ok(known)
-}
-
-/// The last day to give notice next, and the end it is for: for the contract's next end, or
-/// (once that day has passed) for a renewing contract's later ends. `None` without a notice
-/// period or an end to come.
-fn next_notice(contract: &Contract, today: Date) -> Option<(Date, Date)> {
-    contract.notice?;
-    let mut end = contract.next_end(today)?;
-    // A notice period longer than a term may pass several ends; a bound keeps it finite.
-    for _ in 0..400 {
-        let last = contract.last_notice_day(end)?;
-        if last >= today {
-            return Some((last, end));
-        }
-        if !contract.renews {
-            return None;
-        }
-        end = contract.next_end(end.tomorrow().ok()?)?;
-    }
-    None
-}
-
-/// The soonest notice deadline of a record.
-fn soonest_notice(standing: &Standing, today: Date) -> Option<(Date, Date)> {
-    standing
-        .contracts
-        .iter()
-        .filter_map(|c| next_notice(&c.value, today))
-        .min()
+    Ok(kluis_store::known_businesses(
+        &grants.get(vault)?,
+        &vault.access_requests(unix_now())?,
+    ))
 }
 
 /// A business as the list shows it.
@@ -245,7 +208,7 @@ fn row(lang: Lang, t: &Texts, business: &BusinessId, standing: Option<&Standing>
         overdue,
         overdue_text: fill(t.n_overdue, &[("n", &overdue.to_string())]),
         notice: standing
-            .and_then(|s| soonest_notice(s, today))
+            .and_then(|s| s.next_notice(today))
             .map(|(last, end)| {
                 fill(
                     t.notice_by,
@@ -315,47 +278,7 @@ async fn list(State(dashboard): State<Dashboard>, owner: SignedIn) -> Result<Res
 
 #[cfg(test)]
 mod tests {
-    use kluis_core::relationship::{Notice, NoticeUnit};
-
     use super::*;
-
-    fn date(y: i16, m: i8, d: i8) -> Date {
-        Date::new(y, m, d).unwrap()
-    }
-
-    #[test]
-    fn the_next_notice_day_moves_to_the_next_renewal_once_passed() {
-        let monthly = Contract {
-            what: "Gym".into(),
-            starts_on: date(2026, 1, 1),
-            ends_on: Some(date(2026, 2, 1)),
-            renews: true,
-            notice: Some(Notice {
-                amount: 2,
-                unit: NoticeUnit::Weeks,
-            }),
-        };
-        // The end of 1 Mar needs notice by 15 Feb; on 20 Feb that passed: the 1 Apr end's.
-        assert_eq!(
-            next_notice(&monthly, date(2026, 2, 10)),
-            Some((date(2026, 2, 15), date(2026, 3, 1)))
-        );
-        assert_eq!(
-            next_notice(&monthly, date(2026, 2, 20)),
-            Some((date(2026, 3, 18), date(2026, 4, 1)))
-        );
-        let once = Contract {
-            renews: false,
-            ends_on: Some(date(2026, 3, 1)),
-            ..monthly.clone()
-        };
-        assert_eq!(next_notice(&once, date(2026, 2, 20)), None);
-        let without = Contract {
-            notice: None,
-            ..monthly
-        };
-        assert_eq!(next_notice(&without, date(2026, 2, 10)), None);
-    }
 
     #[test]
     fn a_business_goes_in_one_path_segment() {

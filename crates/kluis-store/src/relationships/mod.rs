@@ -37,6 +37,7 @@ pub use portable::{
     ExportedEntry, ExportedRecord, Imported, RELATIONSHIPS_FORMAT, RelationshipsExport,
 };
 pub use timeline::{MAX_LOGGED, Observed, TimelineItem, observed_in_log};
+pub use view::known_businesses;
 
 /// The file beside `vault.db`.
 pub const RELATIONSHIPS_FILE: &str = "relationships.db";

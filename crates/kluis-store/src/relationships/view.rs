@@ -108,3 +108,17 @@ impl Relationships {
         Ok(due)
     }
 }
+
+/// The businesses the vault knows from `grants` (every inbox message comes with one, and
+/// grants are kept once ended) and access `requests`: each has a relationship from then on,
+/// with or without a record of entries.
+pub fn known_businesses(
+    grants: &[kluis_core::grant::Grant],
+    requests: &[crate::requests::StoredRequest],
+) -> std::collections::BTreeSet<BusinessId> {
+    grants
+        .iter()
+        .map(|g| g.audience.clone())
+        .chain(requests.iter().map(|r| r.request.business.id.clone()))
+        .collect()
+}

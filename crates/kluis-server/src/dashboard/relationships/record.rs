@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::forms::Refused;
 use super::texts::{Texts, texts};
 use super::timeline::{self, Line};
-use super::{business_of, known_businesses, next_notice, record_href, today};
+use super::{business_of, known_businesses, record_href, today};
 use crate::dashboard::Dashboard;
 use crate::dashboard::error::PageError;
 use crate::dashboard::grants::shared::{fill, query_value};
@@ -417,7 +417,7 @@ fn contract_view(
             format!("{} {unit}", n.amount)
         },
     );
-    let deadline = match (next_notice(c, today), c.next_end(today)) {
+    let deadline = match (c.next_notice(today), c.next_end(today)) {
         (Some((last, end)), _) => Some(fill(
             t.deadline,
             &[("day", &day(lang, last)), ("end", &day(lang, end))],
