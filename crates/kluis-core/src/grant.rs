@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use crate::contact::ContactRight;
 use crate::document;
 use crate::error::{Error, Result};
-use crate::id;
 use crate::pointer::Pointer;
 use crate::token::{AuthorizationDetail, Confirmation, GrantClaims};
 
@@ -27,31 +26,7 @@ pub const MAX_FIELDS: usize = 64;
 #[serde(transparent)]
 pub struct GrantId(String);
 
-impl GrantId {
-    /// Builds an id from 16 random bytes.
-    pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(id::random_id("g_", bytes))
-    }
-
-    /// Accepts text that has the shape of a grant id.
-    pub fn parse(text: &str) -> Result<Self> {
-        if id::is_random_id(text, "g_") {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(Error::invalid(format!("{text:?} is not a grant id")))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for GrantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::id::random_id_type!(GrantId, "g_", "a grant id");
 
 /// A business as named in grants (the token's `aud`), e.g. `webshop.example`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -3,8 +3,6 @@
 //! vault signs for it (an explicitly typed EdDSA JWT the business keeps as proof), and the
 //! `data` of the `inbox.reply` event that carries the owner's answer back.
 
-use std::fmt;
-
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,7 +11,6 @@ use sha2::{Digest as _, Sha256};
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::grant::{BusinessId, GrantId};
-use crate::id;
 use crate::jose::{self, Header};
 use crate::token::TokenError;
 
@@ -39,45 +36,7 @@ pub const DELIVERY_TYP: &str = "kluis-delivery+jwt";
 #[serde(try_from = "String", into = "String")]
 pub struct MessageId(String);
 
-impl MessageId {
-    /// Builds an id from 16 random bytes.
-    pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(id::random_id("m_", bytes))
-    }
-
-    /// Accepts text that has the shape of a message id.
-    pub fn parse(text: &str) -> Result<Self> {
-        if id::is_random_id(text, "m_") {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(Error::invalid(format!("{text:?} is not a message id")))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for MessageId {
-    type Error = Error;
-
-    fn try_from(text: String) -> Result<Self> {
-        Self::parse(&text)
-    }
-}
-
-impl From<MessageId> for String {
-    fn from(id: MessageId) -> String {
-        id.0
-    }
-}
+crate::id::random_id_type!(MessageId, "m_", "a message id", checked);
 
 /// The body of `POST /v1/inbox`: a message a business leaves in the owner's inbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

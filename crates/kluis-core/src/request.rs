@@ -2,15 +2,12 @@
 //! pattern). Here live request ids and the checks that turn a request body into a
 //! [`CheckedRequest`]; storing and deciding requests is the store's job.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactRight;
 use crate::document;
 use crate::error::{Error, Result};
 use crate::grant::{self, BusinessId, DEFAULT_LIFETIME_SECS, MAX_FIELDS, MAX_LIFETIME_SECS};
-use crate::id;
 use crate::jose::{self, Jwk};
 use crate::pointer::Pointer;
 use crate::wire::{AccessRequestBody, BusinessInfo};
@@ -38,34 +35,12 @@ pub const MAX_CALLBACK_URL_LEN: usize = 2048;
 #[serde(transparent)]
 pub struct RequestId(String);
 
+crate::id::random_id_type!(RequestId, "r_", "a request id");
+
 impl RequestId {
-    /// Builds an id from 16 random bytes.
-    pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(id::random_id("r_", bytes))
-    }
-
-    /// Accepts text that has the shape of a request id.
-    pub fn parse(text: &str) -> Result<Self> {
-        if id::is_random_id(text, "r_") {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(Error::invalid(format!("{text:?} is not a request id")))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Where the business polls for the decision: `/v1/requests/{id}`.
     pub fn poll_url(&self) -> String {
         format!("/v1/requests/{}", self.0)
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -3,8 +3,6 @@
 //! [`EntryPost`]); the owner records contracts, promises, interactions, a satisfaction score
 //! and notes, and settles promises.
 
-use std::fmt;
-
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +11,6 @@ use super::contract::Contract;
 use super::promise::PromiseStatus;
 use crate::error::{Error, Result};
 use crate::grant::GrantId;
-use crate::id;
 
 /// The largest JSON body of a document, in bytes as serialized: 64 KiB.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
@@ -32,45 +29,7 @@ pub const MAX_NOTE_CHARS: usize = 4000;
 #[serde(try_from = "String", into = "String")]
 pub struct EntryId(String);
 
-impl EntryId {
-    /// Builds an id from 16 random bytes.
-    pub fn from_random(bytes: [u8; 16]) -> Self {
-        Self(id::random_id("e_", bytes))
-    }
-
-    /// Accepts text that has the shape of an entry id.
-    pub fn parse(text: &str) -> Result<Self> {
-        if id::is_random_id(text, "e_") {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(Error::invalid(format!("{text:?} is not an entry id")))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for EntryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for EntryId {
-    type Error = Error;
-
-    fn try_from(text: String) -> Result<Self> {
-        Self::parse(&text)
-    }
-}
-
-impl From<EntryId> for String {
-    fn from(id: EntryId) -> String {
-        id.0
-    }
-}
+crate::id::random_id_type!(EntryId, "e_", "an entry id", checked);
 
 /// Who recorded an entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
