@@ -45,9 +45,8 @@ pub fn due_within<'a>(
         })
     });
     let deadlines = contracts.into_iter().enumerate().filter_map(|(index, c)| {
-        let ends_on = c.next_end(today)?;
-        let on = c.last_notice_day(ends_on)?;
-        (c.notice.is_some() && (today..=until).contains(&on)).then_some(Due {
+        let (on, ends_on) = next_notice(c, today)?;
+        (on <= until).then_some(Due {
             on,
             kind: DueKind::NoticeDeadline { ends_on },
             index,
@@ -56,6 +55,38 @@ pub fn due_within<'a>(
     let mut due: Vec<Due> = promised.chain(deadlines).collect();
     due.sort_by_key(|d| (d.on, d.index));
     due
+}
+
+/// The next last day to give notice of `contract` from `today` on, and the end it is for:
+/// the first end (or renewal) whose notice can still be given. Once the day for the next end
+/// has passed, that is a later renewal's: a notice period longer than what is left of a term
+/// (or longer than a term) skips ends. `None` without a notice period, or when no end to come
+/// can still be reached.
+pub fn next_notice(contract: &Contract, today: Date) -> Option<(Date, Date)> {
+    let notice = contract.notice?;
+    let mut end = contract.next_end(today)?;
+    let mut last = contract.last_notice_day(end)?;
+    if last < today && contract.renews {
+        // No end before `today` plus the notice period can still be reached (the notice day
+        // only moves later with the end): start from there.
+        let amount = i64::from(notice.amount);
+        let span = match notice.unit {
+            super::NoticeUnit::Days => amount.days(),
+            super::NoticeUnit::Weeks => amount.weeks(),
+            super::NoticeUnit::Months => amount.months(),
+        };
+        end = contract.next_end(today.checked_add(span).ok()?)?;
+        last = contract.last_notice_day(end)?;
+        // Months counted from a month's end can land a few days short: a step or two more.
+        for _ in 0..4 {
+            if last >= today {
+                break;
+            }
+            end = contract.next_end(end.tomorrow().ok()?)?;
+            last = contract.last_notice_day(end)?;
+        }
+    }
+    (last >= today).then_some((last, end))
 }
 
 #[cfg(test)]
@@ -128,5 +159,64 @@ mod tests {
             due_within(&promises, &contracts, date(2026, 12, 1), 0).len(),
             1
         );
+    }
+
+    fn renewing(starts_on: Date, ends_on: Date, amount: u32, unit: NoticeUnit) -> Contract {
+        Contract {
+            what: "Gym".into(),
+            starts_on,
+            ends_on: Some(ends_on),
+            renews: true,
+            notice: Some(Notice { amount, unit }),
+        }
+    }
+
+    #[test]
+    fn a_passed_notice_day_gives_way_to_a_later_renewals() {
+        // A monthly contract with two months' notice: the next end's notice day has always
+        // passed; the one to give notice for is two renewals on.
+        let monthly = renewing(date(2026, 1, 1), date(2026, 2, 1), 2, NoticeUnit::Months);
+        assert_eq!(
+            next_notice(&monthly, date(2026, 3, 15)),
+            Some((date(2026, 4, 1), date(2026, 6, 1)))
+        );
+        let due = due_within([], [&monthly], date(2026, 3, 15), 31);
+        assert_eq!(
+            due,
+            [Due {
+                on: date(2026, 4, 1),
+                kind: DueKind::NoticeDeadline {
+                    ends_on: date(2026, 6, 1)
+                },
+                index: 0
+            }]
+        );
+        // A yearly one whose notice day for this end passed yesterday: next year's, within a
+        // year's look ahead.
+        let yearly = renewing(date(2026, 3, 31), date(2027, 3, 31), 1, NoticeUnit::Months);
+        assert_eq!(
+            next_notice(&yearly, date(2027, 3, 1)),
+            Some((date(2028, 2, 29), date(2028, 3, 31)))
+        );
+        assert_eq!(due_within([], [&yearly], date(2027, 3, 1), 365).len(), 1);
+        // Ten-day terms with 45 days' notice, and a notice period in months counted from a
+        // month's end (31 Jan + 1 month is 28 Feb, whose notice day is 28 Jan).
+        let short = renewing(date(2026, 1, 1), date(2026, 1, 11), 45, NoticeUnit::Days);
+        let (last, end) = next_notice(&short, date(2026, 1, 12)).unwrap();
+        assert_eq!((last, end), (date(2026, 1, 16), date(2026, 3, 2)));
+        let daily = renewing(date(2026, 1, 1), date(2026, 1, 2), 1, NoticeUnit::Months);
+        let (last, end) = next_notice(&daily, date(2026, 1, 31)).unwrap();
+        assert!(last >= date(2026, 1, 31), "{last}");
+        assert_eq!(daily.last_notice_day(end), Some(last));
+        assert!(
+            daily.last_notice_day(end.yesterday().unwrap()).unwrap() < date(2026, 1, 31),
+            "the first end still reachable"
+        );
+        // One that does not renew has nothing more once its day passed.
+        let once = Contract {
+            renews: false,
+            ..monthly
+        };
+        assert_eq!(next_notice(&once, date(2026, 1, 15)), None);
     }
 }

@@ -15,7 +15,7 @@ mod promise;
 pub mod record;
 
 pub use contract::{Contract, Notice, NoticeUnit};
-pub use due::{Due, DueKind, due_within};
+pub use due::{Due, DueKind, due_within, next_notice};
 pub use entry::{Attachment, Author, Entry, EntryId, Item};
 pub use post::{EntryPost, EntryReceipt, EntryStored, PostError};
 pub use promise::{Promise, PromiseStatus, RecordedBy};
