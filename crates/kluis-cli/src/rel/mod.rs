@@ -93,7 +93,9 @@ pub fn run(global: &Global, args: RelArgs) -> Result<()> {
 /// Today in this machine's time zone (`TZ`, else `/etc/localtime`, else UTC): the day promises
 /// and deadlines are counted against.
 pub fn today() -> Date {
-    jiff::Timestamp::now().to_zoned_datetime(local_zone()).date()
+    jiff::Timestamp::now()
+        .to_zoned_datetime(local_zone())
+        .date()
 }
 
 /// The machine's time zone, read without looking up its name (which walks the whole zoneinfo
@@ -220,7 +222,7 @@ fn settle(global: &Global, entry: &str, status: Settlement, json: bool) -> Resul
 fn remove(global: &Global, entry: &str, json: bool) -> Result<()> {
     let id = entry_id(entry)?;
     let (_, mut rel) = opened(global)?;
-    rel.remove(&id, false)?;
+    rel.remove(&id)?;
     if json {
         print_json(&json!({"removed": id}));
     } else {
