@@ -210,7 +210,10 @@ impl Relationships {
     }
 
     /// Takes back an entry the owner made (a mistake). A business's entry stays: it is its
-    /// signed record. The standing is folded again from what remains.
+    /// signed record. So does an entry a later one stands on (a promise that was settled, a
+    /// settlement a later one follows): that one goes first, so the entries left always fold
+    /// again, here and in a vault they are imported into. The standing is folded again from
+    /// what remains.
     pub fn remove(&mut self, id: &EntryId) -> Result<()> {
         self.remove_entry(id, None)
     }
@@ -236,9 +239,16 @@ impl Relationships {
         let usage = record.standing.usage;
         let mut standing =
             Standing::new(record.standing.business.clone(), record.standing.created_ms);
-        for entry in self.entries_in(&tx, &record)? {
-            // A settlement of a promise that went is left out of the standing.
-            let _ = standing.apply(&entry, 0);
+        for later in self.entries_in(&tx, &record)? {
+            if let Err(err) = standing.apply(&later, 0)
+                && taken_back.is_none()
+            {
+                return Err(StoreError::Conflict(format!(
+                    "{id} cannot be removed: entry {} ({}) stands on it ({err}); remove that one first",
+                    later.id,
+                    later.item.kind()
+                )));
+            }
         }
         standing.usage = usage;
         if let Some(bytes) = taken_back
