@@ -212,6 +212,13 @@ mod tests {
             daily.last_notice_day(end.yesterday().unwrap()).unwrap() < date(2026, 1, 31),
             "the first end still reachable"
         );
+        // Daily terms with the longest notice: found without walking 1,100 terms.
+        let longest = renewing(date(2026, 1, 1), date(2026, 1, 2), 1100, NoticeUnit::Days);
+        let today = date(2026, 1, 10);
+        assert_eq!(
+            next_notice(&longest, today),
+            Some((today, today.checked_add(1100.days()).unwrap()))
+        );
         // One that does not renew has nothing more once its day passed.
         let once = Contract {
             renews: false,
