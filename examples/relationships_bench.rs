@@ -79,11 +79,7 @@ fn main() -> Result<()> {
     };
     let dir = dir.as_path();
     let started = Instant::now();
-    let vault = Vault::create(
-        dir,
-        &Passphrase::new(PASSPHRASE),
-        KdfParams::OWASP_MINIMUM,
-    )?;
+    let vault = Vault::create(dir, &Passphrase::new(PASSPHRASE), KdfParams::OWASP_MINIMUM)?;
     let per = args.entries / args.businesses;
     let (export, open_promises) = seed_records(args.businesses, per);
     let done = vault.open_relationships()?.import(&export)?;
@@ -162,7 +158,11 @@ fn main() -> Result<()> {
             show.push(run(kluis, dir, &["rel", "show", &b, "--json"])?);
         }
         report("`kluis due` as a process", &mut due, 50.0);
-        report("`kluis due --json` as a process", &mut due_json, f64::INFINITY);
+        report(
+            "`kluis due --json` as a process",
+            &mut due_json,
+            f64::INFINITY,
+        );
         report(
             "`kluis rel show B --json` as a process",
             &mut show,
