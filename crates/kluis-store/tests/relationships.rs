@@ -256,14 +256,14 @@ fn only_the_owners_entries_can_be_removed_unless_taken_back() {
         )
         .unwrap(),
     );
-    let err = rel.remove(&id(1), false).unwrap_err();
+    let err = rel.remove(&id(1)).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-    rel.remove(&id(2), false).unwrap();
+    rel.remove(&id(2)).unwrap();
     let standing = rel.standing(&shop).unwrap().unwrap();
     assert_eq!(standing.promises.len(), 1, "the standing is folded again");
     assert_eq!(standing.promises[0].entry, id(1));
     // Taking back (the log could not record it) removes a business's entry and its count.
-    rel.remove(&id(1), true).unwrap();
+    rel.take_back(&id(1), 100).unwrap();
     let standing = rel.standing(&shop).unwrap().unwrap();
     assert!(standing.promises.is_empty());
     assert_eq!(standing.usage.day_count, 0);

@@ -222,7 +222,7 @@ fn settle(global: &Global, entry: &str, status: Settlement, json: bool) -> Resul
 fn remove(global: &Global, entry: &str, json: bool) -> Result<()> {
     let id = entry_id(entry)?;
     let (_, mut rel) = opened(global)?;
-    rel.remove(&id, false)?;
+    rel.remove(&id)?;
     if json {
         print_json(&json!({"removed": id}));
     } else {

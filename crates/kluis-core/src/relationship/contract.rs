@@ -113,25 +113,36 @@ impl Contract {
 }
 
 impl Contract {
-    /// The next last day to give notice that is today or later, and the end it is for: for the
-    /// next end, or, once that day has passed, for a renewing contract's later ends (a notice
-    /// period longer than a term may pass several). `None` without a notice period, or when
-    /// no end is left to give notice for.
+    /// The next last day to give notice of this contract from `today` on, and the end it is for:
+    /// the first end (or renewal) whose notice can still be given. Once the day for the next end
+    /// has passed, that is a later renewal's: a notice period longer than what is left of a term
+    /// (or longer than a term) skips ends. `None` without a notice period, or when no end to come
+    /// can still be reached.
     pub fn next_notice(&self, today: Date) -> Option<(Date, Date)> {
-        self.notice?;
+        let notice = self.notice?;
         let mut end = self.next_end(today)?;
-        // Bounded: a notice period is at most MAX_NOTICE months, a term at least a day.
-        for _ in 0..=MAX_NOTICE * 31 {
-            let last = self.last_notice_day(end)?;
-            if last >= today {
-                return Some((last, end));
+        let mut last = self.last_notice_day(end)?;
+        if last < today && self.renews {
+            // No end before `today` plus the notice period can still be reached (the notice day
+            // only moves later with the end): start from there.
+            let amount = i64::from(notice.amount);
+            let span = match notice.unit {
+                NoticeUnit::Days => amount.days(),
+                NoticeUnit::Weeks => amount.weeks(),
+                NoticeUnit::Months => amount.months(),
+            };
+            end = self.next_end(today.checked_add(span).ok()?)?;
+            last = self.last_notice_day(end)?;
+            // Months counted from a month's end can land a few days short: a step or two more.
+            for _ in 0..4 {
+                if last >= today {
+                    break;
+                }
+                end = self.next_end(end.tomorrow().ok()?)?;
+                last = self.last_notice_day(end)?;
             }
-            if !self.renews {
-                return None;
-            }
-            end = self.next_end(end.tomorrow().ok()?)?;
         }
-        None
+        (last >= today).then_some((last, end))
     }
 }
 

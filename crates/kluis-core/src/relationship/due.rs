@@ -128,4 +128,70 @@ mod tests {
             1
         );
     }
+
+    fn renewing(starts_on: Date, ends_on: Date, amount: u32, unit: NoticeUnit) -> Contract {
+        Contract {
+            what: "Gym".into(),
+            starts_on,
+            ends_on: Some(ends_on),
+            renews: true,
+            notice: Some(Notice { amount, unit }),
+        }
+    }
+
+    #[test]
+    fn a_passed_notice_day_gives_way_to_a_later_renewals() {
+        // A monthly contract with two months' notice: the next end's notice day has always
+        // passed; the one to give notice for is two renewals on.
+        let monthly = renewing(date(2026, 1, 1), date(2026, 2, 1), 2, NoticeUnit::Months);
+        assert_eq!(
+            monthly.next_notice(date(2026, 3, 15)),
+            Some((date(2026, 4, 1), date(2026, 6, 1)))
+        );
+        let due = due_within([], [&monthly], date(2026, 3, 15), 31);
+        assert_eq!(
+            due,
+            [Due {
+                on: date(2026, 4, 1),
+                kind: DueKind::NoticeDeadline {
+                    ends_on: date(2026, 6, 1)
+                },
+                index: 0
+            }]
+        );
+        // A yearly one whose notice day for this end passed yesterday: next year's, within a
+        // year's look ahead.
+        let yearly = renewing(date(2026, 3, 31), date(2027, 3, 31), 1, NoticeUnit::Months);
+        assert_eq!(
+            yearly.next_notice(date(2027, 3, 1)),
+            Some((date(2028, 2, 29), date(2028, 3, 31)))
+        );
+        assert_eq!(due_within([], [&yearly], date(2027, 3, 1), 365).len(), 1);
+        // Ten-day terms with 45 days' notice, and a notice period in months counted from a
+        // month's end (31 Jan + 1 month is 28 Feb, whose notice day is 28 Jan).
+        let short = renewing(date(2026, 1, 1), date(2026, 1, 11), 45, NoticeUnit::Days);
+        let (last, end) = short.next_notice(date(2026, 1, 12)).unwrap();
+        assert_eq!((last, end), (date(2026, 1, 16), date(2026, 3, 2)));
+        let daily = renewing(date(2026, 1, 1), date(2026, 1, 2), 1, NoticeUnit::Months);
+        let (last, end) = daily.next_notice(date(2026, 1, 31)).unwrap();
+        assert!(last >= date(2026, 1, 31), "{last}");
+        assert_eq!(daily.last_notice_day(end), Some(last));
+        assert!(
+            daily.last_notice_day(end.yesterday().unwrap()).unwrap() < date(2026, 1, 31),
+            "the first end still reachable"
+        );
+        // Daily terms with the longest notice: found without walking 1,100 terms.
+        let longest = renewing(date(2026, 1, 1), date(2026, 1, 2), 1100, NoticeUnit::Days);
+        let today = date(2026, 1, 10);
+        assert_eq!(
+            longest.next_notice(today),
+            Some((today, today.checked_add(1100.days()).unwrap()))
+        );
+        // One that does not renew has nothing more once its day passed.
+        let once = Contract {
+            renews: false,
+            ..monthly
+        };
+        assert_eq!(once.next_notice(date(2026, 1, 15)), None);
+    }
 }

@@ -86,7 +86,7 @@ pub(super) fn take_back(rel: Option<&mut Relationships>, batch: &[Job], answers:
     let Some(rel) = rel else { return };
     for (job, answer) in batch.iter().zip(answers) {
         if let (Job::Append { ask, .. }, Answer::Append(AppendVerdict::Stored, _)) = (job, answer)
-            && let Err(err) = rel.remove(&ask.entry.id, true)
+            && let Err(err) = rel.take_back(&ask.entry.id, ask.bytes)
         {
             tracing::error!(error = %err, "could not take back an entry whose record was not logged");
         }

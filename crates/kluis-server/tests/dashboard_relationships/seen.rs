@@ -47,7 +47,8 @@ async fn a_documents_file_is_an_attachment_and_its_body_text() {
     let response = dash.get_response(&href).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
-    assert_eq!(headers["content-type"], "text/html");
+    // A page from the vault's origin is not served as one, even as a download.
+    assert_eq!(headers["content-type"], "application/octet-stream");
     let disposition = headers["content-disposition"].to_str().unwrap();
     assert!(
         disposition.starts_with("attachment; filename=\"invoice _1042_.html\""),
@@ -81,6 +82,48 @@ async fn a_documents_file_is_an_attachment_and_its_body_text() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_file_is_never_served_as_a_script_style_or_page() {
+    let dash = Dash::signed_in().await;
+    let data = b"alert(document.cookie)".to_vec();
+    let types = [
+        ("text/javascript", "application/octet-stream"),
+        ("application/javascript", "application/octet-stream"),
+        ("text/css", "application/octet-stream"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("application/xhtml+xml", "application/octet-stream"),
+        ("application/pdf", "application/pdf"),
+        ("image/png", "image/png"),
+        ("text/plain", "text/plain"),
+    ];
+    for (n, (given, _)) in types.iter().enumerate() {
+        let mut new = by_business(
+            n as u8 + 1,
+            Item::Document {
+                title: format!("File {n}"),
+                body: serde_json::json!({}),
+                attachment: Some(Attachment {
+                    name: "file".into(),
+                    media_type: (*given).into(),
+                    size: data.len() as u64,
+                    sha256: sha256_hex(&data),
+                }),
+            },
+        );
+        new.attachment = Some(data.clone());
+        append(&dash, "shop.example", &new);
+    }
+    for (n, (given, served)) in types.iter().enumerate() {
+        let href = format!(
+            "/dashboard/relationships/shop.example/files/{}",
+            id(n as u8 + 1)
+        );
+        let response = dash.get_response(&href).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], *served, "{given}");
+    }
 }
 
 #[tokio::test]

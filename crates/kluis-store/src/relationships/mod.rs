@@ -210,14 +210,26 @@ impl Relationships {
         Ok(Appended::Stored)
     }
 
-    /// Takes back an entry the owner made (a mistake), or one whose append could not be
-    /// logged (`taking_back`: then a business's entry may go too, and its quota is given
-    /// back). A business's entry stays otherwise: it is its signed record. The standing is
-    /// folded again from what remains.
-    pub fn remove(&mut self, id: &EntryId, taking_back: bool) -> Result<()> {
+    /// Takes back an entry the owner made (a mistake). A business's entry stays: it is its
+    /// signed record. So does an entry a later one stands on (a promise that was settled, a
+    /// settlement a later one follows): that one goes first, so the entries left always fold
+    /// again, here and in a vault they are imported into. The standing is folded again from
+    /// what remains.
+    pub fn remove(&mut self, id: &EntryId) -> Result<()> {
+        self.remove_entry(id, None)
+    }
+
+    /// Takes back an entry whose append could not be logged (its caller was answered 503 and
+    /// sends it again): a business's entry goes too, and what it counted against the
+    /// business's quotas (one entry of its day, `bytes`) is given back.
+    pub fn take_back(&mut self, id: &EntryId, bytes: u64) -> Result<()> {
+        self.remove_entry(id, Some(bytes))
+    }
+
+    fn remove_entry(&mut self, id: &EntryId, taken_back: Option<u64>) -> Result<()> {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let (mut record, seq, entry) = self.find_in(&tx, id)?;
-        if !entry.author.is_owner() && !taking_back {
+        if !entry.author.is_owner() && taken_back.is_none() {
             return Err(StoreError::Conflict(format!(
                 "{id} was recorded by {}; what a business recorded stays in its record",
                 record.standing.business
@@ -228,13 +240,26 @@ impl Relationships {
         let usage = record.standing.usage;
         let mut standing =
             Standing::new(record.standing.business.clone(), record.standing.created_ms);
-        for entry in self.entries_in(&tx, &record)? {
-            // A settlement of a promise that went is left out of the standing.
-            let _ = standing.apply(&entry, 0);
+        for later in self.entries_in(&tx, &record)? {
+            if let Err(err) = standing.apply(&later, 0)
+                && taken_back.is_none()
+            {
+                return Err(StoreError::Conflict(format!(
+                    "{id} cannot be removed: entry {} ({}) stands on it ({err}); remove that one first",
+                    later.id,
+                    later.item.kind()
+                )));
+            }
         }
         standing.usage = usage;
-        if taking_back && !entry.author.is_owner() {
-            standing.usage.day_count = standing.usage.day_count.saturating_sub(1);
+        if let Some(bytes) = taken_back
+            && !entry.author.is_owner()
+        {
+            let day = kluis_core::relationship::entry::day_of_ms(entry.at_ms);
+            if standing.usage.day == Some(day) {
+                standing.usage.day_count = standing.usage.day_count.saturating_sub(1);
+            }
+            standing.usage.bytes = standing.usage.bytes.saturating_sub(bytes);
         }
         record.standing = standing;
         self.save_standing(&tx, &record)?;

@@ -34,8 +34,8 @@ pub async fn file(
     if holder != business {
         return Err(no_file());
     }
-    let media_type = HeaderValue::from_str(&info.media_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let media_type = HeaderValue::from_str(served_type(&info.media_type))
+        .unwrap_or_else(|_| HeaderValue::from_static(OCTET_STREAM));
     let disposition =
         HeaderValue::from_str(&content_disposition(&info.name)).map_err(PageError::internal)?;
     Ok((
@@ -47,6 +47,27 @@ pub async fn file(
         bytes,
     )
         .into_response())
+}
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The media type a file is served with: the one the business gave, unless a browser would run
+/// it, render it as a page or apply it as style (scripts, HTML, XML and SVG, CSS, WebAssembly,
+/// and text other than plain text and CSV). Such a type from the vault's own origin would pass
+/// the dashboard's `script-src 'self'` and `style-src 'self'`, and `nosniff` does not stop a
+/// script served as JavaScript; those files are served as `application/octet-stream`.
+fn served_type(media_type: &str) -> &str {
+    let (top, sub) = media_type.split_once('/').unwrap_or(("", ""));
+    let inert = match top {
+        "image" => !sub.contains("svg") && !sub.contains("xml"),
+        "audio" | "video" | "font" => true,
+        "text" => matches!(sub, "plain" | "csv"),
+        "application" => !["javascript", "ecmascript", "xml", "html", "wasm", "css"]
+            .iter()
+            .any(|bad| sub.contains(bad)),
+        _ => false,
+    };
+    if inert { media_type } else { OCTET_STREAM }
 }
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII name with anything

@@ -402,7 +402,7 @@ async fn remove(
                     &[("business", b.as_str())],
                 )));
             }
-            rel.remove(&id, false)
+            rel.remove(&id)
         })
         .await;
     match removed {
