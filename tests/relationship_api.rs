@@ -234,6 +234,7 @@ async fn a_business_is_confined_to_appending_to_its_own_record() {
         json!({"kind": "satisfaction", "score": 5, "on": "2026-12-01"}),
         json!({"kind": "promise", "what": "x", "due_on": "2026-13-01"}),
         json!({"kind": "document", "title": "x", "body": "not an object"}),
+        json!({"kind": "interaction", "on": "9999-12-31", "channel": "phone", "summary": "pinned"}),
     ] {
         let (status, body, _) = server.post_entry(&shop_token, &bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
@@ -262,7 +263,7 @@ async fn a_business_is_confined_to_appending_to_its_own_record() {
         .iter()
         .filter(|(o, _)| *o == Outcome::Allowed)
         .count();
-    assert_eq!((allowed, refused), (2, 8), "{logged:?}");
+    assert_eq!((allowed, refused), (2, 9), "{logged:?}");
     assert!(
         logged.iter().any(|(_, r)| r == "the grant was revoked"),
         "{logged:?}"

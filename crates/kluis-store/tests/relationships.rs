@@ -497,3 +497,31 @@ fn an_export_imports_into_another_vault_once() {
         "nothing of a refused import stays"
     );
 }
+
+#[test]
+fn an_import_naming_an_entry_of_another_record_here_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let mut rel = v.open_relationships().unwrap();
+    stored(
+        rel.append(
+            &business("shop.example"),
+            &new(1, T0, Author::Owner, promise("Refund", date(2026, 12, 5))),
+        )
+        .unwrap(),
+    );
+    let mut export = rel.export().unwrap();
+    export.records[0].business = business("other.example");
+    let err = rel.import(&export).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(!rel.has_record(&business("other.example")).unwrap());
+    // Settling a promise the way it already stands is refused: no empty entries.
+    let again = Item::Settled {
+        promise: id(1),
+        status: PromiseStatus::Open,
+    };
+    let err = rel
+        .append(&business("shop.example"), &new(2, T0, Author::Owner, again))
+        .unwrap_err();
+    assert!(err.to_string().contains("open already"), "{err}");
+}

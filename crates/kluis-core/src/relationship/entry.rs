@@ -172,6 +172,20 @@ impl Item {
         })
     }
 
+    /// The dates a business may give, as of `today` (UTC): an interaction took place, so it
+    /// is not dated after tomorrow (a day of slack for time zones). Otherwise a business could
+    /// pin entries to the top of the owner's timeline.
+    pub fn check_business_dates(&self, today: Date) -> Result<()> {
+        if let Self::Interaction { on, .. } = self
+            && today.tomorrow().is_ok_and(|tomorrow| *on > tomorrow)
+        {
+            return Err(Error::invalid(format!(
+                "on: an interaction took place; {on} is in the future"
+            )));
+        }
+        Ok(())
+    }
+
     /// The kinds a business may append.
     pub fn business_may_append(&self) -> bool {
         matches!(

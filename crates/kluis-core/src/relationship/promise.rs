@@ -47,6 +47,17 @@ impl Promise {
     /// Moves the promise to `to`. An open promise may become anything; a settled one (kept,
     /// broken, withdrawn) may only be opened again, which undoes a mistake.
     pub fn settle(&mut self, to: PromiseStatus) -> Result<()> {
+        if self.status == to {
+            return Err(Error::invalid(format!(
+                "the promise is {} already",
+                match to {
+                    PromiseStatus::Open => "open",
+                    PromiseStatus::Kept => "kept",
+                    PromiseStatus::Broken => "broken",
+                    PromiseStatus::Withdrawn => "withdrawn",
+                }
+            )));
+        }
         let allowed = self.status == PromiseStatus::Open || to == PromiseStatus::Open;
         if !allowed {
             return Err(Error::invalid(

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use kluis_core::access::Action;
 use kluis_core::budget::DAY_SECS;
+use kluis_core::relationship::entry::day_of_ms;
 use kluis_core::relationship::post::{
     CheckedPost, MAX_REQUEST_BYTES, request_sha256, sign_entry_receipt,
 };
@@ -72,6 +73,10 @@ pub async fn append(
                 PostError::Invalid(detail) => ApiError::BadRequest(detail),
                 PostError::TooLarge(detail) => ApiError::TooLarge(detail),
             })?;
+            checked
+                .item
+                .check_business_dates(day_of_ms(unix_now_ms()))
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             Ok((body, checked))
         })
     } else {

@@ -352,14 +352,13 @@ impl Relationships {
         Ok((record, seq, entry))
     }
 
-    /// Whether an entry `id` is stored (in any record).
-    pub(crate) fn entry_exists(&self, conn: &Connection, id: &EntryId) -> Result<bool> {
+    /// The record (its row number) entry `id` is stored in, if it is.
+    pub(crate) fn entry_record(&self, conn: &Connection, id: &EntryId) -> Result<Option<i64>> {
         let key = self.entry_key(id);
         Ok(conn
-            .prepare_cached("SELECT 1 FROM entries WHERE key = ?1")?
-            .query_row([&key[..]], |_| Ok(()))
-            .optional()?
-            .is_some())
+            .prepare_cached("SELECT record FROM entries WHERE key = ?1")?
+            .query_row([&key[..]], |r| r.get(0))
+            .optional()?)
     }
 
     /// Every entry of `record`, in the order they came.

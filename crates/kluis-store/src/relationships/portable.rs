@@ -98,12 +98,21 @@ impl Relationships {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let mut done = Imported::default();
         for record in &export.records {
-            self.record_in(&tx, &record.business, record.created_ms)?;
+            let row = self.record_in(&tx, &record.business, record.created_ms)?;
             done.records += 1;
             for exported in &record.entries {
-                if self.entry_exists(&tx, &exported.entry.id)? {
-                    done.kept += 1;
-                    continue;
+                match self.entry_record(&tx, &exported.entry.id)? {
+                    Some(seq) if seq == row.seq => {
+                        done.kept += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        return Err(StoreError::Conflict(format!(
+                            "entry {} of {} is in another relationship's record here",
+                            exported.entry.id, record.business
+                        )));
+                    }
+                    None => {}
                 }
                 let attachment = exported
                     .attachment
