@@ -83,6 +83,14 @@ pub enum Command {
         /// so that a business cannot make your machine call services only it can reach
         #[arg(long = "allow-local-webhooks", visible_alias = "allow-local-callbacks")]
         allow_local_webhooks: bool,
+        /// Entries each business may add to its relationship record a UTC day (429 past it)
+        #[arg(long, value_name = "N", default_value_t = 100,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        entries_per_day: u32,
+        /// Bytes of entries each business may add to its record in all (413 past it)
+        #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        record_bytes: u64,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use kluis_core::grant::{BusinessId, GrantRequest};
+use kluis_core::relationship::Limits;
 use kluis_core::{Pointer, document};
 use kluis_server::notify::{self, Dispatcher};
 use kluis_server::{AppState, Dashboard, LogDurability};
@@ -14,23 +15,12 @@ use crate::args::{DemoArgs, Global};
 use crate::document::print_json;
 use crate::open;
 
-pub fn serve(
-    global: &Global,
-    listen: &str,
-    public_url: Option<String>,
-    no_log_fsync: bool,
-    allow_local_webhooks: bool,
-) -> Result<()> {
+pub fn serve(global: &Global, options: Options<'_>) -> Result<()> {
     let vault = open(global)?;
     run_server(
         vault.path().parent().unwrap_or(Path::new(".")),
         vault.unlocked(),
-        Options {
-            listen,
-            public_url,
-            no_log_fsync,
-            allow_local_webhooks,
-        },
+        options,
         None,
     )
 }
@@ -94,6 +84,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             public_url: None,
             no_log_fsync: false,
             allow_local_webhooks: false,
+            limits: Limits::default(),
         },
         Some(hints),
     )
@@ -106,11 +97,13 @@ struct DemoHints {
 }
 
 /// How `kluis serve` (or `demo`) serves.
-struct Options<'a> {
-    listen: &'a str,
-    public_url: Option<String>,
-    no_log_fsync: bool,
-    allow_local_webhooks: bool,
+pub struct Options<'a> {
+    pub listen: &'a str,
+    pub public_url: Option<String>,
+    pub no_log_fsync: bool,
+    pub allow_local_webhooks: bool,
+    /// The quotas of businesses' relationship entries.
+    pub limits: Limits,
 }
 
 fn run_server(
@@ -124,6 +117,7 @@ fn run_server(
         public_url,
         no_log_fsync,
         allow_local_webhooks,
+        limits,
     } = options;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -137,7 +131,7 @@ fn run_server(
     } else {
         LogDurability::Fsync
     };
-    let state = AppState::open_with(dir, unlocked, durability)?;
+    let state = AppState::open_limited(dir, unlocked, durability, limits)?;
     state.set_public_url(public_url.clone())?;
     state.set_allow_local_webhooks(allow_local_webhooks);
     let runtime = tokio::runtime::Builder::new_multi_thread()

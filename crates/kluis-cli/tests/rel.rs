@@ -404,3 +404,50 @@ fn a_grant_starts_a_relationship_before_any_entry() {
     let shown = ok(d, &["rel", "show", "bank.example"]);
     assert!(shown.contains("you gave it a grant"), "{shown}");
 }
+
+#[test]
+fn kluis_serve_holds_businesses_to_the_quotas_it_is_given() {
+    let dir = fresh();
+    let d = dir.path();
+    let created = json_of(&ok(
+        d,
+        &[
+            "grant",
+            "create",
+            "--to",
+            "shop.example",
+            "--append-record",
+            "--purpose",
+            "receipts",
+            "--json",
+        ],
+    ));
+    let token = created["token"].as_str().unwrap().to_owned();
+    let refused = kluis(
+        d,
+        &["serve", "--listen", "127.0.0.1:0", "--entries-per-day", "0"],
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a quota of 0 is a usage error"
+    );
+    let mut serve = common::kluis_cmd(d);
+    serve.args(["serve", "--listen", "127.0.0.1:0", "--entries-per-day", "1"]);
+    let (_server, url, _) = common::start(serve);
+    let post = |what: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("{url}/v1/relationship/entries"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"kind": "promise", "what": what, "due_on": day(3)}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(post("Refund").status().as_u16(), 201);
+    let second = post("Another");
+    assert_eq!(second.status().as_u16(), 429);
+    assert!(second.headers().contains_key("retry-after"));
+    let record = json_of(&ok(d, &["rel", "show", "shop.example", "--json"]));
+    assert_eq!(record["entries"], 1);
+    assert_eq!(record["promises"][0]["recorded_by"], "business");
+}
