@@ -174,11 +174,32 @@ fn the_owner_records_a_relationship_and_sees_what_is_due() {
     assert!(first[0].starts_with(&late), "{first:?}");
     assert_eq!(uids(&ok(d, &["due", "--ics"])), first);
 
-    // Kept: no longer due; its calendar entry goes.
+    // Kept: no longer due, but the calendar keeps its entry, completed, under the same UID,
+    // so a calendar that imported it sees it done.
     ok(d, &["rel", "settle", &late, "kept"]);
-    let after = uids(&ok(d, &["due", "--ics"]));
-    assert_eq!(after.len(), 2);
-    assert!(!after.iter().any(|u| u.starts_with(&late)));
+    let due = json_of(&ok(d, &["due", "--json"]));
+    assert_eq!(due.as_array().unwrap().len(), 2);
+    let ics = ok(d, &["due", "--ics"]);
+    assert_eq!(uids(&ics), first);
+    let cal = ical::IcalParser::new(ics.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let status = |uid: &str| -> String {
+        let todo = cal
+            .todos
+            .iter()
+            .find(|t| {
+                t.properties
+                    .iter()
+                    .any(|p| p.name == "UID" && p.value.as_deref() == Some(uid))
+            })
+            .unwrap();
+        let p = todo.properties.iter().find(|p| p.name == "STATUS").unwrap();
+        p.value.clone().unwrap()
+    };
+    assert_eq!(status(&first[0]), "COMPLETED");
+    assert_eq!(status(&first[1]), "NEEDS-ACTION");
     // A kept promise cannot become broken; only opened again.
     fails_with(d, &["rel", "settle", &late, "broken"], 5, "opened again");
 }

@@ -17,8 +17,8 @@ pub fn run(global: &Global, args: DueArgs) -> Result<()> {
     let vault = crate::open(global)?;
     let rel = vault.open_relationships()?;
     let today = super::today();
-    let due = rel.due(today, args.days)?;
     if args.ics {
+        let due = rel.calendar(today, args.days)?;
         let entries: Vec<ics::Entry> = due
             .iter()
             .map(|d| d.to_ics(&vault.unlocked().id_hex()))
@@ -29,6 +29,7 @@ pub fn run(global: &Global, args: DueArgs) -> Result<()> {
             .write_all(ics::calendar(&entries, stamp).as_bytes())?;
         return Ok(());
     }
+    let due = rel.due(today, args.days)?;
     if args.json {
         print_json(&Value::Array(due.iter().map(item_json).collect()));
         return Ok(());

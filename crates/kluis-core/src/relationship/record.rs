@@ -13,6 +13,12 @@ use super::promise::{Promise, PromiseStatus, RecordedBy};
 use crate::error::{Error, Result};
 use crate::grant::BusinessId;
 
+/// How many settled promises a record keeps beside what can come due, for calendars.
+pub const SETTLED_KEPT: usize = 20;
+
+/// How long a settled promise stays in a calendar feed (as completed), in days.
+pub const SETTLED_SHOWN_DAYS: i64 = 30;
+
 /// How much a business may write into its record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -87,6 +93,9 @@ pub struct Tracked<T> {
     pub entry: EntryId,
     #[serde(flatten)]
     pub value: T,
+    /// For a promise: the day it was last settled (kept, broken, withdrawn), if it stands so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_on: Option<Date>,
 }
 
 /// The standing state of one relationship.
@@ -137,10 +146,12 @@ impl Standing {
                         RecordedBy::Business
                     },
                 },
+                settled_on: None,
             }),
             Item::Contract { contract } => self.contracts.push(Tracked {
                 entry: entry.id.clone(),
                 value: contract.clone(),
+                settled_on: None,
             }),
             Item::Satisfaction { score, on, .. } => {
                 if self.satisfaction.is_none_or(|(_, day)| day <= *on) {
@@ -156,6 +167,8 @@ impl Standing {
                         Error::invalid(format!("{promise} is not a promise of this relationship"))
                     })?;
                 tracked.value.settle(*status)?;
+                tracked.settled_on =
+                    (*status != PromiseStatus::Open).then(|| super::entry::day_of_ms(entry.at_ms));
             }
             Item::Interaction { .. } | Item::Document { .. } | Item::Note { .. } => {}
         }
@@ -187,10 +200,19 @@ impl Standing {
         self.pending().due(today, days)
     }
 
-    /// What can still come due: the open promises and the contracts with a notice period.
+    /// What can still come due: the open promises and the contracts with a notice period; and
+    /// the latest [`SETTLED_KEPT`] settled promises, which calendars show as completed.
     pub fn pending(&self) -> Pending {
+        let mut settled: Vec<&Tracked<Promise>> = self
+            .promises
+            .iter()
+            .filter(|p| p.settled_on.is_some())
+            .collect();
+        settled.sort_by_key(|p| std::cmp::Reverse(p.settled_on));
+        settled.truncate(SETTLED_KEPT);
         Pending {
             business: self.business.clone(),
+            settled: settled.into_iter().cloned().collect(),
             promises: self
                 .promises
                 .iter()
@@ -214,6 +236,9 @@ pub struct Pending {
     pub business: BusinessId,
     #[serde(default)]
     pub promises: Vec<Tracked<Promise>>,
+    /// The latest settled promises, with the day they were settled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settled: Vec<Tracked<Promise>>,
     #[serde(default)]
     pub contracts: Vec<Tracked<Contract>>,
 }
@@ -245,9 +270,31 @@ impl Pending {
                 on: due.on,
                 kind: due.kind,
                 what,
+                done: false,
             }
         })
         .collect()
+    }
+
+    /// The promises settled in the last [`SETTLED_SHOWN_DAYS`] days up to `today`, as done
+    /// items (on their due day): what a calendar feed carries as completed, so that a calendar
+    /// that imported the promise sees it done rather than keeping it open.
+    pub fn recently_settled(&self, today: Date) -> Vec<DueItem> {
+        let since = today
+            .checked_sub(jiff::Span::new().days(SETTLED_SHOWN_DAYS))
+            .unwrap_or(today);
+        self.settled
+            .iter()
+            .filter(|p| p.settled_on.is_some_and(|on| on >= since))
+            .map(|p| DueItem {
+                business: self.business.clone(),
+                entry: p.entry.clone(),
+                on: p.value.due_on,
+                kind: DueKind::Promise { overdue: false },
+                what: p.value.what.clone(),
+                done: true,
+            })
+            .collect()
     }
 }
 
@@ -260,6 +307,8 @@ pub struct DueItem {
     pub on: Date,
     pub kind: DueKind,
     pub what: String,
+    /// A promise settled (kept, broken, withdrawn): a calendar shows it completed.
+    pub done: bool,
 }
 
 impl DueItem {
@@ -278,7 +327,7 @@ impl DueItem {
     pub fn to_ics(&self, vault: &str) -> super::ics::Entry {
         let (kind, summary, description) = match self.kind {
             DueKind::Promise { .. } => (
-                super::ics::EntryKind::Todo { done: false },
+                super::ics::EntryKind::Todo { done: self.done },
                 format!("{} promised: {}", self.business, self.what),
                 None,
             ),
@@ -356,6 +405,11 @@ mod tests {
         };
         s.apply(&settle(PromiseStatus::Kept), 0).unwrap();
         assert!(s.due(date(2026, 12, 1), 7).is_empty());
+        // Calendars still see it, done, for 30 days after it was settled (on 1 Dec).
+        let done = s.pending().recently_settled(date(2026, 12, 31));
+        assert_eq!(done.len(), 1);
+        assert!(done[0].done && done[0].uid("v1") == format!("{}@v1", p.id));
+        assert!(s.pending().recently_settled(date(2027, 1, 1)).is_empty());
         assert!(s.apply(&settle(PromiseStatus::Broken), 0).is_err());
         let unknown = entry(
             3,

@@ -269,10 +269,26 @@ async fn the_calendar_feed_opens_with_its_sessions_key_only() {
         .iter()
         .map(|d| d.uid(&vault))
         .collect();
+    // The promise kept today is in the feed too, completed, so a calendar that had it open
+    // sees it done.
+    let kept = rel(&dash).calendar(today(), 30).unwrap();
+    let kept: Vec<_> = kept.iter().filter(|d| d.done).collect();
+    assert_eq!(kept.len(), 1);
+    expected.push(kept[0].uid(&vault));
     expected.sort();
     assert_eq!(uids, expected);
-    assert_eq!((calendar.todos.len(), calendar.events.len()), (1, 1));
+    assert_eq!((calendar.todos.len(), calendar.events.len()), (2, 1));
     assert!(uids.contains(&format!("{}@{vault}", id(1))));
+    let completed = calendar
+        .todos
+        .iter()
+        .filter(|t| {
+            t.properties
+                .iter()
+                .any(|p| p.name == "STATUS" && p.value.as_deref() == Some("COMPLETED"))
+        })
+        .count();
+    assert_eq!(completed, 1);
 
     // A wrong key, no key, or the key of a session that ended: no feed.
     let wrong = format!("{}A", &href[..href.find('&').unwrap()]);

@@ -87,6 +87,25 @@ impl Relationships {
     /// business): open promises due by then or overdue, and notice deadlines. Opens only each
     /// record's pending part.
     pub fn due(&self, today: kluis_core::relationship::Date, days: u32) -> Result<Vec<DueItem>> {
+        self.due_items(|pending| pending.due(today, days))
+    }
+
+    /// What a calendar feed carries: what is due ([`Relationships::due`]) and the promises
+    /// settled lately, as done, so that a calendar that imported one sees it completed.
+    pub fn calendar(
+        &self,
+        today: kluis_core::relationship::Date,
+        days: u32,
+    ) -> Result<Vec<DueItem>> {
+        self.due_items(|pending| {
+            let mut items = pending.due(today, days);
+            items.extend(pending.recently_settled(today));
+            items
+        })
+    }
+
+    /// `items` of every record's pending part, soonest first (then by business).
+    fn due_items(&self, items: impl Fn(&Pending) -> Vec<DueItem>) -> Result<Vec<DueItem>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT key, pending FROM records")?;
@@ -102,7 +121,7 @@ impl Relationships {
                     "a relationship record disagrees with its row".into(),
                 ));
             }
-            due.extend(pending.due(today, days));
+            due.extend(items(&pending));
         }
         due.sort_by(|a, b| (a.on, &a.business).cmp(&(b.on, &b.business)));
         Ok(due)

@@ -144,7 +144,7 @@ pub async fn feed(
     let days = days_of(query.as_deref(), t)?;
     let today = today();
     let (vault, due) = dashboard
-        .with_relationships(move |v, rel| Ok((v.unlocked().id_hex(), rel.due(today, days)?)))
+        .with_relationships(move |v, rel| Ok((v.unlocked().id_hex(), rel.calendar(today, days)?)))
         .await?;
     let entries: Vec<ics::Entry> = due.iter().map(|d| d.to_ics(&vault)).collect();
     let calendar = ics::calendar(&entries, jiff::Timestamp::now());
