@@ -19,7 +19,7 @@ pub use due::{Due, DueKind, due_within};
 pub use entry::{Attachment, Author, Entry, EntryId, Item};
 pub use post::{EntryPost, EntryReceipt, EntryStored, PostError};
 pub use promise::{Promise, PromiseStatus, RecordedBy};
-pub use record::{DueItem, Limits, Pending, QuotaRefusal, Standing, Tracked, Usage};
+pub use record::{DueItem, Limits, Pending, QuotaRefusal, Settled, Standing, Tracked, Usage};
 
 /// A description of 1 to `max` characters without control characters, trimmed; `what` names
 /// the record in the message ("a contract").

@@ -200,9 +200,8 @@ impl Standing {
         self.pending().due(today, days)
     }
 
-    /// What can still come due: the open promises and the contracts with a notice period; and
-    /// the latest [`SETTLED_KEPT`] settled promises, which calendars show as completed.
-    pub fn pending(&self) -> Pending {
+    /// The latest [`SETTLED_KEPT`] settled promises, which calendars show as completed.
+    pub fn settled(&self) -> Settled {
         let mut settled: Vec<&Tracked<Promise>> = self
             .promises
             .iter()
@@ -210,9 +209,16 @@ impl Standing {
             .collect();
         settled.sort_by_key(|p| std::cmp::Reverse(p.settled_on));
         settled.truncate(SETTLED_KEPT);
+        Settled {
+            business: self.business.clone(),
+            promises: settled.into_iter().cloned().collect(),
+        }
+    }
+
+    /// What can still come due: the open promises and the contracts with a notice period.
+    pub fn pending(&self) -> Pending {
         Pending {
             business: self.business.clone(),
-            settled: settled.into_iter().cloned().collect(),
             promises: self
                 .promises
                 .iter()
@@ -236,9 +242,6 @@ pub struct Pending {
     pub business: BusinessId,
     #[serde(default)]
     pub promises: Vec<Tracked<Promise>>,
-    /// The latest settled promises, with the day they were settled.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub settled: Vec<Tracked<Promise>>,
     #[serde(default)]
     pub contracts: Vec<Tracked<Contract>>,
 }
@@ -275,7 +278,18 @@ impl Pending {
         })
         .collect()
     }
+}
 
+/// A record's latest settled promises, kept apart by the store: only a calendar feed reads
+/// them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settled {
+    pub business: BusinessId,
+    #[serde(default)]
+    pub promises: Vec<Tracked<Promise>>,
+}
+
+impl Settled {
     /// The promises settled in the last [`SETTLED_SHOWN_DAYS`] days up to `today`, as done
     /// items (on their due day): what a calendar feed carries as completed, so that a calendar
     /// that imported the promise sees it done rather than keeping it open.
@@ -283,7 +297,7 @@ impl Pending {
         let since = today
             .checked_sub(jiff::Span::new().days(SETTLED_SHOWN_DAYS))
             .unwrap_or(today);
-        self.settled
+        self.promises
             .iter()
             .filter(|p| p.settled_on.is_some_and(|on| on >= since))
             .map(|p| DueItem {
@@ -406,10 +420,10 @@ mod tests {
         s.apply(&settle(PromiseStatus::Kept), 0).unwrap();
         assert!(s.due(date(2026, 12, 1), 7).is_empty());
         // Calendars still see it, done, for 30 days after it was settled (on 1 Dec).
-        let done = s.pending().recently_settled(date(2026, 12, 31));
+        let done = s.settled().recently_settled(date(2026, 12, 31));
         assert_eq!(done.len(), 1);
         assert!(done[0].done && done[0].uid("v1") == format!("{}@v1", p.id));
-        assert!(s.pending().recently_settled(date(2027, 1, 1)).is_empty());
+        assert!(s.settled().recently_settled(date(2027, 1, 1)).is_empty());
         assert!(s.apply(&settle(PromiseStatus::Broken), 0).is_err());
         let unknown = entry(
             3,

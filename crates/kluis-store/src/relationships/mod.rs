@@ -7,7 +7,8 @@
 //! its sealed standing ([`Standing`]: promises, contracts, the latest score, what the
 //! business wrote) and, sealed apart, the part of it that can come due
 //! ([`kluis_core::relationship::Pending`]: open promises, contracts with a notice period), so
-//! that what is due over every record opens only that. Each entry is a keyed hash of its id, the record it belongs to (a row
+//! that what is due over every record opens only that; and, apart again, its latest settled
+//! promises ([`kluis_core::relationship::Settled`]), which only calendar feeds read. Each entry is a keyed hash of its id, the record it belongs to (a row
 //! number) and the sealed entry, bound to both keys, so an entry moved to another record does
 //! not open. An attachment is sealed bytes bound to its entry. Someone with the file but not
 //! the passphrase learns how many records and entries there are, which entries belong to one
@@ -44,6 +45,7 @@ pub const RELATIONSHIPS_FILE: &str = "relationships.db";
 
 const STANDING: &str = "rel_standing";
 const PENDING: &str = "rel_pending";
+const SETTLED: &str = "rel_settled";
 const ENTRY: &str = "rel_entry";
 const ATTACHMENT: &str = "rel_attachment";
 const RECORD_LOOKUP: &str = "rel-record";
@@ -54,7 +56,8 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE records (
          seq INTEGER PRIMARY KEY,
          key BLOB NOT NULL UNIQUE,
          standing BLOB NOT NULL,
-         pending BLOB NOT NULL
+         pending BLOB NOT NULL,
+         settled BLOB NOT NULL
      );
      CREATE TABLE entries (
          seq INTEGER PRIMARY KEY,
@@ -276,8 +279,11 @@ impl Relationships {
         let standing = Standing::new(business.clone(), at_ms);
         let sealed = self.seal(&key, STANDING, &standing)?;
         let pending = self.seal(&key, PENDING, &standing.pending())?;
-        tx.prepare_cached("INSERT INTO records (key, standing, pending) VALUES (?1, ?2, ?3)")?
-            .execute((&key[..], sealed, pending))?;
+        let settled = self.seal(&key, SETTLED, &standing.settled())?;
+        tx.prepare_cached(
+            "INSERT INTO records (key, standing, pending, settled) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute((&key[..], sealed, pending, settled))?;
         Ok(RecordRow {
             seq: tx.last_insert_rowid(),
             key,
@@ -319,8 +325,11 @@ impl Relationships {
     fn save_standing(&self, tx: &Connection, record: &RecordRow) -> Result<()> {
         let sealed = self.seal(&record.key, STANDING, &record.standing)?;
         let pending = self.seal(&record.key, PENDING, &record.standing.pending())?;
-        tx.prepare_cached("UPDATE records SET standing = ?1, pending = ?2 WHERE seq = ?3")?
-            .execute((sealed, pending, record.seq))?;
+        let settled = self.seal(&record.key, SETTLED, &record.standing.settled())?;
+        tx.prepare_cached(
+            "UPDATE records SET standing = ?1, pending = ?2, settled = ?3 WHERE seq = ?4",
+        )?
+        .execute((sealed, pending, settled, record.seq))?;
         Ok(())
     }
 

@@ -2,10 +2,12 @@
 //! and what is due over all of them.
 
 use kluis_core::grant::BusinessId;
-use kluis_core::relationship::{Attachment, DueItem, Entry, EntryId, Item, Pending, Standing};
+use kluis_core::relationship::{
+    Attachment, DueItem, Entry, EntryId, Item, Pending, Settled, Standing,
+};
 use rusqlite::OptionalExtension;
 
-use super::{ATTACHMENT, PENDING, Relationships};
+use super::{ATTACHMENT, PENDING, Relationships, SETTLED};
 use crate::error::{Result, StoreError};
 
 impl Relationships {
@@ -87,7 +89,13 @@ impl Relationships {
     /// business): open promises due by then or overdue, and notice deadlines. Opens only each
     /// record's pending part.
     pub fn due(&self, today: kluis_core::relationship::Date, days: u32) -> Result<Vec<DueItem>> {
-        self.due_items(|pending| pending.due(today, days))
+        let mut due = Vec::new();
+        self.each_part(PENDING, |pending: Pending| {
+            due.extend(pending.due(today, days));
+            pending.business
+        })?;
+        sort_due(&mut due);
+        Ok(due)
     }
 
     /// What a calendar feed carries: what is due ([`Relationships::due`]) and the promises
@@ -97,37 +105,47 @@ impl Relationships {
         today: kluis_core::relationship::Date,
         days: u32,
     ) -> Result<Vec<DueItem>> {
-        self.due_items(|pending| {
-            let mut items = pending.due(today, days);
-            items.extend(pending.recently_settled(today));
-            items
-        })
+        let mut due = self.due(today, days)?;
+        self.each_part(SETTLED, |settled: Settled| {
+            due.extend(settled.recently_settled(today));
+            settled.business
+        })?;
+        sort_due(&mut due);
+        Ok(due)
     }
 
-    /// `items` of every record's pending part, soonest first (then by business).
-    fn due_items(&self, items: impl Fn(&Pending) -> Vec<DueItem>) -> Result<Vec<DueItem>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, pending FROM records")?;
+    /// Opens the sealed part `column` (also its place) of every record and hands it to `each`,
+    /// which returns the business it names: that must be the row's.
+    fn each_part<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &str,
+        mut each: impl FnMut(T) -> BusinessId,
+    ) -> Result<()> {
+        let sql = match column {
+            PENDING => "SELECT key, pending FROM records",
+            _ => "SELECT key, settled FROM records",
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
         })?;
-        let mut due = Vec::new();
         for row in rows {
             let (key, sealed) = row?;
-            let pending: Pending = self.unseal(&key, PENDING, &sealed, "a relationship record")?;
-            if self.record_key(&pending.business)[..] != *key {
+            let part: T = self.unseal(&key, column, &sealed, "a relationship record")?;
+            if self.record_key(&each(part))[..] != *key {
                 return Err(StoreError::Tampered(
                     "a relationship record disagrees with its row".into(),
                 ));
             }
-            due.extend(items(&pending));
         }
-        due.sort_by(|a, b| (a.on, &a.business).cmp(&(b.on, &b.business)));
-        Ok(due)
+        Ok(())
     }
 }
 
+/// Soonest first, then by business.
+fn sort_due(due: &mut [DueItem]) {
+    due.sort_by(|a, b| (a.on, &a.business).cmp(&(b.on, &b.business)));
+}
 /// The businesses the vault knows from `grants` (every inbox message comes with one, and
 /// grants are kept once ended) and access `requests`: each has a relationship from then on,
 /// with or without a record of entries.
