@@ -245,7 +245,12 @@ fn seed_records(businesses: usize, per: usize) -> (RelationshipsExport, usize) {
                         text: format!("Note {k} on this relationship"),
                     },
                 };
-                let author = if by_business && item.business_may_append() {
+                // What a business may post: promises, interactions, documents.
+                let posts = matches!(
+                    item,
+                    Item::Promise { .. } | Item::Interaction { .. } | Item::Document { .. }
+                );
+                let author = if by_business && posts {
                     Author::Business {
                         grant: grant.clone(),
                         request_sha256: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),

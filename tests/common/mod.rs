@@ -43,21 +43,9 @@ impl Server {
             AppState::open_limited(dir.path(), vault.unlocked(), LogDurability::Fsync, limits)
                 .unwrap();
         state.set_public_url(public_url.map(str::to_owned)).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let Running {
+            base, http, stop, ..
+        } = serving(state).await;
         Server {
             base,
             dir,
@@ -95,7 +83,11 @@ pub struct Running {
 
 /// Serves the vault in `dir` and waits until `/healthz` answers.
 pub async fn start(dir: &Path, vault: &Vault) -> Running {
-    let state = AppState::open(dir, vault.unlocked()).unwrap();
+    serving(AppState::open(dir, vault.unlocked()).unwrap()).await
+}
+
+/// Serves `state` on 127.0.0.1:0 and waits until `/healthz` answers.
+async fn serving(state: AppState) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -319,7 +319,10 @@ fn a_businesss_document_is_shown_escaped_saved_and_kept() {
         !shown.contains('\u{202e}') && shown.contains("Warranty \\u{202e}fdp.exe"),
         "characters that reorder text are shown escaped: {shown:?}"
     );
-    assert!(shown.contains("key thumbprint"), "{shown}");
+    assert!(
+        shown.contains("key thumbprint, request sha256 hash"),
+        "the business's proof is shown: {shown}"
+    );
     let out = d.join("saved.pdf");
     ok(
         d,

@@ -5,13 +5,12 @@
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::grant::{BusinessId, GrantId};
-use crate::jose::{self, Header};
+use crate::jose;
 use crate::token::TokenError;
 
 /// The contact channel of inbox messages (in the contact policy and the access log).
@@ -206,9 +205,7 @@ impl DeliveryReceipt {
 
 /// Signs a receipt with the vault's key, `kid` naming it in the vault's JWKS.
 pub fn sign_receipt(claims: &DeliveryReceipt, key: &SigningKey, kid: &str) -> String {
-    let header = json!({ "typ": DELIVERY_TYP, "kid": kid });
-    let payload = serde_json::to_vec(claims).expect("receipt claims serialize to JSON");
-    jose::sign_compact(&header, &payload, key)
+    jose::sign_typed(claims, DELIVERY_TYP, key, kid)
 }
 
 /// Verifies a delivery receipt: the JWS ([`jose::verify_compact`], typed [`DELIVERY_TYP`], so a
@@ -221,10 +218,7 @@ pub fn verify_receipt(
     issuer: &str,
     audience: &str,
 ) -> Result<DeliveryReceipt, TokenError> {
-    let resolve = |header: &Header| header.kid.as_deref().and_then(&resolve_key);
-    let (_, payload) = jose::verify_compact(jws, resolve, DELIVERY_TYP)?;
-    let claims: DeliveryReceipt =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    let claims: DeliveryReceipt = jose::verify_typed(jws, resolve_key, DELIVERY_TYP)?;
     if claims.iss != issuer {
         return Err(TokenError::WrongIssuer);
     }

@@ -7,14 +7,13 @@ use std::fmt;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::document;
 use crate::error::{Error, Result};
 use crate::grant::Grant;
-use crate::jose::{self, Header};
+use crate::jose;
 use crate::request::CheckedBusiness;
 use crate::token::TokenError;
 
@@ -258,9 +257,7 @@ pub fn build_receipt(
 
 /// Signs a receipt as a compact JWS typed [`RECEIPT_TYP`], `kid` naming the key in the JWKS.
 pub fn sign_receipt(receipt: &ConsentReceipt, key: &SigningKey, kid: &str) -> String {
-    let header = json!({ "typ": RECEIPT_TYP, "kid": kid });
-    let payload = serde_json::to_vec(receipt).expect("a receipt serializes to JSON");
-    jose::sign_compact(&header, &payload, key)
+    jose::sign_typed(receipt, RECEIPT_TYP, key, kid)
 }
 
 /// Verifies a receipt: the JWS (see [`jose::verify_compact`], typed [`RECEIPT_TYP`]) with the
@@ -270,10 +267,7 @@ pub fn verify_receipt(
     jws: &str,
     resolve_key: impl Fn(&str) -> Option<VerifyingKey>,
 ) -> Result<ConsentReceipt, TokenError> {
-    let resolve = |header: &Header| header.kid.as_deref().and_then(&resolve_key);
-    let (_, payload) = jose::verify_compact(jws, resolve, RECEIPT_TYP)?;
-    let receipt: ConsentReceipt =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    let receipt: ConsentReceipt = jose::verify_typed(jws, resolve_key, RECEIPT_TYP)?;
     if receipt.version != RECEIPT_VERSION || receipt.jti != receipt.consent_receipt_id {
         return Err(TokenError::Malformed);
     }
@@ -289,6 +283,8 @@ fn rfc3339(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::Pointer;
     use crate::grant::{BusinessId, GrantId};

@@ -3,7 +3,6 @@
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::contact::ContactRight;
 use crate::jose::{self, Header};
@@ -255,9 +254,7 @@ impl GrantClaims {
 
 /// Signs `claims` as a grant token, with `kid` naming the issuer key in its JWKS.
 pub fn encode_grant(claims: &GrantClaims, key: &SigningKey, kid: &str) -> String {
-    let header = json!({ "typ": GRANT_TYP, "kid": kid });
-    let payload = serde_json::to_vec(claims).expect("grant claims serialize to JSON");
-    jose::sign_compact(&header, &payload, key)
+    jose::sign_typed(claims, GRANT_TYP, key, kid)
 }
 
 /// What a verifier expects of a grant token.

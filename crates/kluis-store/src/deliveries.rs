@@ -133,13 +133,9 @@ pub struct Deliveries {
 }
 
 impl Deliveries {
-    /// Opens (and creates) the deliveries database of the vault in `dir`.
+    /// Opens (and creates, mode 0600) the deliveries database of the vault in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join(DELIVERIES_FILE);
-        let mut conn = Connection::open(&path)?;
-        crate::vault::restrict_file(&path)?;
-        schema::configure(&conn)?;
-        schema::migrate_with(&mut conn, MIGRATIONS)?;
+        let conn = schema::open_side(&dir.join(DELIVERIES_FILE), MIGRATIONS)?;
         Ok(Self { conn })
     }
 

@@ -165,6 +165,36 @@ pub(crate) fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
+/// Opens (and creates, mode 0600 from the start) a database of its own beside `vault.db`
+/// (`inbox.db`, `relationships.db`, `deliveries.db`) with the connection settings of every
+/// Kluis connection (WAL, `synchronous=FULL`: what was confirmed survives a power loss), and
+/// migrates it with `migrations`. Refuses a file written by a newer Kluis.
+pub(crate) fn open_side(path: &std::path::Path, migrations: &[&str]) -> Result<Connection> {
+    create_private(path)?;
+    let mut conn = Connection::open(path)?;
+    crate::vault::restrict_file(path)?;
+    configure(&conn)?;
+    migrate_with(&mut conn, migrations)?;
+    Ok(conn)
+}
+
+/// Creates `path` readable by the owner only, before SQLite opens it, so it never exists with
+/// a wider mode; an existing file is left as it is (and restricted after opening).
+fn create_private(path: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Connection settings every Kluis connection uses.
 pub fn configure(conn: &Connection) -> Result<()> {
     conn.busy_handler(Some(wait_for_lock))?;

@@ -4,6 +4,7 @@ use super::*;
 use crate::jose::{Jwk, Jwks, b64_decode, b64_encode, sign_compact};
 use crate::token::{self, AuthorizationDetail, GrantClaims};
 use proptest::prelude::*;
+use serde_json::json;
 
 const ISS: &str = "urn:kluis:vault:0123";
 const AUD: &str = "webshop.example";

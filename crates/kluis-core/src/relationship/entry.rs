@@ -185,14 +185,6 @@ impl Item {
         }
         Ok(())
     }
-
-    /// The kinds a business may append.
-    pub fn business_may_append(&self) -> bool {
-        matches!(
-            self,
-            Self::Promise { .. } | Self::Interaction { .. } | Self::Document { .. }
-        )
-    }
 }
 
 /// A note: 1 to [`MAX_NOTE_CHARS`] characters, line breaks and tabs allowed.

@@ -6,12 +6,11 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::entry::{Attachment, EntryId, Item, MAX_ATTACHMENT_BYTES, MAX_DOCUMENT_BYTES};
-use crate::grant::BusinessId;
-use crate::jose::{self, Header};
+use crate::jose;
 use crate::token::TokenError;
 
 /// The JWS `typ` of an entry receipt. `application/kluis-entry+jwt` is accepted too.
@@ -243,18 +242,11 @@ impl EntryReceipt {
     pub fn covers(&self, body: &[u8]) -> bool {
         self.sha256 == request_sha256(body)
     }
-
-    /// Who it is for and what it says, checked by [`verify_entry_receipt`].
-    pub fn business(&self) -> Option<BusinessId> {
-        BusinessId::parse(&self.aud).ok()
-    }
 }
 
 /// Signs an entry receipt with the vault's key.
 pub fn sign_entry_receipt(claims: &EntryReceipt, key: &SigningKey, kid: &str) -> String {
-    let header = json!({ "typ": ENTRY_TYP, "kid": kid });
-    let payload = serde_json::to_vec(claims).expect("receipt claims serialize to JSON");
-    jose::sign_compact(&header, &payload, key)
+    jose::sign_typed(claims, ENTRY_TYP, key, kid)
 }
 
 /// Verifies an entry receipt: the JWS typed [`ENTRY_TYP`] under a key `resolve_key` knows, its
@@ -265,10 +257,7 @@ pub fn verify_entry_receipt(
     issuer: &str,
     audience: &str,
 ) -> Result<EntryReceipt, TokenError> {
-    let resolve = |header: &Header| header.kid.as_deref().and_then(&resolve_key);
-    let (_, payload) = jose::verify_compact(jws, resolve, ENTRY_TYP)?;
-    let claims: EntryReceipt =
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    let claims: EntryReceipt = jose::verify_typed(jws, resolve_key, ENTRY_TYP)?;
     if claims.iss != issuer {
         return Err(TokenError::WrongIssuer);
     }
@@ -293,6 +282,8 @@ pub struct EntryStored {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn parse(json: &str) -> Result<CheckedPost, PostError> {

@@ -2,6 +2,7 @@
 use super::*;
 use crate::jose::{Jwk, Jwks, b64_decode, b64_encode, sign_compact};
 use proptest::prelude::*;
+use serde_json::json;
 
 const ISS: &str = "https://vault.example";
 const AUD: &str = "biz_42";

@@ -110,14 +110,9 @@ impl Inbox {
     /// Opens (and creates, mode 0600) the inbox of the vault in `dir`, whose keys `unlocked`
     /// holds. Refuses a file written by a newer Kluis.
     pub fn open(dir: &Path, unlocked: &Unlocked) -> Result<Self> {
-        let path = dir.join(INBOX_FILE);
-        create_private(&path)?;
-        let mut conn = Connection::open(&path)?;
-        crate::vault::restrict_file(&path)?;
-        // WAL with synchronous=FULL (schema::configure): a delivery the API confirmed, and
-        // whose receipt the business holds, survives a power loss.
-        schema::configure(&conn)?;
-        schema::migrate_with(&mut conn, MIGRATIONS)?;
+        // A delivery the API confirmed, and whose receipt the business holds, survives a
+        // power loss (synchronous=FULL).
+        let conn = schema::open_side(&dir.join(INBOX_FILE), MIGRATIONS)?;
         Ok(Self {
             conn,
             unlocked: unlocked.clone(),
@@ -325,23 +320,6 @@ fn duplicate(err: rusqlite::Error) -> StoreError {
         }
         _ => err.into(),
     }
-}
-
-/// Creates `path` readable by the owner only, before SQLite opens it, so it never exists with
-/// a wider mode; an existing file is left as it is (and restricted after opening).
-pub(crate) fn create_private(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -121,12 +121,7 @@ impl Relationships {
     /// Opens (and creates, mode 0600) the records of the vault in `dir`, whose keys `unlocked`
     /// holds. Refuses a file written by a newer Kluis.
     pub fn open(dir: &Path, unlocked: &Unlocked) -> Result<Self> {
-        let path = dir.join(RELATIONSHIPS_FILE);
-        crate::inbox::create_private(&path)?;
-        let mut conn = Connection::open(&path)?;
-        crate::vault::restrict_file(&path)?;
-        schema::configure(&conn)?;
-        schema::migrate_with(&mut conn, MIGRATIONS)?;
+        let conn = schema::open_side(&dir.join(RELATIONSHIPS_FILE), MIGRATIONS)?;
         Ok(Self {
             conn,
             unlocked: unlocked.clone(),
@@ -138,10 +133,6 @@ impl Relationships {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
-    }
-
-    pub fn limits(&self) -> Limits {
-        self.limits
     }
 
     /// Makes the record of `business` if there is none yet (the first grant, request, message

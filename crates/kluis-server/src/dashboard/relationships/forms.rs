@@ -175,6 +175,18 @@ async fn refused_page(
     record::render(dashboard, &posted.owner, business, status, None, refused).await
 }
 
+/// The record page again with `error` beside the entry a settle or remove form named.
+async fn refuse_entry(
+    dashboard: &Dashboard,
+    posted: &Posted,
+    business: &BusinessId,
+    status: StatusCode,
+    error: String,
+) -> Result<Response, PageError> {
+    let refused = Refused::new("entry", "", error, &posted.form);
+    refused_page(dashboard, posted, business, status, refused).await
+}
+
 /// The field a rule of the core refers to when it refuses a form's item.
 fn main_field(form: &str) -> &'static str {
     match form {
@@ -311,13 +323,12 @@ async fn settle(
         .text("promise")
         .and_then(|p| EntryId::parse(p).ok());
     let (Some(promise), Some(status)) = (promise, status_of(posted.form.one("status"))) else {
-        let refused = Refused::new("entry", "", t.bad_settle.to_owned(), &posted.form);
-        return refused_page(
+        return refuse_entry(
             dashboard,
             posted,
             &business,
             StatusCode::BAD_REQUEST,
-            refused,
+            t.bad_settle.to_owned(),
         )
         .await;
     };
@@ -355,8 +366,7 @@ async fn settle(
         Ok(Appended::OverQuota(refusal)) => Err(PageError::Conflict(refusal.to_string())),
         Err(err) => {
             let (status, error) = refusal(err)?;
-            let refused = Refused::new("entry", "", error, &posted.form);
-            refused_page(dashboard, posted, &business, status, refused).await
+            refuse_entry(dashboard, posted, &business, status, error).await
         }
     }
 }
@@ -379,13 +389,12 @@ async fn remove(
         .text("entry")
         .and_then(|e| EntryId::parse(e).ok())
     else {
-        let refused = Refused::new("entry", "", t.bad_entry.to_owned(), &posted.form);
-        return refused_page(
+        return refuse_entry(
             dashboard,
             posted,
             &business,
             StatusCode::BAD_REQUEST,
-            refused,
+            t.bad_entry.to_owned(),
         )
         .await;
     };
@@ -409,8 +418,7 @@ async fn remove(
         Ok(()) => Ok(back_to(&business, "removed")),
         Err(err) => {
             let (status, error) = refusal(err)?;
-            let refused = Refused::new("entry", "", error, &posted.form);
-            refused_page(dashboard, posted, &business, status, refused).await
+            refuse_entry(dashboard, posted, &business, status, error).await
         }
     }
 }
