@@ -197,7 +197,7 @@ async fn refusals_say_why_and_store_nothing() {
         .unset(&Pointer::parse("/preferences/quiet_hours").unwrap())
         .unwrap();
 
-    // Bad bodies: 400 (or 413), nothing stored, nothing counted.
+    // Bad bodies: 400 (or 413, or 409 for a reply to nothing), nothing stored, nothing counted.
     let long = json!({"topic": "orders", "subject": "x", "body": "y".repeat(16 * 1024 + 1)});
     let huge = json!({"topic": "orders", "subject": "x", "body": "\n".repeat(30 * 1024)});
     let reply = json!({"topic": "orders", "subject": "x", "body": "y", "in_reply_to": "m_aaaaaaaaaaaaaaaaaaaaaaaaaa"});
@@ -216,7 +216,8 @@ async fn refusals_say_why_and_store_nothing() {
         ),
         (long, StatusCode::BAD_REQUEST),
         (huge, StatusCode::PAYLOAD_TOO_LARGE),
-        (reply, StatusCode::BAD_REQUEST),
+        // Well formed, but the owner sent no such reply: 409 (docs/inbox.md).
+        (reply, StatusCode::CONFLICT),
     ] {
         let (status, _, body) = server.post_message(&token, &bad).await;
         assert_eq!(status, want, "{body}");

@@ -346,6 +346,39 @@ pub fn list_depth(at: &Pointer) -> Option<usize> {
     None
 }
 
+/// A JSON Schema pattern of the pointers [`validate_pointer`] takes, for the API description:
+/// every section, claim, preference and address field, list indices, and anything under
+/// `/custom`. The members inside the contact policy's preferences (`/preferences/caps/0/…`)
+/// are left out: a description that names fewer places than the vault takes keeps a generated
+/// client on the safe side.
+pub fn pointer_pattern() -> String {
+    const TOKEN: &str = "(?:[^/~]|~[01])*";
+    const INDEX: &str = "(?:-|0|[1-9][0-9]*)";
+    fn below(kind: Kind) -> String {
+        let table = |names: Vec<(&str, String)>| {
+            let alternatives: Vec<String> = names
+                .into_iter()
+                .map(|(name, rest)| format!("{name}{rest}"))
+                .collect();
+            format!("(?:/(?:{}))?", alternatives.join("|"))
+        };
+        match kind {
+            Kind::Profile => table(PROFILE_CLAIMS.iter().map(|&(n, k)| (n, below(k))).collect()),
+            Kind::Preferences => table(PREFERENCES.iter().map(|&(n, k)| (n, below(k))).collect()),
+            Kind::Address => table(ADDRESS_FIELDS.iter().map(|&n| (n, String::new())).collect()),
+            Kind::Anything => format!("(?:/{TOKEN})*"),
+            Kind::ListOf(inner) => format!("(?:/{INDEX}{})?", below(*inner)),
+            _ => String::new(),
+        }
+    }
+    format!(
+        "^/(?:profile{}|preferences{}|custom{})$",
+        below(Kind::Profile),
+        below(Kind::Preferences),
+        below(Kind::Anything)
+    )
+}
+
 /// Checks that a pointer names a place that may exist in a vault (used for grants and queries).
 pub fn validate_pointer(at: &Pointer) -> Result<()> {
     let mut kind = Kind::Root;

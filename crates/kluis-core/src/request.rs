@@ -162,7 +162,9 @@ impl CheckedRequest {
     /// developer; none echoes key material.
     pub fn check(body: &AccessRequestBody) -> Result<Self> {
         let business = CheckedBusiness::check(&body.business)?;
-        body.jwk.verifying_key().map_err(|_| {
+        // The key's shape, not whether `x` is a point of the curve: no schema can say that,
+        // and a key that is not one signs no proof, so a grant bound to it is never used.
+        body.jwk.ed25519_bytes().map_err(|_| {
             Error::invalid("jwk must be an Ed25519 public key (kty OKP, crv Ed25519, x)")
         })?;
         let jwk = Jwk {
@@ -461,6 +463,9 @@ mod tests {
         refused(|b| b.jwk.crv = "X25519".into(), "Ed25519");
         refused(|b| b.jwk.x = "AAAA".into(), "Ed25519");
         refused(|b| b.jwk.alg = Some("ES256".into()), "Ed25519");
+        refused(|b| b.jwk.use_ = Some("enc".into()), "Ed25519");
+        // Not canonical base64url: the last character carries bits past the 32 bytes.
+        refused(|b| b.jwk.x = format!("{}p", &X[..42]), "Ed25519");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Wire types of the grant API that are not tokens: problem details (RFC 9457), introspection
 //! answers (RFC 7662) and health. The server writes them and the SDK reads them.
+//! [`patterns`] holds the rules of the bodies as JSON Schema patterns.
 
 use serde::{Deserialize, Serialize};
 
 use crate::token::{AuthorizationDetail, Confirmation, GrantClaims};
+
+pub mod patterns;
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -27,6 +30,19 @@ pub struct Problem {
     /// When a refused contact attempt can succeed, Unix seconds (also in `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<i64>,
+}
+
+/// The form body of `POST /v1/introspect` (RFC 7662 §2.1), sent as
+/// `application/x-www-form-urlencoded`. The server reads `token` and ignores the hint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IntrospectionForm {
+    /// The grant token to look at.
+    pub token: String,
+    /// A hint about the token's type; any value is taken and ignored (RFC 7662 §2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub token_type_hint: Option<String>,
 }
 
 /// An RFC 7662 introspection answer. Inactive tokens get `{"active": false}` and nothing else.
@@ -201,7 +217,11 @@ pub struct AccessRequestBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_category: Option<String>,
     /// How long the business wants access, in seconds (the owner may shorten it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral"
+    )]
     pub duration_secs: Option<i64>,
     /// Where the vault POSTs the decision (an [`AccessRequestStatus`]), besides polling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,6 +309,48 @@ impl AccessRequestStatus {
             expires_at: None,
             receipt: None,
             reason: None,
+        }
+    }
+}
+
+/// An optional integer as JSON Schema counts integers: `60` and `60.0` alike (a number whose
+/// fraction is zero), so that what a schema-generated client sends is read. Other numbers are
+/// refused.
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Some(i)),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+            _ => Err(D::Error::custom(format!(
+                "{n} is not a whole number of seconds"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod integral_tests {
+    use super::AccessRequestBody;
+
+    fn duration(value: &str) -> Result<Option<i64>, String> {
+        let body = format!(
+            r#"{{"business":{{"id":"a","name":"A"}},"jwk":{{"kty":"OKP","crv":"Ed25519","x":"x"}},
+                "purpose":"p","duration_secs":{value}}}"#
+        );
+        serde_json::from_str::<AccessRequestBody>(&body)
+            .map(|b| b.duration_secs)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn durations_are_whole_numbers_written_either_way() {
+        assert_eq!(duration("3600"), Ok(Some(3600)));
+        assert_eq!(duration("3600.0"), Ok(Some(3600)));
+        assert_eq!(duration("null"), Ok(None));
+        for bad in ["3600.5", "1e300", "\"60\""] {
+            assert!(duration(bad).is_err(), "{bad}");
         }
     }
 }

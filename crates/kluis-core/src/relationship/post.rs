@@ -196,7 +196,7 @@ fn too_large_attachment() -> PostError {
 }
 
 /// `type/subtype` of RFC 6838 restricted-name characters, at most 127 characters.
-fn is_media_type(text: &str) -> bool {
+pub(crate) fn is_media_type(text: &str) -> bool {
     let name = |part: &str| {
         !part.is_empty()
             && part.len() <= 63

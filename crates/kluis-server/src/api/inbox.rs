@@ -40,7 +40,8 @@ pub fn router() -> Router<AppState> {
     security(("grant" = [])),
     responses(
         (status = 201, description = "Delivered; keep the receipt as proof", body = InboxDelivered),
-        (status = 400, description = "A bad body, or `in_reply_to` names no message the owner sent you; the detail names the rule", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad body; the detail names the rule", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`in_reply_to` names no message the owner sent you", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The owner's contact policy or the grant's contact right refuses it; `reason` says which", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than 40 KiB", body = kluis_core::wire::Problem, content_type = "application/problem+json"),
@@ -102,7 +103,9 @@ pub async fn deliver(
             Ok((StatusCode::CREATED, Json(InboxDelivered { id, receipt })).into_response())
         }
         ContactVerdict::Inactive(reason) => Err(ApiError::unauthorized(reason)),
-        ContactVerdict::BadReply => Err(ApiError::BadRequest(
+        // The body is well formed; the inbox holds no such reply (409, not 400: a client
+        // generated from the description cannot know which ids the owner sent).
+        ContactVerdict::BadReply => Err(ApiError::Conflict(
             "in_reply_to names no message the owner sent you".into(),
         )),
         ContactVerdict::Failed => Err(ApiError::Unavailable),

@@ -1,4 +1,7 @@
-//! The OpenAPI 3.1 description, generated from the handlers' annotations and the wire types.
+//! The OpenAPI 3.1 description, generated from the handlers' annotations and the wire types,
+//! then made exact by [`exact`].
+
+mod exact;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -31,6 +34,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         kluis_core::wire::Problem,
         kluis_core::wire::Introspection,
+        kluis_core::wire::IntrospectionForm,
         kluis_core::wire::Health,
         kluis_core::jose::Jwks,
         kluis_core::jose::Jwk,
@@ -77,9 +81,19 @@ impl Modify for GrantSecurity {
     }
 }
 
-/// The document served at `/openapi.json` and kept in `docs/openapi.json`.
-pub fn spec() -> utoipa::openapi::OpenApi {
+pub use exact::Served;
+
+/// The document kept in `docs/openapi.json`: the one a vault with the default settings serves,
+/// but for what depends on the day (the latest day of an interaction).
+pub fn spec() -> serde_json::Value {
+    spec_for(Served::default())
+}
+
+/// The document a vault serves at `/openapi.json`.
+pub fn spec_for(served: Served) -> serde_json::Value {
     let mut spec = ApiDoc::openapi();
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut spec = serde_json::to_value(spec).expect("the description serializes");
+    exact::refine(&mut spec, served);
     spec
 }

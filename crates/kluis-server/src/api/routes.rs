@@ -140,7 +140,7 @@ pub async fn read_data(
 /// RFC 7662 token introspection. The token is its own credential: whoever holds it may ask.
 #[utoipa::path(
     post, path = "/v1/introspect", tag = "grant API",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = kluis_core::wire::IntrospectionForm, content_type = "application/x-www-form-urlencoded",
         description = "`token=<grant token>` (and optionally `token_type_hint`)"),
     responses(
         (status = 200, description = "Whether the token is active, and its claims if so", body = Introspection),
@@ -226,8 +226,12 @@ pub async fn healthz() -> Json<Health> {
 /// This API's OpenAPI 3.1 description.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::api::openapi::spec())
+pub async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let today = kluis_core::relationship::entry::day_of_ms(kluis_store::unix_now_ms());
+    Json(crate::api::openapi::spec_for(crate::api::openapi::Served {
+        allow_local_webhooks: state.allow_local_webhooks(),
+        latest_interaction: today.tomorrow().ok(),
+    }))
 }
 
 /// The body of a request, checked for size and media type.
