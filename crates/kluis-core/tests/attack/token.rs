@@ -102,7 +102,7 @@ pub fn claims(i: usize, jkt: Option<&str>) -> GrantClaims {
         aud: AUD.into(),
         jti: format!("g_{i:04}"),
         iat: NOW - 60,
-        nbf: (i % 2 == 0).then_some(NOW - 60),
+        nbf: i.is_multiple_of(2).then_some(NOW - 60),
         exp: NOW + 3600,
         purpose: "order delivery".into(),
         purpose_category: Some("contract".into()),

@@ -226,7 +226,7 @@ pub fn non_canonical(g: &mut Gen, jws: &str) -> Option<String> {
                 let ws = *g.pick(&[" ", "\n", "\t", "\r\n", "\u{a0}"]);
                 format!("{}{ws}{}", &part[..at], &part[at..])
             }
-            5 if part.len() % 4 != 0 => format!("{part}%3D"),
+            5 if !part.len().is_multiple_of(4) => format!("{part}%3D"),
             6 => STANDARD.encode(unb64(original[i])),
             _ => return None,
         };
