@@ -1,4 +1,4 @@
-//! The token attack corpus against the real server (issue 14): some 650 generated attacks on a
+//! The token attack corpus against the real server (issue 14): some 750 generated attacks on a
 //! key-bound grant and its DPoP proofs, sent to `GET /v1/data` of a server on 127.0.0.1:0, none
 //! answered but with 401; genuine calls between them are answered 200. It holds what the core
 //! corpus (crates/kluis-core/tests/attack_corpus.rs) cannot: replayed proofs, also sent
