@@ -52,7 +52,9 @@ pub async fn create_request(
                 .into(),
         ));
     }
-    let request: AccessRequestBody = serde_json::from_value(raw).map_err(|e| {
+    // Read from the bytes again, not from `raw`: serde then names the line and column of
+    // what is wrong, as for every other body.
+    let request: AccessRequestBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the request body is not a valid access request: {e}"
         ))
