@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The API against its own description (docs/openapi.md): a real vault with a grant that holds
+# The API against its own description (docs/reliability.md): a real vault with a grant that holds
 # every right is served, then
 #   1. the committed and the served description are linted by Redocly's CLI (errors fail);
 #   2. a client is generated from the served description by openapi-python-client and used
