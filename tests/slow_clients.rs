@@ -169,13 +169,19 @@ async fn half_sent_requests_are_closed_after_the_header_timeout_while_grants_are
     eprintln!("{n} stalled connections opened and 20 grants read in {busy:?}; {open} still open");
     if busy < timeout - Duration::from_millis(200) {
         // None can have reached its deadline yet, so the reads were served beside all of them.
-        assert_eq!(open, n, "stalled connections closed before their header timeout");
+        assert_eq!(
+            open, n,
+            "stalled connections closed before their header timeout"
+        );
     }
 
     // Then each is closed by the server, not before its header timeout and not long after.
     let ended = closings(stalled, timeout + Duration::from_secs(5)).await;
     let still = ended.iter().filter(|e| e.is_none()).count();
-    assert_eq!(still, 0, "{still} of {n} stalled connections were never closed");
+    assert_eq!(
+        still, 0,
+        "{still} of {n} stalled connections were never closed"
+    );
     let ended: Vec<Duration> = ended.into_iter().flatten().collect();
     let earliest = ended.iter().min().unwrap();
     let latest = ended.iter().max().unwrap();
@@ -210,7 +216,10 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_served_once_the_stall
     stalled.extend(stall(&server.addr(), n - cap).await);
 
     let ended = closings(stalled, timeout + Duration::from_secs(5)).await;
-    assert!(ended.iter().all(Option::is_some), "a stalled connection stayed");
+    assert!(
+        ended.iter().all(Option::is_some),
+        "a stalled connection stayed"
+    );
     let ended: Vec<Duration> = ended.into_iter().flatten().collect();
     let held = ended.iter().filter(|e| **e >= timeout / 2).count();
     let quick = ended.iter().filter(|e| **e < timeout / 2).count();
@@ -294,5 +303,9 @@ async fn keep_alive_connections_carry_requests_and_close_when_idle() {
     .await;
     assert!(end.is_ok(), "an idle keep-alive connection stayed open");
     // It was idle 0.6 timeouts before this wait began, so it ends some 0.4 timeouts into it.
-    assert!(idle.elapsed() >= timeout / 4, "closed at {:?}", idle.elapsed());
+    assert!(
+        idle.elapsed() >= timeout / 4,
+        "closed at {:?}",
+        idle.elapsed()
+    );
 }
