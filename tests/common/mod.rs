@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kluis::core::document::sample;
 use kluis::core::relationship::Limits;
-use kluis::server::{AppState, LogDurability, serve};
+use kluis::server::{AppState, ConnectionLimits, LogDurability, serve_with_limits};
 use kluis::store::{KdfParams, Passphrase, Vault};
 
 pub struct Server {
@@ -35,6 +35,19 @@ impl Server {
 
     /// Like [`Server::start_with`], holding relationship entries to `limits`.
     pub async fn start_limited(public_url: Option<&str>, limits: Limits) -> Self {
+        Self::start_full(public_url, limits, ConnectionLimits::default()).await
+    }
+
+    /// A server that holds its connections to `connections`.
+    pub async fn start_connections(connections: ConnectionLimits) -> Self {
+        Self::start_full(None, Limits::default(), connections).await
+    }
+
+    async fn start_full(
+        public_url: Option<&str>,
+        limits: Limits,
+        connections: ConnectionLimits,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let vault =
             Vault::create(dir.path(), &Passphrase::new("pw"), KdfParams::OWASP_MINIMUM).unwrap();
@@ -45,7 +58,7 @@ impl Server {
         state.set_public_url(public_url.map(str::to_owned)).unwrap();
         let Running {
             base, http, stop, ..
-        } = serving(state).await;
+        } = serving(state, connections).await;
         Server {
             base,
             dir,
@@ -83,17 +96,27 @@ pub struct Running {
 
 /// Serves the vault in `dir` and waits until `/healthz` answers.
 pub async fn start(dir: &Path, vault: &Vault) -> Running {
-    serving(AppState::open(dir, vault.unlocked()).unwrap()).await
+    serving(
+        AppState::open(dir, vault.unlocked()).unwrap(),
+        ConnectionLimits::default(),
+    )
+    .await
 }
 
 /// Serves `state` on 127.0.0.1:0 and waits until `/healthz` answers.
-async fn serving(state: AppState) -> Running {
+async fn serving(state: AppState, connections: ConnectionLimits) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let done = tokio::spawn(serve_with_limits(
+        listener,
+        state,
+        None,
+        connections,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let http = reqwest::Client::new();
     for _ in 0..100 {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await

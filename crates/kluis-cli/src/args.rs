@@ -91,6 +91,16 @@ pub enum Command {
         #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024,
               value_parser = clap::value_parser!(u64).range(1..))]
         record_bytes: u64,
+        /// Seconds a connection has to send a request's headers, counted from the connection
+        /// (or the previous response, so it also ends idle keep-alive connections); the
+        /// connection is closed past it
+        #[arg(long, value_name = "SECS", default_value_t = 5,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_timeout: u64,
+        /// Connections open at once; one beyond it is accepted and closed at once
+        #[arg(long, value_name = "N", default_value_t = 1024,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),

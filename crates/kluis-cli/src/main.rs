@@ -57,6 +57,8 @@ fn run(cli: Cli) -> Result<()> {
             allow_local_webhooks,
             entries_per_day,
             record_bytes,
+            header_timeout,
+            max_connections,
         } => serve::serve(
             &global,
             serve::Options {
@@ -67,6 +69,10 @@ fn run(cli: Cli) -> Result<()> {
                 limits: kluis_core::relationship::Limits {
                     entries_per_day,
                     bytes_in_all: record_bytes,
+                },
+                connections: kluis_server::ConnectionLimits {
+                    header_timeout: std::time::Duration::from_secs(header_timeout),
+                    max_connections: max_connections as usize,
                 },
             },
         ),

@@ -8,7 +8,7 @@ use kluis_core::grant::{BusinessId, GrantRequest};
 use kluis_core::relationship::Limits;
 use kluis_core::{Pointer, document};
 use kluis_server::notify::{self, Dispatcher};
-use kluis_server::{AppState, Dashboard, LogDurability};
+use kluis_server::{AppState, ConnectionLimits, Dashboard, LogDurability};
 use kluis_store::{KdfParams, Passphrase, Unlocked, Vault, unix_now};
 
 use crate::args::{DemoArgs, Global};
@@ -85,6 +85,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
             no_log_fsync: false,
             allow_local_webhooks: false,
             limits: Limits::default(),
+            connections: ConnectionLimits::default(),
         },
         Some(hints),
     )
@@ -104,6 +105,8 @@ pub struct Options<'a> {
     pub allow_local_webhooks: bool,
     /// The quotas of businesses' relationship entries.
     pub limits: Limits,
+    /// The header timeout and the cap on open connections.
+    pub connections: ConnectionLimits,
 }
 
 fn run_server(
@@ -118,6 +121,7 @@ fn run_server(
         no_log_fsync,
         allow_local_webhooks,
         limits,
+        connections,
     } = options;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -184,7 +188,8 @@ fn run_server(
         }
         let _ = out.flush();
         drop(out);
-        kluis_server::serve_with(listener, state, dashboard, shutdown_signal()).await?;
+        kluis_server::serve_with_limits(listener, state, dashboard, connections, shutdown_signal())
+            .await?;
         Ok::<(), anyhow::Error>(())
     })?;
     dispatcher.stop();

@@ -1,10 +1,12 @@
 //! `kluis serve` and `kluis demo` as real processes: the README's first command works, and a
-//! revocation by a second `kluis` process takes effect on the server's very next request.
+//! revocation by a second `kluis` process takes effect on the server's very next request;
+//! `--header-timeout` and `--max-connections` hold stalled clients.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -182,4 +184,109 @@ fn the_dashboard_is_served_on_loopback_and_refused_off_it_without_https() {
         lines[1],
         "The owner's dashboard: https://vault.example/dashboard/ (sign in with the vault's passphrase)."
     );
+}
+
+/// Reads `stream` until the server ends it (end of stream or a reset), at most `within`;
+/// whether it did.
+fn ends_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Whether the server still holds `stream` open: nothing to read and no end yet.
+fn still_open(stream: &std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    let open = matches!((&*stream).read(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).unwrap();
+    open
+}
+
+#[test]
+fn kluis_serve_closes_stalled_connections_and_caps_them_as_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    succeeded(kluis_cmd(d).arg("init"));
+    succeeded(kluis_cmd(d).args(["set", "/profile/email", "anna@example.nl"]));
+    let created: Value = serde_json::from_str(&succeeded(kluis_cmd(d).args([
+        "grant",
+        "create",
+        "--to",
+        "shop.example",
+        "--fields",
+        "/profile/email",
+        "--purpose",
+        "receipts",
+        "--json",
+    ])))
+    .unwrap();
+    let token = created["token"].as_str().unwrap();
+    for bad in [["--header-timeout", "0"], ["--max-connections", "0"]] {
+        let refused = kluis_cmd(d)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{bad:?} is a usage error");
+    }
+
+    let mut serve = kluis_cmd(d);
+    serve.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--header-timeout",
+        "1",
+        "--max-connections",
+        "3",
+    ]);
+    let (_server, url, _) = start(serve);
+    let addr = url.trim_start_matches("http://");
+    let stall = || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let _ = stream.write_all(b"GET /v1/da");
+        stream
+    };
+    // The start-up check's connection may still hold a slot, so fill the cap with three.
+    let opened = Instant::now();
+    let mut stalled: Vec<_> = (0..3).map(|_| stall()).collect();
+    let mut beyond = stall();
+    assert!(
+        ends_within(&mut beyond, Duration::from_millis(500)),
+        "a connection beyond --max-connections was kept"
+    );
+    // Those within the cap are still open, before their header timeout…
+    let open = stalled.iter().filter(|s| still_open(s)).count();
+    assert!(
+        opened.elapsed() < Duration::from_millis(900),
+        "too slow to tell"
+    );
+    assert!(
+        (2..=3).contains(&open),
+        "{open} of 3 held within --max-connections"
+    );
+    // …and closed once it passes.
+    for stream in &mut stalled {
+        assert!(
+            ends_within(stream, Duration::from_secs(5)),
+            "a stalled one stayed"
+        );
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(950));
+    assert!(opened.elapsed() < Duration::from_secs(4));
+    let (status, body) = get_data(&url, token);
+    assert_eq!(status, 200);
+    assert_eq!(body["profile"]["email"], "anna@example.nl");
 }

@@ -5,12 +5,12 @@
 pub mod api;
 pub mod dashboard;
 mod ledger;
+mod listen;
 pub mod notify;
 mod replay;
 mod state;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -22,12 +22,14 @@ use tower::ServiceBuilder;
 pub use api::{ApiError, openapi};
 pub use dashboard::Dashboard;
 pub use ledger::batch_stats;
+pub use listen::{ConnectionLimits, HEADER_TIMEOUT, MAX_CONNECTIONS};
 pub use state::{AppState, LogDurability};
 
 /// Request bodies larger than this are refused with 413 by the grant API (the dashboard's
 /// forms have their own limit).
 pub const BODY_LIMIT: usize = 8 * 1024;
-/// A request that takes longer than this is answered with 408.
+/// A request that takes longer than this once its head has arrived is answered with 408 (the
+/// head itself has [`ConnectionLimits::header_timeout`]).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The grant API alone.
@@ -77,14 +79,26 @@ pub async fn serve_with(
     dashboard: Option<Dashboard>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let ledger = state.ledger().clone();
-    let app = app_with(state, dashboard);
-    axum::serve(
+    serve_with_limits(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        state,
+        dashboard,
+        ConnectionLimits::default(),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    .await
+}
+
+/// Like [`serve_with`], holding connections to `limits`.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    state: AppState,
+    dashboard: Option<Dashboard>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ledger = state.ledger().clone();
+    listen::run(listener, app_with(state, dashboard), limits, shutdown).await;
     // The log's head covers the last calls before the process goes (a crash leaves the last
     // 100 ms of entries past it: still read and verified, but not protected against a cut).
     if ledger.settle().await.is_err() {
