@@ -185,7 +185,43 @@ fn logged_reads(d: &Path, grant: &str) -> u64 {
             "--json",
         ],
     );
-    json_of(&page).as_array().unwrap().len() as u64
+    // The grant's creation and budget are the owner's records of it: only the reads count.
+    let reads = json_of(&page)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "read")
+        .count();
+    reads as u64
+}
+
+/// Per owner action in the log: the records of it done, less those retracted as not saved;
+/// and how many were retracted.
+fn owner_actions_done(d: &Path) -> (Vec<(&'static str, i64)>, usize) {
+    let mut retracted = 0;
+    let log = json_of(&ok(d, &["log", "--limit", "1000000", "--json"]));
+    let mut done = std::collections::BTreeMap::<&'static str, i64>::new();
+    for e in log.as_array().unwrap() {
+        let action = e["action"].as_str().unwrap();
+        if e["actor"] == "business" || !["document_set", "grant_create"].contains(&action) {
+            continue;
+        }
+        let action = if action == "document_set" {
+            "document_set"
+        } else {
+            "grant_create"
+        };
+        let n = done.entry(action).or_default();
+        match (e["outcome"].as_str().unwrap(), e["reason"].as_str()) {
+            ("allowed", _) => *n += 1,
+            ("refused", Some("not saved: the disk holding the vault is full")) => {
+                *n -= 1;
+                retracted += 1;
+            }
+            other => panic!("an owner's record {other:?}: {e}"),
+        }
+    }
+    (done.into_iter().collect(), retracted)
 }
 
 /// Reads from 8 threads until one is refused or `limit` were served; returns (served, refused).
@@ -319,11 +355,17 @@ fn a_full_disk_refuses_what_it_cannot_store_and_recovers_without_a_restart() {
     let (status, kind, problem) = served.post_message("while full");
     assert_eq!(status, 503, "{problem}");
     assert_eq!(kind, "application/problem+json");
-    assert_eq!(problem["type"], "urn:kluis:problem:storage-full", "{problem}");
+    assert_eq!(
+        problem["type"], "urn:kluis:problem:storage-full",
+        "{problem}"
+    );
     // A dashboard save shows an error page and saves nothing.
     let (status, page) = served.save_nickname("while-full");
     assert_eq!(status, 503, "{page}");
-    assert!(page.contains("The disk holding your vault is full"), "{page}");
+    assert!(
+        page.contains("The disk holding your vault is full"),
+        "{page}"
+    );
     // Reads go on while their records fit the log's preallocated space, then are refused.
     let (served_full, refused) = read_until_refused(&served, 200_000);
     eprintln!("on the full disk: {served_full} reads served, then {refused} refused");
@@ -349,11 +391,23 @@ fn a_full_disk_refuses_what_it_cannot_store_and_recovers_without_a_restart() {
         .map(|m| m["subject"].as_str().unwrap())
         .collect();
     assert_eq!(subjects, ["before"]);
-    // Every read that was served is in the log (one more was served before the disk filled).
+    // Every read that was served is in the log (one more was served before the disk filled),
+    // and no read that was refused.
     let logged = logged_reads(d, &grant);
+    assert_eq!(
+        logged,
+        served_full + 1,
+        "{served_full} served on the full disk"
+    );
+
+    // The owner's actions that failed on the full disk are not in the log as done: a record
+    // appended before its commit failed (the commit is what needs new space) is followed by
+    // its retraction.
+    let (done, retracted) = owner_actions_done(d);
+    assert_eq!(done, [("document_set", 2), ("grant_create", 2)]);
     assert!(
-        logged > served_full,
-        "{served_full} served on the full disk, {logged} logged"
+        retracted > 0,
+        "no commit failed after its record: nothing was tested"
     );
 
     // Space is back: the same server serves, logs and stores again.
@@ -369,5 +423,7 @@ fn a_full_disk_refuses_what_it_cannot_store_and_recovers_without_a_restart() {
     );
     let out = ok(d, &["log", "verify"]);
     assert!(out.contains("intact"), "{out}");
+    let (done, _) = owner_actions_done(d);
+    assert_eq!(done, [("document_set", 4), ("grant_create", 2)]);
     eprintln!("full-disk test: {:.1} s", began.elapsed().as_secs_f64());
 }

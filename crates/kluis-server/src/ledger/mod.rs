@@ -11,7 +11,7 @@
 //! read is refused (429) without building an answer, and the refusals are summed up in the log
 //! rather than listed one by one.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -207,15 +207,21 @@ impl Job {
     }
 }
 
+/// How long after a batch failed for a full disk the calls not served are told so (ms).
+const DISK_FULL_TOLD: i64 = 5_000;
+
 /// A handle to the ledger thread; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     jobs: mpsc::SyncSender<Job>,
     /// Calls with a DPoP proof go through the proof checker first.
     proofs: mpsc::SyncSender<Job>,
-    /// Whether the last batch failed to store something because the disk is full: the calls
-    /// it could not serve are then told so (503 `storage-full`), not only that the vault is busy.
-    disk_full: Arc<AtomicBool>,
+    /// When (Unix ms, 0 for never) a batch last failed to store something because the disk
+    /// is full: calls not served within [`DISK_FULL_TOLD`] of it are told so (503
+    /// `storage-full`), not only that the vault is busy. A time rather than a flag that the
+    /// next batch clears: on a nearly full disk the next batch may fit, while the calls of
+    /// the failed one are still being answered.
+    disk_full: Arc<AtomicI64>,
 }
 
 impl Ledger {
@@ -230,7 +236,7 @@ impl Ledger {
         let replay = Arc::new(ReplayCache::new());
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
-        let disk_full = Arc::new(AtomicBool::new(false));
+        let disk_full = Arc::new(AtomicI64::new(0));
         let full = disk_full.clone();
         std::thread::Builder::new()
             .name("kluis-ledger".into())
@@ -357,7 +363,8 @@ impl Ledger {
 
     /// Why a call the ledger could not serve was not served.
     pub fn unavailable(&self) -> ApiError {
-        if self.disk_full.load(Ordering::Relaxed) {
+        let at = self.disk_full.load(Ordering::Relaxed);
+        if at > 0 && unix_now_ms() - at < DISK_FULL_TOLD {
             ApiError::DiskFull
         } else {
             ApiError::Unavailable
@@ -373,7 +380,7 @@ impl Ledger {
     }
 }
 
-fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>, disk_full: &AtomicBool) {
+fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>, disk_full: &AtomicI64) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
@@ -465,10 +472,9 @@ fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>, disk_full: &Ato
             }
             Ok(v.log_mark())
         });
-        disk_full.store(
-            full || decided.as_ref().is_err_and(StoreError::is_disk_full),
-            Ordering::Relaxed,
-        );
+        if full || decided.as_ref().is_err_and(StoreError::is_disk_full) {
+            disk_full.store(unix_now_ms(), Ordering::Relaxed);
+        }
         match decided {
             Ok(at) => {
                 // Outside the log's lock: an owner's action holds the database's write lock
