@@ -59,8 +59,8 @@ impl Vault {
     /// The log is not part of SQLite's transactions: inside [`Vault::in_transaction`] the
     /// records are written when this is called, so call it last, once the action it records
     /// can no longer fail but for the commit. If the append fails, the transaction is rolled
-    /// back and nothing happened unrecorded; a failing commit after it would leave a record of
-    /// an action that did not happen (docs/storage.md). Inside a transaction the log's lock is
+    /// back and nothing happened unrecorded; if the transaction does not commit after it, the
+    /// record is retracted ([`Vault::in_transaction`], docs/storage.md). Inside a transaction the log's lock is
     /// kept until the transaction ends, so no other writer appends between the record and the
     /// commit of what it records (see [`Vault::with_log_lock`]).
     pub fn append_log<R: serde::Serialize>(&self, records: &[R]) -> Result<()> {

@@ -223,7 +223,8 @@ impl Vault {
     /// the outer transaction instead: its writes are undone on its own error and otherwise
     /// commit with the outer one. So store operations built on this compose, e.g. an approval
     /// made of a new grant (itself a transaction), a receipt and the decision. (The access log
-    /// is not part of the transaction: see [`Vault::append_log`].)
+    /// is not part of the transaction: see [`Vault::append_log`]. Records appended in a
+    /// transaction or savepoint that then does not commit are retracted when it ends.)
     pub fn in_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
             let mark = self.appended.borrow().len();
