@@ -148,7 +148,7 @@ fn a_server_killed_at_any_moment_loses_nothing_it_acknowledged() {
         20
     };
     let cycles = env_or("KLUIS_CRASH_CYCLES", default);
-    let seed = env_or("KLUIS_CRASH_SEED", 0x6b6c_7569_73);
+    let seed = env_or("KLUIS_CRASH_SEED", 0x006b_6c75_6973);
     eprintln!("crash test: {cycles} cycles, KLUIS_CRASH_SEED={seed}");
     let began = Instant::now();
     let mut rng = fastrand::Rng::with_seed(seed);

@@ -61,6 +61,8 @@ fn is_full_io(e: &std::io::Error) -> bool {
     ) || matches!(e.raw_os_error(), Some(28))
 }
 
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +85,3 @@ mod tests {
         assert!(!StoreError::Tampered("x".into()).is_disk_full());
     }
 }
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
