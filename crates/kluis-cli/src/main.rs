@@ -27,7 +27,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("kluis: {err:#}");
+            if disk_full(&err) {
+                eprintln!(
+                    "kluis: the disk holding the vault is full; free some space and try again \
+                     ({err:#})"
+                );
+            } else {
+                eprintln!("kluis: {err:#}");
+            }
             ExitCode::from(exit_code(&err))
         }
     }
@@ -105,6 +112,15 @@ pub fn open(global: &Global) -> Result<Vault> {
     let dir = vault_dir(global)?;
     let passphrase = secret::current(global.passphrase_file.as_deref())?;
     Ok(Vault::open(&dir, &passphrase)?)
+}
+
+/// Whether `err` came from a full disk, however deep in its chain of causes.
+fn disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_disk_full)
+    })
 }
 
 /// Exit codes a script can tell apart (documented in README.md).

@@ -37,6 +37,51 @@ impl StoreError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::NotFound(message.into())
     }
+
+    /// Whether this failed because the disk holding the vault is full (or over its quota):
+    /// `ENOSPC`/`EDQUOT` from a file, `SQLITE_FULL` from SQLite, or SQLite failing to grow a
+    /// `-shm` index, which on a full disk is how opening a database fails.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Io(e) => is_full_io(e),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+                    || e.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_full_io(e: &std::io::Error) -> bool {
+    // ENOSPC and EDQUOT on Linux and the BSDs alike (28; 122 on Linux, 69 on the BSDs).
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_from_other_failures() {
+        let full = StoreError::Io(std::io::Error::from_raw_os_error(28));
+        assert!(full.is_disk_full());
+        let denied = StoreError::Io(std::io::Error::from_raw_os_error(13));
+        assert!(!denied.is_disk_full());
+        let sqlite = |code| {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        assert!(sqlite(rusqlite::ffi::SQLITE_FULL).is_disk_full());
+        assert!(sqlite(rusqlite::ffi::SQLITE_IOERR_SHMSIZE).is_disk_full());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_BUSY).is_disk_full());
+        assert!(!StoreError::Tampered("x".into()).is_disk_full());
+    }
+}

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use kluis_core::access::AccessRecord;
+use kluis_core::access::{AccessRecord, Outcome};
 
 use crate::error::{Result, StoreError};
 use crate::logfile::{self, GENESIS, LOG_FILE, LogFile, SEAL_PLACE};
@@ -59,8 +59,8 @@ impl Vault {
     /// The log is not part of SQLite's transactions: inside [`Vault::in_transaction`] the
     /// records are written when this is called, so call it last, once the action it records
     /// can no longer fail but for the commit. If the append fails, the transaction is rolled
-    /// back and nothing happened unrecorded; a failing commit after it would leave a record of
-    /// an action that did not happen (docs/storage.md). Inside a transaction the log's lock is
+    /// back and nothing happened unrecorded; if the transaction does not commit after it, the
+    /// record is retracted ([`Vault::in_transaction`], docs/storage.md). Inside a transaction the log's lock is
     /// kept until the transaction ends, so no other writer appends between the record and the
     /// commit of what it records (see [`Vault::with_log_lock`]).
     pub fn append_log<R: serde::Serialize>(&self, records: &[R]) -> Result<()> {
@@ -73,10 +73,53 @@ impl Vault {
         self.ensure_log_open()?;
         let mut log = self.log.borrow_mut();
         let log = log.as_mut().expect("opened above");
-        if !self.conn.is_autocommit() {
+        let in_transaction = !self.conn.is_autocommit();
+        if in_transaction {
             log.lock()?;
         }
-        log.append(&json, count, self.log_fsync.get())
+        log.append(&json, count, self.log_fsync.get())?;
+        if in_transaction {
+            self.appended.borrow_mut().push(json);
+        }
+        Ok(())
+    }
+
+    /// After a transaction (or a savepoint of one) that appended records ended without
+    /// committing them (its work failed after the append, or the commit itself failed, as on a
+    /// full disk): appends, still under the log's lock, a retraction of each record appended
+    /// since `mark`, the same action refused with the reason "not saved", so the log does not
+    /// tell of an action that did not happen. Best effort: if this append fails too, the log
+    /// keeps the record alone (docs/storage.md).
+    pub(crate) fn retract_appended_since(&self, mark: usize, why: &StoreError) {
+        let appended = {
+            let mut all = self.appended.borrow_mut();
+            let from = mark.min(all.len());
+            all.split_off(from)
+        };
+        if appended.is_empty() {
+            return;
+        }
+        let reason = if why.is_disk_full() {
+            "not saved: the disk holding the vault is full"
+        } else {
+            "not saved: the action did not complete"
+        };
+        let at_ms = crate::unix_now_ms();
+        let mut retractions = Vec::new();
+        for json in &appended {
+            let Ok(records) = serde_json::from_slice::<Vec<AccessRecord>>(json) else {
+                continue;
+            };
+            retractions.extend(records.into_iter().map(|record| AccessRecord {
+                at_ms,
+                outcome: Outcome::Refused,
+                reason: Some(reason.into()),
+                ..record
+            }));
+        }
+        let _ = self.append_log(&retractions);
+        // A retraction is not retracted again if an outer transaction fails.
+        self.appended.borrow_mut().truncate(mark);
     }
 
     /// Runs `work` holding the log file's lock: no other connection or process appends
@@ -103,6 +146,7 @@ impl Vault {
     /// it; after a rollback, forgets the log file too (it may have been moved there by the
     /// rolled-back transaction, whose database no longer names it).
     pub(crate) fn end_log_transaction(&self, committed: bool) {
+        self.appended.borrow_mut().clear();
         if let Ok(mut log) = self.log.try_borrow_mut() {
             if committed {
                 if let Some(log) = log.as_mut() {
@@ -339,5 +383,96 @@ impl Vault {
             .open(&self.place(SEAL_PLACE, &seq.to_be_bytes()), sealed)?;
         serde_json::from_slice(&plain)
             .map_err(|_| StoreError::Tampered(format!("log entry {seq} is unreadable")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kluis_core::access::{Action, Actor};
+
+    use super::*;
+    use crate::{KdfParams, Passphrase};
+
+    fn owner_record(n: i64) -> AccessRecord {
+        AccessRecord {
+            at_ms: 1_800_000_000_000 + n,
+            actor: Actor::OwnerCli,
+            action: Action::DocumentSet,
+            request: None,
+            grant: None,
+            business: None,
+            purpose: None,
+            fields: Vec::new(),
+            outcome: Outcome::Allowed,
+            reason: None,
+            contact: None,
+        }
+    }
+
+    fn outcomes(v: &Vault) -> Vec<(Outcome, Option<String>)> {
+        v.log_entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.record.outcome, e.record.reason))
+            .collect()
+    }
+
+    #[test]
+    fn a_record_whose_action_does_not_commit_is_retracted() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::create(
+            dir.path(),
+            &Passphrase::new("pass phrase"),
+            KdfParams::OWASP_MINIMUM,
+        )
+        .unwrap();
+        // The commit itself fails after the record was appended, as on a full disk: here a
+        // foreign key that SQLite checks only at COMMIT.
+        let out = v.in_transaction(|v| {
+            v.conn.execute_batch(
+                "PRAGMA defer_foreign_keys = ON;
+                 INSERT INTO receipts (id, grant_id, created_at, sealed)
+                 VALUES ('r', 'g_no_such_grant', 0, x'00');",
+            )?;
+            v.append_log(&[owner_record(1)])
+        });
+        assert!(matches!(out, Err(StoreError::Sqlite(_))), "{out:?}");
+        let not_saved = Some("not saved: the action did not complete".to_owned());
+        assert_eq!(
+            outcomes(&v),
+            [
+                (Outcome::Allowed, None),
+                (Outcome::Refused, not_saved.clone())
+            ]
+        );
+        let entries = v.log_entries().unwrap();
+        assert_eq!(entries[1].record.action, Action::DocumentSet);
+        assert_eq!(entries[1].record.actor, Actor::OwnerCli);
+
+        // A savepoint that fails after its record, inside a transaction that commits: its
+        // record is retracted, the outer one's stays.
+        v.in_transaction(|v| {
+            let inner: Result<()> = v.in_transaction(|v| {
+                v.append_log(&[owner_record(2)])?;
+                Err(StoreError::Conflict("give up".into()))
+            });
+            assert!(inner.is_err());
+            v.append_log(&[owner_record(3)])
+        })
+        .unwrap();
+        let after: Vec<_> = outcomes(&v).into_iter().skip(2).collect();
+        assert_eq!(
+            after,
+            [
+                (Outcome::Allowed, None),
+                (Outcome::Refused, not_saved),
+                (Outcome::Allowed, None)
+            ]
+        );
+        // A transaction that commits retracts nothing.
+        v.in_transaction(|v| v.append_log(&[owner_record(4)]))
+            .unwrap();
+        assert_eq!(v.log_entries().unwrap().len(), 6);
+        assert!(v.verify_log().unwrap().first_broken.is_none());
     }
 }

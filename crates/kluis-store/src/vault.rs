@@ -76,6 +76,9 @@ pub struct Vault {
     pub(crate) log: RefCell<Option<LogFile>>,
     /// Whether appends to it are flushed to the disk before they return.
     pub(crate) log_fsync: Cell<bool>,
+    /// The records appended inside the open transaction (each append's JSON array), retracted
+    /// if it does not commit.
+    pub(crate) appended: RefCell<Vec<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl Vault {
@@ -162,6 +165,7 @@ impl Vault {
             path,
             log: RefCell::new(None),
             log_fsync: Cell::new(true),
+            appended: RefCell::new(Vec::new()),
         }
     }
 
@@ -219,9 +223,11 @@ impl Vault {
     /// the outer transaction instead: its writes are undone on its own error and otherwise
     /// commit with the outer one. So store operations built on this compose, e.g. an approval
     /// made of a new grant (itself a transaction), a receipt and the decision. (The access log
-    /// is not part of the transaction: see [`Vault::append_log`].)
+    /// is not part of the transaction: see [`Vault::append_log`]. Records appended in a
+    /// transaction or savepoint that then does not commit are retracted when it ends.)
     pub fn in_transaction<T>(&self, work: impl FnOnce(&Self) -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
+            let mark = self.appended.borrow().len();
             self.conn.execute_batch("SAVEPOINT nested")?;
             return match work(self) {
                 Ok(out) => {
@@ -231,11 +237,14 @@ impl Vault {
                 Err(err) => {
                     self.conn
                         .execute_batch("ROLLBACK TO nested; RELEASE nested")?;
+                    self.retract_appended_since(mark, &err);
                     Err(err)
                 }
             };
         }
         let tx = self.immediate()?;
+        // What a transaction not opened here appended is not this one's to retract.
+        self.appended.borrow_mut().clear();
         let out = match work(self) {
             Ok(out) => tx.commit().map(|()| out).map_err(StoreError::from),
             Err(err) => {
@@ -243,6 +252,9 @@ impl Vault {
                 Err(err)
             }
         };
+        if let Err(err) = &out {
+            self.retract_appended_since(0, err);
+        }
         self.end_log_transaction(out.is_ok());
         out
     }

@@ -309,13 +309,20 @@ fn records_are_written_before_the_action_commits() {
     assert_eq!(v.grant(&grant.id).unwrap().status(NOW + 2), Status::Active);
     write_at(d, 0, &header);
 
-    // The record is in the log once `append_log` returns, whatever the transaction does next.
+    // The record is in the log once `append_log` returns, whatever the transaction does next;
+    // if it then does not commit, the record is retracted after it.
     let out: Result<(), StoreError> = v.in_transaction(|v| {
         v.append_log(&[record(2)])?;
         Err(StoreError::Conflict("give up".into()))
     });
     assert!(out.is_err());
-    assert_eq!(v.log_entries().unwrap().len(), 1);
+    let entries = v.log_entries().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].record, record(2));
+    assert_eq!(
+        entries[1].record.reason.as_deref(),
+        Some("not saved: the action did not complete")
+    );
 }
 
 /// `tests/fixtures/vault-with-log-in-db` was made by the previous version (commit 4607237):

@@ -57,6 +57,10 @@ pub enum ApiError {
     Timeout,
     #[error("overloaded")]
     Unavailable,
+    /// The disk holding the vault is full: what the call needed stored (its access-log
+    /// record, a message, an entry, a subscription) could not be.
+    #[error("the disk holding the vault is full")]
+    DiskFull,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -182,6 +186,16 @@ impl ApiError {
                 "Service unavailable",
                 Some("the vault is busy or shutting down; try again".into()),
             ),
+            Self::DiskFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-full",
+                "Insufficient storage",
+                Some(
+                    "the vault cannot store anything now: the disk holding it is full; \
+                     nothing was stored or sent; try again later"
+                        .into(),
+                ),
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -194,6 +208,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        if err.is_disk_full() {
+            tracing::error!(error = %err, "the disk holding the vault is full");
+            return Self::DiskFull;
+        }
         match err {
             // Validation messages are written for the person who sent the input.
             StoreError::Invalid(e) => Self::BadRequest(e.to_string()),
@@ -231,6 +249,7 @@ impl IntoResponse for ApiError {
             } => (Some(*reason), *retry_after),
             _ => (None, None),
         };
+        let disk_full = matches!(self, Self::DiskFull);
         let fields = match self {
             Self::Forbidden { fields, .. } => fields,
             _ => Vec::new(),
@@ -250,6 +269,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::TOO_MANY_REQUESTS {
             headers.insert(header::RETRY_AFTER, retry_after);
+        }
+        if disk_full {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(

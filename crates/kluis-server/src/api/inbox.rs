@@ -108,7 +108,7 @@ pub async fn deliver(
         ContactVerdict::BadReply => Err(ApiError::Conflict(
             "in_reply_to names no message the owner sent you".into(),
         )),
-        ContactVerdict::Failed => Err(ApiError::Unavailable),
+        ContactVerdict::Failed => Err(state.ledger().unavailable()),
         ContactVerdict::Refused {
             reason,
             retry_after,

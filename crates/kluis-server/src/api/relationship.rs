@@ -133,7 +133,7 @@ pub async fn append(
             refusal,
             retry_after: until_utc_midnight(unix_now()),
         }),
-        AppendVerdict::Pending | AppendVerdict::Failed => Err(ApiError::Unavailable),
+        AppendVerdict::Pending | AppendVerdict::Failed => Err(state.ledger().unavailable()),
     }
 }
 

@@ -18,6 +18,8 @@ pub enum PageError {
     NotFound(String),
     BadRequest(String),
     Conflict(String),
+    /// The disk holding the vault is full: nothing could be saved.
+    DiskFull,
     Internal,
 }
 
@@ -30,6 +32,10 @@ impl PageError {
 
 impl From<StoreError> for PageError {
     fn from(err: StoreError) -> Self {
+        if err.is_disk_full() {
+            tracing::error!(error = %err, "the disk holding the vault is full");
+            return Self::DiskFull;
+        }
         match err {
             StoreError::NotFound(m) => Self::NotFound(m),
             StoreError::Invalid(e) => Self::BadRequest(e.to_string()),
@@ -60,6 +66,10 @@ impl IntoResponse for PageError {
             PageError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             PageError::Conflict(m) => (StatusCode::CONFLICT, m),
+            PageError::DiskFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The disk holding your vault is full: nothing was saved. Free some space and try again. / De schijf van uw kluis is vol: er is niets opgeslagen. Maak ruimte vrij en probeer het opnieuw.".to_owned(),
+            ),
             PageError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The vault could not do this; nothing was changed. / De kluis kon dit niet uitvoeren; er is niets gewijzigd.".to_owned(),

@@ -52,9 +52,14 @@ impl AppendVerdict {
 }
 
 /// Stores the entries of `batch` its answers let through, one transaction each, turning their
-/// answers into what happened.
-pub(super) fn store(rel: Option<&mut Relationships>, batch: &[Job], answers: &mut [Answer]) {
+/// answers into what happened. Whether one failed for a full disk.
+pub(super) fn store(
+    rel: Option<&mut Relationships>,
+    batch: &[Job],
+    answers: &mut [Answer],
+) -> bool {
     let mut rel = rel;
+    let mut full = false;
     for (job, answer) in batch.iter().zip(answers.iter_mut()) {
         let (Job::Append { access, ask, .. }, Answer::Append(verdict, note)) = (job, answer) else {
             continue;
@@ -72,12 +77,14 @@ pub(super) fn store(rel: Option<&mut Relationships>, batch: &[Job], answers: &mu
             Some(Ok(Appended::OverQuota(refusal))) => AppendVerdict::OverQuota(refusal),
             Some(Err(err)) => {
                 tracing::error!(error = %err, "could not store a relationship entry");
+                full |= err.is_disk_full();
                 AppendVerdict::Failed
             }
             None => AppendVerdict::Failed,
         };
         *note = verdict.note(ask);
     }
+    full
 }
 
 /// Takes back the entries of a batch whose records could not be logged: those callers were

@@ -327,13 +327,13 @@ pub(super) fn check_replies(inbox: Option<&Inbox>, batch: &mut [super::Job]) {
 
 /// Stores the allowed messages of the batch in one transaction, before the batch's records
 /// are logged and answered; if that fails, their answers become `Failed` (and their log
-/// records say so), and their contacts are taken back.
+/// records say so), and their contacts are taken back. Whether it failed for a full disk.
 pub(super) fn deliver(
     inbox: Option<&mut Inbox>,
     book: &mut ContactBook,
     batch: &[super::Job],
     answers: &mut [super::caches::Answer],
-) {
+) -> bool {
     use super::caches::Answer;
     let allowed = |(job, answer): &(&super::Job, &Answer)| {
         matches!(
@@ -352,7 +352,7 @@ pub(super) fn deliver(
         })
         .collect();
     if messages.is_empty() {
-        return;
+        return false;
     }
     let stored = match inbox {
         Some(inbox) => inbox.deliver(&messages),
@@ -375,7 +375,9 @@ pub(super) fn deliver(
                 note.message = None;
             }
         }
+        return err.is_disk_full();
     }
+    false
 }
 
 /// Takes back what a batch whose records could not be logged counted and stored: its callers

@@ -11,7 +11,7 @@
 //! read is refused (429) without building an answer, and the refusals are summed up in the log
 //! rather than listed one by one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use kluis_core::contact::ContactRight;
 use kluis_core::grant::{BusinessId, GrantId};
 use kluis_core::pointer::Pointer;
 use kluis_core::relationship::Limits;
-use kluis_store::{LogMark, Vault, unix_now, unix_now_ms};
+use kluis_store::{LogMark, StoreError, Vault, unix_now, unix_now_ms};
 use tokio::sync::oneshot;
 
 use crate::api::ApiError;
@@ -207,12 +207,21 @@ impl Job {
     }
 }
 
+/// How long after a batch failed for a full disk the calls not served are told so (ms).
+const DISK_FULL_TOLD: i64 = 5_000;
+
 /// A handle to the ledger thread; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     jobs: mpsc::SyncSender<Job>,
     /// Calls with a DPoP proof go through the proof checker first.
     proofs: mpsc::SyncSender<Job>,
+    /// When (Unix ms, 0 for never) a batch last failed to store something because the disk
+    /// is full: calls not served within [`DISK_FULL_TOLD`] of it are told so (503
+    /// `storage-full`), not only that the vault is busy. A time rather than a flag that the
+    /// next batch clears: on a nearly full disk the next batch may fit, while the calls of
+    /// the failed one are still being answered.
+    disk_full: Arc<AtomicI64>,
 }
 
 impl Ledger {
@@ -227,9 +236,11 @@ impl Ledger {
         let replay = Arc::new(ReplayCache::new());
         let (proofs, proof_queue) = mpsc::sync_channel(QUEUE);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
+        let disk_full = Arc::new(AtomicI64::new(0));
+        let full = disk_full.clone();
         std::thread::Builder::new()
             .name("kluis-ledger".into())
-            .spawn(move || run(vault, limits, queue))?;
+            .spawn(move || run(vault, limits, queue, &full))?;
         let proof_queue = Arc::new(Mutex::new(proof_queue));
         for _ in 0..PROOF_CHECKERS {
             let (queue, to_ledger, replay) = (proof_queue.clone(), jobs.clone(), replay.clone());
@@ -237,7 +248,11 @@ impl Ledger {
                 .name("kluis-proofs".into())
                 .spawn(move || check_proofs_then_pass_on(&queue, to_ledger, &replay))?;
         }
-        Ok(Self { jobs, proofs })
+        Ok(Self {
+            jobs,
+            proofs,
+            disk_full,
+        })
     }
 
     /// Checks the grant, records the read and returns the body to send. With a key-bound grant,
@@ -257,7 +272,7 @@ impl Ledger {
             at_ms: unix_now_ms(),
             reply,
         })?;
-        answer.await.map_err(|_| ApiError::Unavailable)
+        answer.await.map_err(|_| self.unavailable())
     }
 
     /// Whether the grant is active now (and, for a key-bound grant, `proof` good); the question
@@ -285,7 +300,7 @@ impl Ledger {
             at_ms: unix_now_ms(),
             reply,
         })?;
-        answer.await.map_err(|_| ApiError::Unavailable)
+        answer.await.map_err(|_| self.unavailable())
     }
 
     /// Decides a contact attempt with the grant (live, and `proof` good), its contact right and
@@ -306,7 +321,7 @@ impl Ledger {
             at_ms: unix_now_ms(),
             reply,
         })?;
-        answer.await.map_err(|_| ApiError::Unavailable)
+        answer.await.map_err(|_| self.unavailable())
     }
 
     /// Stores an entry a business adds to its relationship record, if the grant is live (and
@@ -325,7 +340,7 @@ impl Ledger {
             at_ms: unix_now_ms(),
             reply,
         })?;
-        answer.await.map_err(|_| ApiError::Unavailable)
+        answer.await.map_err(|_| self.unavailable())
     }
 
     /// Records a call that was refused before reaching a grant (bad token, bad request).
@@ -335,7 +350,7 @@ impl Ledger {
             record: Box::new(record),
             reply,
         })?;
-        answer.await.map_err(|_| ApiError::Unavailable)
+        answer.await.map_err(|_| self.unavailable())
     }
 
     /// Makes the log's head cover every call answered so far (the ledger rewrites it at most
@@ -343,7 +358,17 @@ impl Ledger {
     pub async fn settle(&self) -> Result<(), ApiError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Settle { reply })?;
-        answer.await.map_err(|_| ApiError::Unavailable)
+        answer.await.map_err(|_| self.unavailable())
+    }
+
+    /// Why a call the ledger could not serve was not served.
+    pub fn unavailable(&self) -> ApiError {
+        let at = self.disk_full.load(Ordering::Relaxed);
+        if at > 0 && unix_now_ms() - at < DISK_FULL_TOLD {
+            ApiError::DiskFull
+        } else {
+            ApiError::Unavailable
+        }
     }
 
     fn submit(&self, job: Job) -> Result<(), ApiError> {
@@ -355,7 +380,7 @@ impl Ledger {
     }
 }
 
-fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>) {
+fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>, disk_full: &AtomicI64) {
     let mut caches = Caches::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut anonymous = AnonymousBudget::default();
@@ -414,6 +439,7 @@ fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>) {
         // Kept outside the log's lock: if the batch cannot be logged, what it counted and
         // stored is taken back.
         let mut answers = Vec::new();
+        let mut full = false;
         let decided = vault.with_log_lock(|v| {
             caches.refresh(v)?;
             answers = batch
@@ -421,8 +447,8 @@ fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>) {
                 .map(|job| caches.decide(v, &mut budgets, &mut contacts, job, now))
                 .collect::<kluis_store::Result<Vec<_>>>()?;
             // Messages are stored before their records are logged and answered.
-            contact::deliver(inbox.as_mut(), &mut contacts, &batch, &mut answers);
-            append::store(records.as_mut(), &batch, &mut answers);
+            full = contact::deliver(inbox.as_mut(), &mut contacts, &batch, &mut answers);
+            full |= append::store(records.as_mut(), &batch, &mut answers);
             if settles {
                 // A clean stop: the reads refused so far are summed up now.
                 summaries.extend(budgets.summaries(now));
@@ -446,6 +472,9 @@ fn run(vault: Vault, limits: Limits, queue: mpsc::Receiver<Job>) {
             }
             Ok(v.log_mark())
         });
+        if full || decided.as_ref().is_err_and(StoreError::is_disk_full) {
+            disk_full.store(unix_now_ms(), Ordering::Relaxed);
+        }
         match decided {
             Ok(at) => {
                 // Outside the log's lock: an owner's action holds the database's write lock
