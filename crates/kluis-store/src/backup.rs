@@ -107,7 +107,10 @@ impl Vault {
         }
         drop(snapshots);
         let mut files = Vec::new();
-        for name in [DB_FILE, LOG_FILE].into_iter().chain(sides.iter().map(|s| s.0)) {
+        for name in [DB_FILE, LOG_FILE]
+            .into_iter()
+            .chain(sides.iter().map(|s| s.0))
+        {
             let (bytes, sha256) = digest(&mut File::open(dir.join(name))?)?;
             files.push(BackedUp {
                 name: name.to_owned(),
@@ -155,7 +158,10 @@ pub fn restore(backup: &Path, vault_dir: &Path, force: bool) -> Result<Manifest>
     }
     if !vault_dir.exists() {
         fs::create_dir_all(vault_dir)?;
-        fs::set_permissions(vault_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        fs::set_permissions(
+            vault_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
     }
     // Each file copied beside its place and checked again as it is copied.
     let mut staged = Vec::new();

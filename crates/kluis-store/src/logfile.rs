@@ -28,8 +28,8 @@ mod prune;
 mod read;
 pub use header::Checkpoint;
 pub(crate) use header::{Header, read_header};
-pub use prune::Pruned;
 pub(crate) use prune::PRUNE_FILE;
+pub use prune::Pruned;
 pub use read::frame_ranges;
 pub(crate) use read::{Reader, Seen, Walked, open_frame, parse_records, scan};
 

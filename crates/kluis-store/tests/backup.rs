@@ -52,9 +52,15 @@ fn a_backup_restores_to_a_vault_that_opens_and_verifies() {
     assert_eq!(manifest.log.last_seq, 3);
     assert_eq!(read_manifest(&backup).unwrap(), manifest);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     for name in names.iter().chain([&MANIFEST_FILE]) {
-        let mode = fs::metadata(backup.join(name)).unwrap().permissions().mode();
+        let mode = fs::metadata(backup.join(name))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
     }
     // Sealed, like the vault: the purpose is nowhere in plain text.
@@ -112,15 +118,24 @@ fn restore_refuses_an_altered_file_or_a_bad_manifest_and_writes_nothing() {
     let db = backup.join(DB_FILE);
     fs::rename(&db, tmp.path().join("aside")).unwrap();
     let err = restore(&backup, &target, false).unwrap_err();
-    assert!(matches!(&err, StoreError::Tampered(why) if why.contains("missing")), "{err}");
+    assert!(
+        matches!(&err, StoreError::Tampered(why) if why.contains("missing")),
+        "{err}"
+    );
     fs::rename(tmp.path().join("aside"), &db).unwrap();
 
     // Manifests that are not one.
     let manifest = backup.join(MANIFEST_FILE);
     let text = fs::read_to_string(&manifest).unwrap();
     for (edited, says) in [
-        (text.replace("kluis-backup/1", "kluis-backup/9"), "another format"),
-        (text.replace("\"inbox.db\"", "\"../inbox.db\""), "unknown file"),
+        (
+            text.replace("kluis-backup/1", "kluis-backup/9"),
+            "another format",
+        ),
+        (
+            text.replace("\"inbox.db\"", "\"../inbox.db\""),
+            "unknown file",
+        ),
         (text.replace("\"inbox.db\"", "\"vault.db\""), "twice"),
         ("{".to_owned(), "unreadable"),
     ] {
@@ -196,7 +211,12 @@ fn a_backup_while_another_connection_writes_is_consistent() {
         restore(backup, &target, false).unwrap();
         let restored = open(&target);
         assert_eq!(restored.verify_log().unwrap().first_broken, None);
-        let grants: HashSet<_> = restored.grants().unwrap().into_iter().map(|g| g.id).collect();
+        let grants: HashSet<_> = restored
+            .grants()
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
         let entries = restored.log_entries().unwrap();
         let created: HashSet<_> = entries
             .iter()
@@ -213,5 +233,8 @@ fn a_backup_while_another_connection_writes_is_consistent() {
         assert_eq!(created, grants, "backup {i}");
         sizes.insert(grants.len());
     }
-    assert!(sizes.len() > 1, "the writer wrote between the backups: {sizes:?}");
+    assert!(
+        sizes.len() > 1,
+        "the writer wrote between the backups: {sizes:?}"
+    );
 }

@@ -53,7 +53,10 @@ fn a_prune_removes_whole_old_frames_and_the_rest_verifies() {
     three_frames(&v);
     let size_before = frame_ranges(&dir.path().join(LOG_FILE)).unwrap();
     // Entry 3 is not before the date, so its frame (3–4) stays, and so does everything after.
-    let pruned = v.prune_log(at(3)).unwrap().expect("one frame is old enough");
+    let pruned = v
+        .prune_log(at(3))
+        .unwrap()
+        .expect("one frame is old enough");
     assert_eq!(pruned.checkpoint.seq, 2);
     assert_eq!(pruned.entries, 2);
     assert_eq!(pruned.bytes, size_before[0].end - size_before[0].start);
@@ -242,7 +245,9 @@ fn a_writer_on_another_connection_follows_the_pruned_file() {
     three_frames(&server);
     owner.prune_log(at(3)).unwrap().unwrap();
     server.append_log(&[record(7)]).unwrap();
-    server.with_log_lock(|s| s.append_log(&[record(8)])).unwrap();
+    server
+        .with_log_lock(|s| s.append_log(&[record(8)]))
+        .unwrap();
     drop(server);
     assert_eq!(owner.verify_log().unwrap().first_broken, None);
     assert_eq!(seqs(&owner), vec![3, 4, 5, 6, 7, 8]);

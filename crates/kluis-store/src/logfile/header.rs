@@ -87,9 +87,7 @@ impl Header {
             VERSION_PRUNED => HEAD_LEN_PRUNED,
             _ => return Err(tampered("has an unknown version")),
         };
-        let mac = unlocked
-            .keys
-            .chain_mac(&[b"log header", &bytes[..covered]]);
+        let mac = unlocked.keys.chain_mac(&[b"log header", &bytes[..covered]]);
         if mac[..] != bytes[covered..covered + 32] {
             return Err(tampered("header was altered (or belongs to another vault)"));
         }
