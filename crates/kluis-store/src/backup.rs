@@ -97,7 +97,10 @@ impl Vault {
             for (_, conn) in &sides {
                 snapshots.push(Snapshot::begin(conn)?);
             }
-            let head = v.log_mark().expect("the lock opened the log").head;
+            let head = v
+                .log_mark()
+                .ok_or_else(|| StoreError::Conflict("the access log could not be opened".into()))?
+                .head;
             copy_prefix(&v.log_path(), &dir.join(LOG_FILE), head.end)?;
             Ok(head)
         })?;
