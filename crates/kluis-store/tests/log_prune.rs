@@ -268,3 +268,40 @@ fn the_owner_layer_records_the_prune() {
     assert!(reason.starts_with("removed entries 1 to 4"), "{reason}");
     assert_eq!(v.verify_log().unwrap().first_broken, None);
 }
+
+#[test]
+fn counts_saved_before_a_prune_still_add_what_was_logged_after() {
+    use kluis_core::access::Outcome;
+    use kluis_store::{DayReads, GrantDay};
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    let grant = kluis_core::grant::GrantId::parse("g_dqqpdr3gxofgb3in735pikurxm").unwrap();
+    let day = 21_000;
+    let ms = |secs: i64| (day * 86_400 + secs) * 1000;
+    let read = |secs| common::record_by(ms(secs), "a.example", &grant, Outcome::Allowed);
+    v.append_log(&[record(1)]).unwrap();
+    v.append_log(&[read(10)]).unwrap();
+    let mark = v.log_mark().unwrap();
+    let saved = DayReads {
+        day,
+        grants: HashMap::from([(
+            grant.clone(),
+            GrantDay {
+                reads: 1,
+                refusal_recorded: false,
+            },
+        )]),
+    };
+    v.save_day_reads(&saved, &mark).unwrap();
+    v.append_log(&[read(20), read(21)]).unwrap();
+    let count = |v: &Vault| v.day_reads(day).unwrap().unwrap().grants[&grant].reads;
+    assert_eq!(count(&v), 3);
+    // The first frame goes: every frame after it moves, the mark's among them.
+    v.prune_log(at(2)).unwrap().unwrap();
+    let other = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    assert_eq!(count(&other), 3);
+    // Pruned past the mark: what is left is counted.
+    v.prune_log(ms(15)).unwrap().unwrap();
+    assert_eq!(count(&other), 1 + 2);
+}
