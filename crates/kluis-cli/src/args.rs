@@ -117,8 +117,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the access log (every call a business made), or check it with `kluis log verify`
+    /// Show the access log (every call a business made), check it with `kluis log verify`, or
+    /// remove its oldest entries with `kluis log prune`
     Log(LogArgs),
+    /// Copy the vault into DIR (new or empty) while it may be in use, e.g. served; the copy is
+    /// as sealed as the vault (docs/storage.md#backups)
+    Backup {
+        dir: PathBuf,
+        /// Print the backup's manifest as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put the backup in DIR back as the vault (--vault), check it, and verify its access log.
+    /// Stop `kluis serve` first
+    Restore {
+        dir: PathBuf,
+        /// Replace the vault that is there
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// What businesses were told of your changes and how each notification went; send failed
     /// ones again with `kluis notifications replay`
     Notifications(NotificationsArgs),
@@ -363,6 +383,17 @@ pub enum OutcomeArg {
 pub enum LogCommand {
     /// Check that no entry was altered, removed or reordered (exit code 6 if one was)
     Verify {
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the entries older than TIME (whole appends at a time), keeping a checkpoint so
+    /// that `kluis log verify` still proves the rest; works while `kluis serve` runs
+    Prune {
+        /// Remove what is before TIME: RFC 3339, a date (2026-01-01, midnight UTC) or a time
+        /// ago (90d, 52w); not in the future
+        #[arg(long, value_name = "TIME")]
+        before: String,
         /// Print the result as JSON
         #[arg(long)]
         json: bool,

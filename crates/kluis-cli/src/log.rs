@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 use kluis_core::access::{AccessRecord, Outcome};
 use kluis_core::grant::{BusinessId, GrantId};
-use kluis_store::{LogEntry, LogIndex, LogQuery, StoreError};
+use kluis_store::{LogEntry, LogIndex, LogQuery, StoreError, Via};
 use serde_json::{Value, json};
 
 use crate::args::{Global, LogArgs, LogCommand, OutcomeArg};
@@ -19,6 +19,7 @@ use crate::when::parse_time;
 pub fn run(global: &Global, args: LogArgs) -> Result<()> {
     match args.command {
         Some(LogCommand::Verify { json }) => verify(global, json),
+        Some(LogCommand::Prune { before, json }) => prune(global, &before, json),
         None => list(global, &args),
     }
 }
@@ -154,6 +155,10 @@ fn verify(global: &Global, json: bool) -> Result<()> {
             "first_broken": check.first_broken.as_ref().map(|(seq, reason)| {
                 json!({ "seq": seq, "reason": reason })
             }),
+            "pruned": check.pruned.map(|c| json!({
+                "through_seq": c.seq,
+                "before": rfc3339_ms(c.before_ms),
+            })),
         }));
     }
     match check.first_broken {
@@ -169,11 +174,55 @@ fn verify(global: &Global, json: bool) -> Result<()> {
                 } else {
                     "entries"
                 };
-                println!("the access log is intact ({} {noun})", check.entries);
+                match check.pruned {
+                    None => println!("the access log is intact ({} {noun})", check.entries),
+                    Some(c) => println!(
+                        "the access log is intact ({} {noun}; entries 1 to {} were pruned, those before {}, and the rest is proven from the checkpoint after entry {})",
+                        check.entries,
+                        c.seq,
+                        rfc3339_ms(c.before_ms),
+                        c.seq
+                    ),
+                }
             }
             Ok(())
         }
     }
+}
+
+/// Removes the entries before `--before` through the owner layer (which records it), at whole
+/// frames; the server may be running (its writer follows the new file).
+fn prune(global: &Global, before: &str, json: bool) -> Result<()> {
+    let now_ms = kluis_store::unix_now_ms();
+    let before_ms = parse_time("--before", before, now_ms)?;
+    if before_ms > now_ms {
+        return Err(kluis_core::Error::invalid(format!(
+            "--before {before:?} is in the future: only entries already written can be pruned"
+        ))
+        .into());
+    }
+    let vault = open(global)?;
+    let pruned = vault.owner(Via::Cli).prune_log(before_ms)?;
+    if json {
+        print_json(&json!({
+            "removed_entries": pruned.map_or(0, |p| p.entries),
+            "removed_bytes": pruned.map_or(0, |p| p.bytes),
+            "through_seq": pruned.map(|p| p.checkpoint.seq),
+            "before": rfc3339_ms(before_ms),
+        }));
+        return Ok(());
+    }
+    match pruned {
+        None => println!(
+            "no append is older than {}: nothing was removed",
+            rfc3339_ms(before_ms)
+        ),
+        Some(p) => println!(
+            "removed {} entries ({} bytes) up to entry {}; `kluis log verify` proves the rest from the checkpoint",
+            p.entries, p.bytes, p.checkpoint.seq
+        ),
+    }
+    Ok(())
 }
 
 /// An entry as `--json` prints it: `seq`, the record's fields (every key present, `null` when

@@ -1,6 +1,7 @@
 //! The `kluis` command: the owner's tool for their vault.
 
 mod args;
+mod backup;
 mod contact;
 mod document;
 mod grants;
@@ -88,6 +89,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Requests(args) => requests::run(&global, args),
         Command::Receipts { json } => requests::receipts(&global, json),
         Command::Log(args) => log::run(&global, args),
+        Command::Backup { dir, json } => backup::backup(&global, &dir, json),
+        Command::Restore { dir, force, json } => backup::restore(&global, &dir, force, json),
         Command::Notifications(args) => notifications::run(&global, args),
         Command::Inbox(args) => inbox::run(&global, args),
         Command::Contact { command } => contact::run(&global, command),

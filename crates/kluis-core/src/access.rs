@@ -65,6 +65,9 @@ pub enum Action {
     DocumentImport,
     KeyRotate,
     PassphraseChange,
+    /// The owner removed the log's oldest entries (`reason`: which, and before what date); the
+    /// first entry after the checkpoint the rest is proven from.
+    LogPrune,
     SignIn,
     SignInFailed,
     SignOut,
@@ -111,6 +114,7 @@ impl Action {
             Action::DocumentImport => "document_import",
             Action::KeyRotate => "key_rotate",
             Action::PassphraseChange => "passphrase_change",
+            Action::LogPrune => "log_prune",
             Action::SignIn => "sign_in",
             Action::SignInFailed => "sign_in_failed",
             Action::SignOut => "sign_out",
@@ -354,6 +358,20 @@ impl AccessRecord {
             contact: None,
         }
     }
+}
+
+/// The `reason` of a `log_prune` record: the entries removed and the date they were before.
+pub fn log_prune_reason(first: i64, last: i64, before_ms: i64) -> String {
+    let before = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(before_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{before_ms} ms"));
+    format!(
+        "removed entries {first} to {last}, those before {before}; the rest is proven from the checkpoint after entry {last}"
+    )
 }
 
 #[cfg(test)]

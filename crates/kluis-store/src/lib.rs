@@ -2,6 +2,7 @@
 //! is sealed with XChaCha20-Poly1305 under a data key that the owner's passphrase unlocks, with
 //! the access log, the delivery bookkeeping, the inbox and the relationship records in files of their own beside it.
 
+pub mod backup;
 mod contact_report;
 mod contacts;
 pub mod crypto;
@@ -39,7 +40,7 @@ pub use inbox::{
     blocked_topics,
 };
 pub use log::{LogCheck, LogEntry};
-pub use logfile::{LOG_FILE, frame_ranges};
+pub use logfile::{Checkpoint, LOG_FILE, Pruned, frame_ranges};
 pub use logindex::{DEFAULT_PAGE, LogIndex, LogPage, LogQuery, LogSelection};
 pub use notifications::{HaltedStream, NotificationsView, Standing, ToldChange, ToldEvent};
 pub use outbox::{NewEvent, OutboxEvent};

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use kluis_core::access::{AccessRecord, Outcome};
 
 use crate::error::{Result, StoreError};
-use crate::logfile::{self, GENESIS, LOG_FILE, LogFile, SEAL_PLACE};
+use crate::logfile::{self, Checkpoint, GENESIS, LOG_FILE, LogFile, Pruned, SEAL_PLACE};
 use crate::vault::{Unlocked, Vault};
 
 /// Records as the JSON array a frame seals.
@@ -39,9 +39,13 @@ pub struct LogEntry {
 /// The result of checking the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogCheck {
+    /// The last entry's number: the entries the log ever had, pruned ones included.
     pub entries: i64,
     /// The first entry (by sequence number) where the chain breaks, and why.
     pub first_broken: Option<(i64, String)>,
+    /// Where the chain starts, when the owner pruned the log: the entries up to the
+    /// checkpoint's `seq` were removed, and the rest is proven from it.
+    pub pruned: Option<Checkpoint>,
 }
 
 /// Where this vault's log lives.
@@ -173,6 +177,27 @@ impl Vault {
             Some(log) => log.settle(),
             None => Ok(()),
         }
+    }
+
+    /// Removes the log's oldest entries: the frames at its start whose records are all older
+    /// than `before_ms`, up to the first frame with a record that is not (so at a frame
+    /// boundary; entries a few milliseconds out of order keep their frame). The rest stays
+    /// provable from a checkpoint in the file's header (docs/access-log.md#pruning). `None`
+    /// when no frame is that old. Safe while a server appends: see [`LogFile::prune`].
+    pub fn prune_log(&self, before_ms: i64) -> Result<Option<Pruned>> {
+        #[derive(serde::Deserialize)]
+        struct Dated {
+            at_ms: i64,
+        }
+        self.ensure_log_open()?;
+        let mut log = self.log.borrow_mut();
+        let log = log.as_mut().expect("opened above");
+        let unlocked = self.unlocked.clone();
+        log.prune(before_ms, |body| {
+            let plain = logfile::open_frame(&unlocked, body)?;
+            let records: Vec<Dated> = logfile::parse_records(body, &plain)?;
+            Ok(records.iter().all(|r| r.at_ms < before_ms))
+        })
     }
 
     /// All entries in order. A log whose chain is broken is an error: `verify_log` says where.
@@ -334,6 +359,7 @@ impl Vault {
                 return Ok(LogCheck {
                     entries,
                     first_broken,
+                    pruned: None,
                 });
             }
             prev.copy_from_slice(&mac);
@@ -352,6 +378,7 @@ impl Vault {
         Ok(LogCheck {
             entries,
             first_broken,
+            pruned: None,
         })
     }
 

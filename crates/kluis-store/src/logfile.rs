@@ -16,27 +16,28 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::crypto;
 use crate::error::{Result, StoreError};
 use crate::vault::Unlocked;
 
+mod header;
+mod prune;
 mod read;
+pub use header::Checkpoint;
+pub(crate) use header::{Header, read_header};
+pub(crate) use prune::PRUNE_FILE;
+pub use prune::Pruned;
 pub use read::frame_ranges;
 pub(crate) use read::{Reader, Seen, Walked, open_frame, parse_records, scan};
 
 /// The log file inside a vault directory.
 pub const LOG_FILE: &str = "access.log";
 
-const MAGIC: &[u8; 8] = b"KLUISLOG";
-const VERSION: u32 = 1;
 /// Frames start after one header block.
 const FRAMES_START: u64 = 4096;
-/// Magic 8, version 4, file id 16, last entry 8, end 8, last MAC 32; then the header's MAC.
-const HEAD_LEN: usize = 76;
-const HEADER_LEN: usize = HEAD_LEN + 32;
 /// After the length: first entry 8, entry count 4, …sealed…, MAC 32.
 const FRAME_FIXED: usize = 8 + 4 + 32;
 const MAX_FRAME: usize = 64 << 20;
@@ -66,8 +67,12 @@ impl Head {
 /// A writer's handle on the log file.
 pub(crate) struct LogFile {
     file: File,
+    /// Where the file is: a writer that finds another file there (the log was pruned) follows.
+    path: PathBuf,
     unlocked: Unlocked,
     file_id: [u8; 16],
+    /// Where the chain starts, if the log was pruned.
+    checkpoint: Option<Checkpoint>,
     /// The file's size as last seen: zeroed space up to here.
     capacity: u64,
     head: Head,
@@ -106,7 +111,12 @@ impl LogFile {
             .mode(0o600)
             .open(path)?;
         write_zeros(&file, 0, INITIAL_SIZE)?;
-        file.write_all_at(&header(unlocked, &file_id, &Head::START), 0)?;
+        let header = Header {
+            file_id,
+            head: Head::START,
+            checkpoint: None,
+        };
+        file.write_all_at(&header.bytes(unlocked), 0)?;
         file.sync_all()?;
         sync_dir(path)?;
         Ok(file_id)
@@ -115,13 +125,15 @@ impl LogFile {
     /// Opens the log at `path` for appending; a header that does not check out is an error.
     pub(crate) fn open(path: &Path, unlocked: &Unlocked) -> Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let (file_id, head) = read_header(unlocked, &header_bytes(&file)?)?;
+        let header = read_header(&file, unlocked)?;
         let mut log = Self {
             capacity: file.metadata()?.len(),
             file,
+            path: path.to_path_buf(),
             unlocked: unlocked.clone(),
-            file_id,
-            head,
+            file_id: header.file_id,
+            checkpoint: header.checkpoint,
+            head: header.head,
             head_written: None,
             head_behind: false,
             unflushed: false,
@@ -173,7 +185,7 @@ impl LogFile {
         if !self.held {
             self.file.lock()?;
             self.held = true;
-            if let Err(err) = self.catch_up() {
+            if let Err(err) = self.follow_replacement().and_then(|()| self.catch_up()) {
                 self.unlock();
                 return Err(err);
             }
@@ -255,10 +267,54 @@ impl LogFile {
         if self.unflushed {
             self.flush()?;
         }
-        let bytes = header(&self.unlocked, &self.file_id, &self.head);
-        self.file.write_all_at(&bytes, 0)?;
+        let header = Header {
+            file_id: self.file_id,
+            head: self.head,
+            checkpoint: self.checkpoint,
+        };
+        self.file.write_all_at(&header.bytes(&self.unlocked), 0)?;
         self.head_written = Some(Instant::now());
         self.head_behind = false;
+        Ok(())
+    }
+
+    /// Called holding the lock: if the file at the log's path is no longer the one this handle
+    /// has open (the owner pruned the log, which renames a new file into place while holding
+    /// the old one's lock), opens the new one, takes its lock and continues from its head. Its
+    /// id must be the same. A path with no file keeps the handle on the file it has.
+    fn follow_replacement(&mut self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let there = match std::fs::metadata(&self.path) {
+                Ok(meta) => meta,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(err) => return Err(err.into()),
+            };
+            let mine = self.file.metadata()?;
+            if (there.dev(), there.ino()) == (mine.dev(), mine.ino()) {
+                return Ok(());
+            }
+            let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+            file.lock()?;
+            let header = match read_header(&file, &self.unlocked) {
+                Ok(header) if header.file_id == self.file_id => header,
+                Ok(_) => return Err(tampered("was replaced")),
+                Err(err) => return Err(err),
+            };
+            self.adopt(file, header)?;
+        }
+    }
+
+    /// Switches this handle (holding the lock) to `file`, whose lock is taken, at `header`.
+    fn adopt(&mut self, file: File, header: Header) -> Result<()> {
+        let _ = self.file.unlock();
+        self.capacity = file.metadata()?.len();
+        self.file = file;
+        self.checkpoint = header.checkpoint;
+        self.head = header.head;
+        self.head_written = None;
+        self.head_behind = false;
+        self.unflushed = false;
         Ok(())
     }
 
@@ -336,69 +392,6 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 fn tampered(what: &str) -> StoreError {
     StoreError::Tampered(format!("the access log file {what}"))
-}
-
-fn header(unlocked: &Unlocked, file_id: &[u8; 16], head: &Head) -> [u8; HEADER_LEN] {
-    let mut bytes = [0u8; HEADER_LEN];
-    bytes[..8].copy_from_slice(MAGIC);
-    bytes[8..12].copy_from_slice(&VERSION.to_be_bytes());
-    bytes[12..28].copy_from_slice(file_id);
-    bytes[28..36].copy_from_slice(&head.seq.to_be_bytes());
-    bytes[36..44].copy_from_slice(&head.end.to_be_bytes());
-    bytes[44..76].copy_from_slice(&head.mac);
-    let mac = unlocked
-        .keys
-        .chain_mac(&[b"log header", &bytes[..HEAD_LEN]]);
-    bytes[HEAD_LEN..].copy_from_slice(&mac);
-    bytes
-}
-
-/// The header's bytes, read until two reads in a row agree: a writer may be rewriting it (one
-/// `pwrite`), and a read that overlaps the write could see half of each. No lock is taken, so a
-/// reader never waits for (or on) a writer, in this process or another.
-fn header_bytes(file: &File) -> Result<[u8; HEADER_LEN]> {
-    let read = || -> Result<[u8; HEADER_LEN]> {
-        let mut bytes = [0u8; HEADER_LEN];
-        file.read_exact_at(&mut bytes, 0)
-            .map_err(|_| tampered("header is cut short"))?;
-        Ok(bytes)
-    };
-    let mut last = read()?;
-    for _ in 0..100 {
-        let next = read()?;
-        if next == last {
-            return Ok(next);
-        }
-        last = next;
-    }
-    Ok(last)
-}
-
-fn read_header(unlocked: &Unlocked, bytes: &[u8; HEADER_LEN]) -> Result<([u8; 16], Head)> {
-    if &bytes[..8] != MAGIC {
-        return Err(tampered("is not a Kluis access log"));
-    }
-    if bytes[8..12] != VERSION.to_be_bytes() {
-        return Err(tampered("has an unknown version"));
-    }
-    let mac = unlocked
-        .keys
-        .chain_mac(&[b"log header", &bytes[..HEAD_LEN]]);
-    if mac[..] != bytes[HEAD_LEN..] {
-        return Err(tampered("header was altered (or belongs to another vault)"));
-    }
-    let array =
-        |range: std::ops::Range<usize>| -> [u8; 8] { bytes[range].try_into().expect("8 bytes") };
-    let file_id = bytes[12..28].try_into().expect("16 bytes");
-    let head = Head {
-        seq: i64::from_be_bytes(array(28..36)),
-        end: u64::from_be_bytes(array(36..44)),
-        mac: bytes[44..76].try_into().expect("32 bytes"),
-    };
-    if head.seq < 0 || head.end < FRAMES_START {
-        return Err(tampered("header is malformed"));
-    }
-    Ok((file_id, head))
 }
 
 fn link(unlocked: &Unlocked, prev: &[u8; 32], first: i64, count: u32, sealed: &[u8]) -> [u8; 32] {

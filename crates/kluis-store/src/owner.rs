@@ -128,6 +128,23 @@ impl Owner<'_> {
         })
     }
 
+    /// Removes the log's entries before `before_ms`, at a frame boundary, and records that in
+    /// the log (`log_prune`, the first entry the pruned log is proven from after the
+    /// checkpoint). `None`, and nothing recorded, when no entry is that old.
+    pub fn prune_log(&self, before_ms: i64) -> Result<Option<crate::Pruned>> {
+        let pruned = self.vault.prune_log(before_ms)?;
+        if let Some(p) = &pruned {
+            let first = p.checkpoint.seq - p.entries + 1;
+            let reason = kluis_core::access::log_prune_reason(first, p.checkpoint.seq, before_ms);
+            let event = Event {
+                reason: Some(reason),
+                ..Event::default()
+            };
+            self.record(Action::LogPrune, event)?;
+        }
+        Ok(pruned)
+    }
+
     /// Writes several fields at once: all of them, or (on any invalid one) none.
     pub fn set(&self, writes: Vec<(Pointer, Value)>) -> Result<()> {
         let fields = writes.iter().map(|(at, _)| at.clone()).collect();

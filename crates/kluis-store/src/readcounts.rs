@@ -207,10 +207,26 @@ impl Vault {
         let Ok(reader) = Reader::open(&self.log_path(), &self.unlocked, &id)? else {
             return Ok(true);
         };
-        reader.walk(&self.unlocked, mark.head, |seen| {
-            let plain = logfile::open_frame(&self.unlocked, seen.body)?;
-            visit(seen.body, &plain)
-        })?;
+        let mut open = |body: &[u8]| {
+            let plain = logfile::open_frame(&self.unlocked, body)?;
+            visit(body, &plain)
+        };
+        let walked = reader.walk(&self.unlocked, mark.head, |seen| open(seen.body))?;
+        let at_head = (mark.head.seq, mark.head.mac) == (reader.head.seq, reader.head.mac);
+        if reader.checkpoint.is_some() && walked.at == mark.head && !at_head {
+            // The log was pruned since the mark: its frames moved. Find the mark on the chain
+            // (or, if it was pruned away, take everything the log still holds).
+            let base = reader.base();
+            let mut past = mark.head.seq <= base.seq;
+            reader.walk(&self.unlocked, base, |seen| {
+                if past {
+                    open(seen.body)?;
+                } else if (seen.after.seq, seen.after.mac) == (mark.head.seq, mark.head.mac) {
+                    past = true;
+                }
+                Ok(())
+            })?;
+        }
         Ok(true)
     }
 }

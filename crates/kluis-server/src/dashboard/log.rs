@@ -5,7 +5,7 @@
 //! state when it is broken.
 
 mod chart;
-mod filter;
+pub(super) mod filter;
 pub(super) mod timeline;
 
 use askama::Template;
@@ -58,6 +58,7 @@ pub struct Texts {
     pub pages: &'static str,
     pub newest: &'static str,
     pub older: &'static str,
+    pub prune: &'static str,
     pub fix: &'static str,
     pub not_shown: &'static str,
 }
@@ -88,6 +89,7 @@ const EN: Texts = Texts {
     pages: "Pages of the log",
     newest: "Newest",
     older: "Older entries",
+    prune: "Remove older entries…",
     fix: "Correct the filters marked below.",
     not_shown: "Its entries are not shown until the log is intact again; `kluis log verify` says more.",
 };
@@ -118,6 +120,7 @@ const NL: Texts = Texts {
     pages: "Pagina's van de log",
     newest: "Nieuwste",
     older: "Oudere regels",
+    prune: "Oudere regels verwijderen…",
     fix: "Verbeter de filters die hieronder gemarkeerd zijn.",
     not_shown: "De regels worden niet getoond tot de log weer heel is; `kluis log verify` zegt meer.",
 };

@@ -15,6 +15,7 @@ mod grants;
 mod i18n;
 mod inbox;
 mod log;
+mod logprune;
 mod logview;
 mod notifications;
 mod overview;
@@ -184,6 +185,7 @@ pub fn router(dashboard: Dashboard) -> Router {
         .merge(grants::router())
         .merge(requests::router())
         .merge(log::router())
+        .merge(logprune::router())
         .merge(notifications::router())
         .merge(receipts::router())
         .merge(contact::router())

@@ -10,8 +10,7 @@ use kluis_core::access::AccessRecord;
 use zeroize::Zeroizing;
 
 use super::{
-    FRAMES_START, Head, LOG_FILE, SEAL_PLACE, frame, frame_fits, header_bytes, next_head,
-    read_header,
+    Checkpoint, FRAMES_START, Head, LOG_FILE, SEAL_PLACE, frame, frame_fits, next_head, read_header,
 };
 use crate::error::{Result, StoreError};
 use crate::log::LogCheck;
@@ -75,6 +74,8 @@ pub(crate) struct Reader {
     file: File,
     /// The head the header names.
     pub(crate) head: Head,
+    /// Where the chain starts, if the log was pruned.
+    pub(crate) checkpoint: Option<Checkpoint>,
 }
 
 /// One intact frame met by [`Reader::walk`].
@@ -111,14 +112,23 @@ impl Reader {
             }
             Err(err) => return Err(err.into()),
         };
-        match header_bytes(&file).and_then(|bytes| read_header(unlocked, &bytes)) {
-            Ok((id, _)) if id != *expected_id => {
+        match read_header(&file, unlocked) {
+            Ok(header) if header.file_id != *expected_id => {
                 Ok(Err(format!("the log file {LOG_FILE} was replaced")))
             }
-            Ok((_, head)) => Ok(Ok(Self { file, head })),
+            Ok(header) => Ok(Ok(Self {
+                file,
+                head: header.head,
+                checkpoint: header.checkpoint,
+            })),
             Err(StoreError::Tampered(why)) => Ok(Err(why)),
             Err(err) => Err(err),
         }
+    }
+
+    /// The chain where the first frame continues it: the start, or the checkpoint.
+    pub(crate) fn base(&self) -> Head {
+        Checkpoint::base(self.checkpoint.as_ref())
     }
 
     /// Reads `bytes.len()` bytes at `offset` (a frame the index saw before).
@@ -248,19 +258,21 @@ pub(crate) fn scan(
             return Ok(LogCheck {
                 entries: 0,
                 first_broken: Some((1, why)),
+                pruned: None,
             });
         }
     };
-    let walked = reader.walk(unlocked, Head::START, |seen| {
+    let walked = reader.walk(unlocked, reader.base(), |seen| {
         visit(frame(seen.body).first, records(unlocked, seen.body)?);
         Ok(())
     })?;
-    Ok(walked.check())
+    Ok(walked.check(reader.checkpoint))
 }
 
 impl Walked {
-    /// The chain's state after a walk from the start: intact only if it passed the head.
-    pub(crate) fn check(self) -> LogCheck {
+    /// The chain's state after a walk from the start (or the checkpoint, `pruned`): intact
+    /// only if it passed the head.
+    pub(crate) fn check(self, pruned: Option<Checkpoint>) -> LogCheck {
         let first_broken = self.first_broken.or_else(|| {
             (!self.met_head).then(|| {
                 let why = "the log's head does not match its entries";
@@ -270,6 +282,7 @@ impl Walked {
         LogCheck {
             entries: self.at.seq,
             first_broken,
+            pruned,
         }
     }
 }

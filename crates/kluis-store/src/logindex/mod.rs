@@ -18,7 +18,7 @@ use serde::de::IntoDeserializer;
 
 use crate::error::{Result, StoreError};
 use crate::log::{Kept, LogCheck, LogEntry};
-use crate::logfile::{self, GENESIS, Head, Reader, Seen, Walked};
+use crate::logfile::{self, Checkpoint, Head, Reader, Seen, Walked};
 use crate::vault::{Unlocked, Vault};
 
 mod counts;
@@ -192,11 +192,13 @@ impl Filter {
 /// connection: [`LogIndex::refresh`] and the queries take the vault they read.
 pub struct LogIndex {
     source: Source,
+    /// Where the log's chain starts, if it was pruned: entry `seq` is at `seq - base - 1`.
+    checkpoint: Option<Checkpoint>,
     /// The chain as checked up to the last intact frame read.
     at: Head,
     check: LogCheck,
     frames: Vec<FrameMeta>,
-    /// Per entry, entry `seq` at `seq - 1`: columns rather than structs, so nothing is padded.
+    /// Per entry, entry `seq` at `seq - first_seq`: columns rather than structs, so nothing is padded.
     at_ms: Vec<i64>,
     business: Vec<u32>,
     grant: Vec<u32>,
@@ -231,10 +233,12 @@ impl LogIndex {
     pub fn new() -> Self {
         Self {
             source: Source::Nothing,
+            checkpoint: None,
             at: Head::START,
             check: LogCheck {
                 entries: 0,
                 first_broken: None,
+                pruned: None,
             },
             frames: Vec::new(),
             at_ms: Vec::new(),
@@ -315,10 +319,18 @@ impl LogIndex {
                 self.check = LogCheck {
                     entries: 0,
                     first_broken: Some((1, why)),
+                    pruned: None,
                 };
                 return Ok(());
             }
         };
+        if reader.checkpoint != self.checkpoint {
+            // The log was pruned since: what was indexed is elsewhere in the file now.
+            *self = Self::new();
+            self.source = Source::File(*id);
+            self.checkpoint = reader.checkpoint;
+            self.at = reader.base();
+        }
         let from = self.at;
         let head = reader.head;
         // A head behind what was read must be where the chain was after one of its frames.
@@ -327,6 +339,7 @@ impl LogIndex {
             self.check = LogCheck {
                 entries: from.seq,
                 first_broken: Some((from.seq.max(1), why.into())),
+                pruned: self.checkpoint,
             };
             return Ok(());
         }
@@ -336,13 +349,33 @@ impl LogIndex {
             met_head: walked.met_head || head.end < from.end,
             ..walked
         }
-        .check();
+        .check(self.checkpoint);
         Ok(())
+    }
+
+    /// The chain before the first indexed frame: the start, or the checkpoint of a pruned log.
+    fn base(&self) -> Head {
+        Checkpoint::base(self.checkpoint.as_ref())
+    }
+
+    /// The number of the first entry the log holds (1 unless it was pruned).
+    pub fn first_seq(&self) -> i64 {
+        self.base().seq + 1
+    }
+
+    /// The number of the last entry indexed (0 for an empty log).
+    fn last_seq(&self) -> i64 {
+        self.base().seq + self.len() as i64
+    }
+
+    /// The entry number of the entry at index `i`.
+    fn seq_of(&self, i: usize) -> i64 {
+        self.first_seq() + i as i64
     }
 
     /// Whether the chain was at `head` after one of the indexed frames (or at the start).
     fn passed(&self, head: &Head) -> bool {
-        if *head == Head::START {
+        if *head == self.base() {
             return true;
         }
         let i = self.frames.partition_point(|f| f.end() < head.end);
@@ -439,7 +472,7 @@ impl LogIndex {
         let since_ms = since_ms.unwrap_or(i64::MIN);
         (0..self.len())
             .filter(|&i| self.contacts[i / 64] & (1 << (i % 64)) != 0 && self.at_ms[i] >= since_ms)
-            .map(|i| i as i64 + 1)
+            .map(|i| self.seq_of(i))
             .collect()
     }
 
@@ -453,7 +486,7 @@ impl LogIndex {
             .rev()
             .filter(|&i| self.business[i] == b && self.events[i / 64] & (1 << (i % 64)) != 0)
             .take(limit)
-            .map(|i| i as i64 + 1)
+            .map(|i| self.seq_of(i))
             .collect()
     }
 
@@ -496,7 +529,7 @@ impl LogIndex {
     /// The entries before the cursor, as an end index.
     fn end(&self, before: Option<i64>) -> usize {
         match before {
-            Some(before) => usize::try_from(before.saturating_sub(1))
+            Some(before) => usize::try_from(before.saturating_sub(self.first_seq()))
                 .unwrap_or(0)
                 .min(self.len()),
             None => self.len(),

@@ -32,7 +32,7 @@ impl LogIndex {
                 selection.next = selection.seqs.last().copied();
                 break;
             }
-            selection.seqs.push(i as i64 + 1);
+            selection.seqs.push(self.seq_of(i));
         }
         selection
     }
@@ -54,7 +54,10 @@ impl LogIndex {
         if let Some((seq, why)) = &self.check.first_broken {
             return Err(broken(*seq, why));
         }
-        if let Some(&seq) = seqs.iter().find(|&&s| s < 1 || s > self.len() as i64) {
+        if let Some(&seq) = seqs
+            .iter()
+            .find(|&&s| s < self.first_seq() || s > self.last_seq())
+        {
             return Err(StoreError::not_found(format!(
                 "the access log has no entry {seq}"
             )));
@@ -121,7 +124,9 @@ impl LogIndex {
         let before = Head {
             seq: frame.first - 1,
             end: frame.offset,
-            mac: i.checked_sub(1).map_or(GENESIS, |p| self.frames[p].mac),
+            mac: i
+                .checked_sub(1)
+                .map_or(self.base().mac, |p| self.frames[p].mac),
         };
         match logfile::next_head(unlocked, &before, body) {
             Ok(after) if (after.seq, after.mac) == (frame.last(), frame.mac) => {}

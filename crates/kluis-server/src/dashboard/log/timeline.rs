@@ -286,6 +286,8 @@ pub fn sentence(lang: Lang, r: &AccessRecord, n: usize) -> String {
         (Action::SignIn, Lang::Nl) => "U meldde zich aan".to_owned(),
         (Action::SignInFailed, Lang::En) => "A sign-in was refused".to_owned(),
         (Action::SignInFailed, Lang::Nl) => "Een aanmelding werd geweigerd".to_owned(),
+        (Action::LogPrune, Lang::En) => "You removed older entries from the log".to_owned(),
+        (Action::LogPrune, Lang::Nl) => "U verwijderde oudere regels uit het logboek".to_owned(),
         (Action::SignOut, Lang::En) => "You signed out".to_owned(),
         (Action::SignOut, Lang::Nl) => "U meldde zich af".to_owned(),
         (Action::DeliveryReplay, Lang::En) => {
