@@ -3,7 +3,8 @@
 # cargo-fuzz (installing it if it is missing), then runs each for FUZZ_SECS seconds (20 by
 # default) from the committed seeds, and fails on the first crash, timeout or over-limit RSS.
 # Works on a stable toolchain: sanitizer `none` needs no -Z flag. New corpus entries go to a
-# temporary directory, never into the repository; a failing input is kept in
+# temporary directory, never into the repository; inputs that once failed
+# (regressions/<target>/) are run with the seeds; a failing input is kept in
 # $FUZZ_ARTIFACTS (default target/fuzz-artifacts/<target>/) to be made a regression test.
 #
 #   crates/kluis-fuzz/run-brief.sh               # every target, 20 s each
@@ -37,10 +38,13 @@ corpus="$(mktemp -d)"
 trap 'rm -rf "$corpus"' EXIT
 for t in "${targets[@]}"; do
     mkdir -p "$corpus/$t" "$artifacts/$t"
+    # Inputs that once failed are run first, with the seeds.
+    regressions=()
+    if [[ -d "$here/regressions/$t" ]]; then regressions=("$here/regressions/$t"); fi
     echo "== $t: ${secs} s"
     status=0
     cargo "${toolchain[@]}" fuzz run --fuzz-dir "$here" -s "$sanitizer" --target-dir "$target_dir" \
-        "$t" "$corpus/$t" "$here/corpus-seeds/$t" -- \
+        "$t" "$corpus/$t" "$here/corpus-seeds/$t" "${regressions[@]}" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
         -artifact_prefix="$artifacts/$t/" -print_final_stats=1 >"$corpus/$t.log" 2>&1 || status=$?
     grep -E "^#[0-9]+ +DONE|^stat::(number_of_executed_units|peak_rss_mb)" "$corpus/$t.log" || true
