@@ -98,6 +98,10 @@ fn import_twice(vault: &Vault, export: &RelationshipsExport) {
 /// busy disk would otherwise make inputs that import time out for the disk's sake alone.
 fn scratch() -> TempDir {
     let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
     dir.expect("a temporary directory")
 }

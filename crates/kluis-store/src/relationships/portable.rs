@@ -50,7 +50,9 @@ pub fn split_export(value: Value) -> Result<(Value, Option<RelationshipsExport>)
         .transpose()
         .map_err(|e| invalid(format!("relationships: {e}")))?;
     if let Some(extra) = members.keys().next() {
-        return Err(invalid(format!("the export has an unknown member {extra:?}")));
+        return Err(invalid(format!(
+            "the export has an unknown member {extra:?}"
+        )));
     }
     Ok((doc, relationships))
 }
