@@ -47,7 +47,7 @@ for t in "${targets[@]}"; do
         "$t" "$corpus/$t" "$here/corpus-seeds/$t" "${regressions[@]}" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
         -artifact_prefix="$artifacts/$t/" -print_final_stats=1 >"$corpus/$t.log" 2>&1 || status=$?
-    grep -E "^#[0-9]+ +DONE|^stat::(number_of_executed_units|peak_rss_mb)" "$corpus/$t.log" || true
+    grep -E "^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|peak_rss_mb)" "$corpus/$t.log" || true
     if [[ $status -ne 0 ]]; then
         tail -n 40 "$corpus/$t.log" >&2
         echo "FAIL: $t (exit $status); the input is in $artifacts/$t/" >&2
