@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use kluis_core::{Pointer, document};
-use kluis_store::{KdfParams, Vault, Via};
+use kluis_store::{EXPORT_MARK, EXPORT_VERSION, KdfParams, Vault, Via, split_export};
 use serde_json::{Value, json};
 
 use crate::args::Global;
@@ -55,11 +55,6 @@ pub fn show(global: &Global) -> Result<()> {
     Ok(())
 }
 
-/// The member that marks an export with relationships (a document has no such section).
-const EXPORT_MARK: &str = "kluis_export";
-/// The export format this build writes.
-const EXPORT_VERSION: u64 = 2;
-
 /// The document and the relationship records, in one JSON object:
 /// `{"kluis_export": 2, "document": {...}, "relationships": {...}}`.
 pub fn export(global: &Global) -> Result<()> {
@@ -101,36 +96,6 @@ pub fn import(global: &Global, file: &Path) -> Result<()> {
     }
     vault.owner(Via::Cli).import(doc)?;
     Ok(())
-}
-
-/// The document and the relationships of an export, or a bare document (an export written
-/// before relationships, or `kluis show`).
-fn split_export(value: Value) -> Result<(Value, Option<kluis_store::RelationshipsExport>)> {
-    let Value::Object(mut members) = value else {
-        return Ok((value, None));
-    };
-    let Some(version) = members.remove(EXPORT_MARK) else {
-        return Ok((Value::Object(members), None));
-    };
-    let invalid = |m: String| kluis_store::StoreError::Invalid(kluis_core::Error::invalid(m));
-    if version != json!(EXPORT_VERSION) {
-        return Err(invalid(format!(
-            "{EXPORT_MARK} {version} is not an export this build reads (it reads {EXPORT_VERSION})"
-        ))
-        .into());
-    }
-    let doc = members
-        .remove("document")
-        .ok_or_else(|| invalid("the export has no document".into()))?;
-    let relationships = members
-        .remove("relationships")
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| invalid(format!("relationships: {e}")))?;
-    if let Some(extra) = members.keys().next() {
-        return Err(invalid(format!("the export has an unknown member {extra:?}")).into());
-    }
-    Ok((doc, relationships))
 }
 
 pub fn passwd(global: &Global, new_file: Option<&Path>) -> Result<()> {

@@ -275,7 +275,9 @@ pub fn narrow(
 }
 
 /// The part of `doc` that `fields` show, in the document's own shape, and the pointers that
-/// were actually present. Nothing outside `fields` can appear in the result.
+/// were actually present. Nothing outside `fields` can appear in the result. The root pointer
+/// shows nothing: no grant may share the whole vault ([`GrantRequest::validated`] refuses it),
+/// so one that names it anyway is not taken to mean everything.
 pub fn subset(doc: &Value, fields: &[Pointer]) -> (Value, Vec<Pointer>) {
     let mut out = Value::Object(Map::new());
     let mut present = Vec::new();
@@ -292,8 +294,11 @@ pub fn subset(doc: &Value, fields: &[Pointer]) -> (Value, Vec<Pointer>) {
 }
 
 fn place(out: &mut Value, at: &Pointer, value: Value) -> bool {
+    let Some((last, head)) = at.tokens().split_last() else {
+        return false;
+    };
     let mut node = out;
-    for token in &at.tokens()[..at.depth() - 1] {
+    for token in head {
         let Value::Object(map) = node else {
             return false;
         };
@@ -303,7 +308,7 @@ fn place(out: &mut Value, at: &Pointer, value: Value) -> bool {
     }
     match node {
         Value::Object(map) => {
-            map.insert(at.tokens()[at.depth() - 1].clone(), value);
+            map.insert(last.clone(), value);
             true
         }
         _ => false,
@@ -318,7 +323,8 @@ pub fn parse_lifetime(text: &str) -> Result<i64> {
         ))
     };
     let text = text.trim();
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    // The unit is the last character, which need not be one byte long.
+    let split = text.char_indices().last().ok_or_else(bad)?.0;
     let (number, unit) = text.split_at(split);
     let n: i64 = number.parse().map_err(|_| bad())?;
     let scale = match unit {

@@ -48,9 +48,10 @@ pub use owner::{Approval, Denial, Event, Owner, Via};
 pub use readcounts::{DayReads, GrantDay, LogMark};
 pub use receipts::StoredReceipt;
 pub use relationships::{
-    Appended, ExportedEntry, ExportedRecord, Imported, MAX_LOGGED, NewEntry, Observed,
-    RELATIONSHIPS_FILE, RELATIONSHIPS_FORMAT, RELATIONSHIPS_LATEST, Relationships,
-    RelationshipsExport, TimelineItem, known_businesses, observed_in_log,
+    Appended, EXPORT_MARK, EXPORT_VERSION, ExportedEntry, ExportedRecord, Imported, MAX_LOGGED,
+    NewEntry, Observed, RELATIONSHIPS_FILE, RELATIONSHIPS_FORMAT, RELATIONSHIPS_LATEST,
+    Relationships, RelationshipsExport, TimelineItem, known_businesses, observed_in_log,
+    split_export,
 };
 pub use requests::{
     AppendChoice, ContactChoice, Decision, MAX_PENDING_REQUESTS, MAX_REASON_CHARS,

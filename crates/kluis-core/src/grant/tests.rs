@@ -163,6 +163,17 @@ fn subset_shows_only_granted_fields() {
     assert_eq!(present, [p("/profile/email"), p("/profile/address")]);
 }
 
+/// Found by the `pointer_grant` fuzz target: the root among the fields panicked (an index
+/// below zero) instead of showing nothing.
+#[test]
+fn subset_of_the_root_shows_nothing() {
+    let doc = document::sample();
+    assert_eq!(subset(&doc, &[Pointer::root()]), (json!({}), Vec::new()));
+    let (shown, present) = subset(&doc, &[Pointer::root(), p("/profile/email")]);
+    assert_eq!(shown, json!({"profile": {"email": "anna@example.nl"}}));
+    assert_eq!(present, [p("/profile/email")]);
+}
+
 #[test]
 fn narrowing_stays_inside_the_grant() {
     let granted = [p("/profile/address"), p("/profile/email")];
@@ -188,6 +199,16 @@ fn lifetimes_parse() {
     for bad in ["", "d", "30", "-1d", "1y", "99999999999999999w"] {
         assert!(parse_lifetime(bad).is_err(), "{bad}");
     }
+}
+
+/// Found by the `pointer_grant` fuzz target: a last character of more than one byte panicked
+/// (a split inside it) instead of being refused as a unit.
+#[test]
+fn lifetimes_with_a_wide_last_character_are_refused() {
+    for bad in ["5é", "é", "30d\u{301}", "1\u{1F600}", "2\u{200B}"] {
+        assert!(parse_lifetime(bad).is_err(), "{bad}");
+    }
+    assert_eq!(parse_lifetime(" 2w ").unwrap(), 14 * 86_400);
 }
 
 #[test]

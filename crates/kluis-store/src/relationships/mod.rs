@@ -35,7 +35,8 @@ use crate::schema;
 use crate::vault::{Unlocked, Vault};
 
 pub use portable::{
-    ExportedEntry, ExportedRecord, Imported, RELATIONSHIPS_FORMAT, RelationshipsExport,
+    EXPORT_MARK, EXPORT_VERSION, ExportedEntry, ExportedRecord, Imported, RELATIONSHIPS_FORMAT,
+    RelationshipsExport, split_export,
 };
 pub use timeline::{MAX_LOGGED, Observed, TimelineItem, observed_in_log};
 pub use view::known_businesses;

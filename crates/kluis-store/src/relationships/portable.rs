@@ -8,12 +8,54 @@ use kluis_core::grant::BusinessId;
 use kluis_core::relationship::{Entry, Item};
 use rusqlite::{Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::{Appended, NewEntry, Relationships};
 use crate::error::{Result, StoreError};
 
 /// The `format` of an export's relationships.
 pub const RELATIONSHIPS_FORMAT: &str = "kluis-relationships/1";
+
+/// The member that marks a whole export (`kluis export`) with relationships; a document has no
+/// such section.
+pub const EXPORT_MARK: &str = "kluis_export";
+
+/// The export format this build writes and reads.
+pub const EXPORT_VERSION: u64 = 2;
+
+/// The document and the relationships of an export
+/// (`{"kluis_export": 2, "document": {...}, "relationships": {...}}`), or a bare document (an
+/// export written before relationships, or `kluis show`'s output) with no relationships. The
+/// relationships are read here but not checked against a vault: [`Relationships::import`] does
+/// that.
+pub fn split_export(value: Value) -> Result<(Value, Option<RelationshipsExport>)> {
+    let Value::Object(mut members) = value else {
+        return Ok((value, None));
+    };
+    let Some(version) = members.remove(EXPORT_MARK) else {
+        return Ok((Value::Object(members), None));
+    };
+    let invalid = |m: String| StoreError::Invalid(kluis_core::Error::invalid(m));
+    if version != json!(EXPORT_VERSION) {
+        return Err(invalid(format!(
+            "{EXPORT_MARK} {version} is not an export this build reads (it reads {EXPORT_VERSION})"
+        )));
+    }
+    let doc = members
+        .remove("document")
+        .ok_or_else(|| invalid("the export has no document".into()))?;
+    let relationships = members
+        .remove("relationships")
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| invalid(format!("relationships: {e}")))?;
+    if let Some(extra) = members.keys().next() {
+        return Err(invalid(format!(
+            "the export has an unknown member {extra:?}"
+        )));
+    }
+    Ok((doc, relationships))
+}
 
 /// The relationships part of an export.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
