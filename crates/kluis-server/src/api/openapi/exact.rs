@@ -262,12 +262,11 @@ fn entry_rules() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 /// The body types that refuse unknown members (`deny_unknown_fields`).
-const CLOSED: [&str; 5] = [
+const CLOSED: [&str; 4] = [
     "AttachmentPost",
     "ContactCheck",
     "InboxPost",
     "NewSubscription",
-    "IntrospectionForm",
 ];
 
 fn refine_schemas(schemas: &mut Value) {
@@ -275,9 +274,7 @@ fn refine_schemas(schemas: &mut Value) {
         set(&mut schemas[schema]["properties"][member], rule);
     }
     for name in CLOSED {
-        if name != "IntrospectionForm" {
-            schemas[name]["additionalProperties"] = json!(false);
-        }
+        schemas[name]["additionalProperties"] = json!(false);
     }
     // A private key is refused before anything else is read.
     schemas["Jwk"]["not"] =
