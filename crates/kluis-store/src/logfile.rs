@@ -41,6 +41,10 @@ const FRAMES_START: u64 = 4096;
 /// After the length: first entry 8, entry count 4, …sealed…, MAC 32.
 const FRAME_FIXED: usize = 8 + 4 + 32;
 const MAX_FRAME: usize = 64 << 20;
+/// A length no frame has, written where the next frame would go by a prune, into the file it
+/// replaces: a writer that still has that file open learns from it that the log moved, with
+/// the read of the next length it makes anyway when it takes the lock ([`LogFile::lock`]).
+const MOVED: u32 = u32::MAX;
 /// Zeroed space a new log starts with, and by how much it grows when that is used up.
 const INITIAL_SIZE: u64 = 1 << 20;
 const GROW_BY: u64 = 8 << 20;
@@ -139,6 +143,8 @@ impl LogFile {
             unflushed: false,
             held: false,
         };
+        // A file that a prune replaced since it was opened ends in its mark, which the first
+        // lock finds again and follows.
         log.catch_up()?;
         Ok(log)
     }
@@ -185,7 +191,7 @@ impl LogFile {
         if !self.held {
             self.file.lock()?;
             self.held = true;
-            if let Err(err) = self.follow_replacement().and_then(|()| self.catch_up()) {
+            if let Err(err) = self.catch_up_following() {
                 self.unlock();
                 return Err(err);
             }
@@ -278,31 +284,46 @@ impl LogFile {
         Ok(())
     }
 
-    /// Called holding the lock: if the file at the log's path is no longer the one this handle
-    /// has open (the owner pruned the log, which renames a new file into place while holding
-    /// the old one's lock), opens the new one, takes its lock and continues from its head. Its
-    /// id must be the same. A path with no file keeps the handle on the file it has.
-    fn follow_replacement(&mut self) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        loop {
-            let there = match std::fs::metadata(&self.path) {
-                Ok(meta) => meta,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(err) => return Err(err.into()),
-            };
-            let mine = self.file.metadata()?;
-            if (there.dev(), there.ino()) == (mine.dev(), mine.ino()) {
+    /// Called holding the lock: adopts what other writers appended, and where the file ends
+    /// in the mark of a prune ([`MOVED`]), follows the log to the file now at its path and
+    /// adopts what was appended there. A writer with the log's current file open, the usual
+    /// case, makes no system call here but the one read of the next frame's length.
+    fn catch_up_following(&mut self) -> Result<()> {
+        while self.catch_up()? == End::Moved {
+            if !self.follow_replacement()? {
+                // The prune that wrote the mark failed before its rename: the next append
+                // overwrites the mark.
                 return Ok(());
             }
-            let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-            file.lock()?;
-            let header = match read_header(&file, &self.unlocked) {
-                Ok(header) if header.file_id == self.file_id => header,
-                Ok(_) => return Err(tampered("was replaced")),
-                Err(err) => return Err(err),
-            };
-            self.adopt(file, header)?;
         }
+        Ok(())
+    }
+
+    /// Called holding the lock: if the file at the log's path is no longer the one this handle
+    /// has open (the owner pruned the log, which renames a new file into place while holding
+    /// the old one's lock), opens the new one, takes its lock and continues from its head; its
+    /// id must be the same. Whether it moved: a path with no file, or with this handle's file,
+    /// keeps the handle where it is.
+    fn follow_replacement(&mut self) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let there = match std::fs::metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(err.into()),
+        };
+        let mine = self.file.metadata()?;
+        if (there.dev(), there.ino()) == (mine.dev(), mine.ino()) {
+            return Ok(false);
+        }
+        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        file.lock()?;
+        let header = match read_header(&file, &self.unlocked) {
+            Ok(header) if header.file_id == self.file_id => header,
+            Ok(_) => return Err(tampered("was replaced")),
+            Err(err) => return Err(err),
+        };
+        self.adopt(file, header)?;
+        Ok(true)
     }
 
     /// Switches this handle (holding the lock) to `file`, whose lock is taken, at `header`.
@@ -319,13 +340,13 @@ impl LogFile {
     }
 
     /// Adopts the frames other writers appended (or a crashed writer flushed without moving
-    /// the head) since this handle last looked.
+    /// the head) since this handle last looked; says how the file ends after them.
     ///
     /// Only what is not a valid next frame ends the log; a failing read is an error, or the
     /// writer would overwrite frames it could not read.
-    fn catch_up(&mut self) -> Result<()> {
+    fn catch_up(&mut self) -> Result<End> {
         let end_or_error = |err: std::io::Error| match err.kind() {
-            std::io::ErrorKind::UnexpectedEof => Ok(()),
+            std::io::ErrorKind::UnexpectedEof => Ok(End::Open),
             _ => Err(StoreError::from(err)),
         };
         loop {
@@ -333,10 +354,14 @@ impl LogFile {
             if let Err(err) = self.file.read_exact_at(&mut len, self.head.end) {
                 return end_or_error(err);
             }
-            let len = u32::from_be_bytes(len) as usize;
+            let len = u32::from_be_bytes(len);
+            if len == MOVED {
+                return Ok(End::Moved);
+            }
+            let len = len as usize;
             let end = self.head.end;
             if !frame_fits(end, len, || self.file_len()) {
-                return Ok(());
+                return Ok(End::Open);
             }
             let mut body = vec![0u8; len];
             if let Err(err) = self.file.read_exact_at(&mut body, self.head.end + 4) {
@@ -344,9 +369,17 @@ impl LogFile {
             }
             match next_head(&self.unlocked, &self.head, &body) {
                 Ok(head) => self.head = head,
-                Err(_) => return Ok(()),
+                Err(_) => return Ok(End::Open),
             }
         }
+    }
+
+    /// Marks the end of this file's chain, at offset `end` after its last frame, as moved: the
+    /// log continues in another file ([`MOVED`]). Called holding the lock.
+    fn mark_moved(&self, end: u64) -> Result<()> {
+        self.file
+            .write_all_at(&MOVED.to_be_bytes(), end)
+            .map_err(StoreError::from)
     }
 
     fn file_len(&mut self) -> u64 {
@@ -369,6 +402,15 @@ impl LogFile {
         self.capacity = target;
         Ok(())
     }
+}
+
+/// How the file ends after the last frame [`LogFile::catch_up`] adopted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// In zeros, a write a crash cut short, or the file's end: the next frame goes there.
+    Open,
+    /// In the mark a prune left in the file it replaced.
+    Moved,
 }
 
 fn write_zeros(file: &File, from: u64, to: u64) -> Result<()> {

@@ -254,6 +254,45 @@ fn a_writer_on_another_connection_follows_the_pruned_file() {
 }
 
 #[test]
+fn a_writer_behind_on_the_old_file_adopts_its_last_frames_then_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = vault(dir.path());
+    let server = Vault::connect(dir.path(), owner.unlocked()).unwrap();
+    three_frames(&server);
+    // Another connection appends to the old file after the server's last append: the server
+    // meets that frame, then the mark, when it next takes the lock.
+    let other = Vault::connect(dir.path(), owner.unlocked()).unwrap();
+    other.append_log(&[record(7)]).unwrap();
+    owner.prune_log(at(3)).unwrap().unwrap();
+    server.append_log(&[record(8)]).unwrap();
+    other.append_log(&[record(9)]).unwrap();
+    assert_eq!(owner.verify_log().unwrap().first_broken, None);
+    assert_eq!(seqs(&owner), vec![3, 4, 5, 6, 7, 8, 9]);
+}
+
+#[test]
+fn a_moved_mark_without_a_rename_ends_the_log_and_is_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vault(dir.path());
+    three_frames(&v);
+    // What a prune whose rename failed leaves in the file still at the path.
+    let end = frame_ranges(&dir.path().join(LOG_FILE))
+        .unwrap()
+        .last()
+        .unwrap()
+        .end;
+    write_at(dir.path(), end, &[0xff; 4]);
+    let other = Vault::connect(dir.path(), v.unlocked()).unwrap();
+    assert_eq!(other.verify_log().unwrap().first_broken, None);
+    assert_eq!(seqs(&other), vec![1, 2, 3, 4, 5, 6]);
+    other.append_log(&[record(7)]).unwrap();
+    assert_ne!(read_at(dir.path(), end, 4), [0xff; 4]);
+    v.append_log(&[record(8)]).unwrap();
+    assert_eq!(v.verify_log().unwrap().first_broken, None);
+    assert_eq!(seqs(&v), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+}
+
+#[test]
 fn the_owner_layer_records_the_prune() {
     let dir = tempfile::tempdir().unwrap();
     let v = vault(dir.path());

@@ -5,8 +5,8 @@
 //! The new file is complete and flushed before the rename, so a crash leaves either the old log
 //! or the new one, each verifiable; a leftover `access.log.prune` is removed by the next prune.
 //! The whole of it holds the old file's lock, and the new file's lock from before the rename:
-//! a writer in another connection or process that waits for the lock finds another file at the
-//! path when it gets it, and follows ([`LogFile::lock`]).
+//! a writer in another connection or process that waits for the lock finds the old file's
+//! chain ending in a mark that the log moved when it gets it, and follows ([`LogFile::lock`]).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -102,6 +102,13 @@ impl LogFile {
             return Err(err);
         }
         new.lock()?;
+        // Writers with this file open see the mark when they next take the lock, and follow
+        // to the new one. Written before the rename: if that fails, the next append here
+        // overwrites the mark; after it, a crash could leave writers none.
+        if let Err(err) = self.mark_moved(end.end) {
+            let _ = std::fs::remove_file(&new_path);
+            return Err(err);
+        }
         std::fs::rename(&new_path, &self.path)?;
         sync_dir(&self.path)?;
         self.adopt(new, header)?;
