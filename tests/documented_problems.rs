@@ -146,7 +146,8 @@ async fn a_jwk_with_its_private_part_is_refused_and_nothing_is_kept() {
         assert!(!got.body.to_string().contains(&d), "the key is not echoed");
     }
     assert!(server.vault.access_requests(unix_now()).unwrap().is_empty());
-    // Nothing under the server's directory holds the private key in plaintext.
+    // A second look: no file in the server's directory holds the private key in plaintext (a
+    // stray log or a raw copy of the body would).
     for entry in std::fs::read_dir(server.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {

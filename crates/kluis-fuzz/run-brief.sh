@@ -20,14 +20,22 @@ sanitizer="${FUZZ_SANITIZER:-none}"
 toolchain=()
 if [[ -n "${FUZZ_TOOLCHAIN:-}" ]]; then toolchain=("+$FUZZ_TOOLCHAIN"); fi
 
+# Pinned: the version these scripts were written and run with.
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    cargo install cargo-fuzz --locked
+    cargo install cargo-fuzz --version 0.13.2 --locked
 fi
 
 cd "$root"
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    mapfile -t targets < <(cargo fuzz list --fuzz-dir "$here")
+    # Every target there is a file for; `cargo fuzz list` must name the same ones, or a target
+    # would be left out without a word.
+    mapfile -t targets < <(cd "$here/fuzz_targets" && ls -- *.rs | sed 's/\.rs$//')
+    listed="$(cargo fuzz list --fuzz-dir "$here" | sort | tr '\n' ' ')"
+    if [[ ${#targets[@]} -eq 0 || "$listed" != "$(printf '%s\n' "${targets[@]}" | sort | tr '\n' ' ')" ]]; then
+        echo "FAIL: fuzz_targets/ has '${targets[*]}', cargo fuzz list says '$listed'" >&2
+        exit 1
+    fi
 fi
 
 start=$SECONDS

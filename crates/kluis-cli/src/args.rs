@@ -101,6 +101,11 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 1024,
               value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
+        /// Seconds a write of an answer may wait for the client to read it; the connection is
+        /// closed past it
+        #[arg(long, value_name = "SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        write_timeout: u64,
     },
     /// Create a sample vault with a ready grant and serve it (no set-up needed)
     Demo(DemoArgs),

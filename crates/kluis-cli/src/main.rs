@@ -67,6 +67,7 @@ fn run(cli: Cli) -> Result<()> {
             record_bytes,
             header_timeout,
             max_connections,
+            write_timeout,
         } => serve::serve(
             &global,
             serve::Options {
@@ -81,6 +82,7 @@ fn run(cli: Cli) -> Result<()> {
                 connections: kluis_server::ConnectionLimits {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     max_connections: max_connections as usize,
+                    write_timeout: std::time::Duration::from_secs(write_timeout),
                 },
             },
         ),

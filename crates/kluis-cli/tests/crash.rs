@@ -134,6 +134,7 @@ struct Totals {
     reads: u64,
     logged_reads: u64,
     document_sets: u64,
+    dashboard_saves: u64,
     grant_creates: u64,
     grant_revokes: u64,
     messages: u64,
@@ -211,6 +212,7 @@ fn a_server_killed_at_any_moment_loses_nothing_it_acknowledged() {
         totals.reads += answered;
         totals.logged_reads += logged;
         totals.document_sets += counts.document_sets;
+        totals.dashboard_saves += counts.dashboard_saves;
         totals.grant_creates += counts.grant_creates;
         totals.grant_revokes += counts.grant_revokes;
         totals.messages += counts.messages;
@@ -236,6 +238,22 @@ fn a_server_killed_at_any_moment_loses_nothing_it_acknowledged() {
     });
     kill(server);
     let deliveries = check_deliveries(&got, &want);
+    // Every kind of client got work through, or a quiet client would pass unnoticed.
+    assert!(cycles > 0, "no cycles run");
+    for (what, n) in [
+        ("answered reads", totals.reads),
+        (
+            "kluis set writes",
+            totals.document_sets - totals.dashboard_saves,
+        ),
+        ("dashboard saves", totals.dashboard_saves),
+        ("grants created", totals.grant_creates),
+        ("grants revoked", totals.grant_revokes),
+        ("inbox messages", totals.messages),
+        ("webhook deliveries", got.len() as u64),
+    ] {
+        assert!(n > 0, "{cycles} cycles and no {what}: {totals:?}");
+    }
     let out = kluis_cmd(d).args(["log", "verify"]).output().unwrap();
     assert!(
         out.status.success(),

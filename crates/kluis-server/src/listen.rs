@@ -1,7 +1,7 @@
 //! The accept loop: HTTP/1.1 connections served by hyper, each with a deadline for a request's
-//! head and all under a cap on how many are open, so clients that connect and stall (half a
-//! request line, then nothing) are closed instead of piling up. See docs/architecture.md,
-//! "Connections and timeouts".
+//! head and for every write of an answer, all under a cap on how many are open, so clients that
+//! connect and stall (half a request line, then nothing; or requests sent and answers never
+//! read) are closed instead of piling up. See docs/architecture.md, "Connections and timeouts".
 
 use std::future::Future;
 use std::io;
@@ -17,6 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
 /// A connection must deliver each request's head (request line and headers) within this long
@@ -24,6 +25,12 @@ use tower::ServiceExt;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// At most this many connections are open at once, unless configured otherwise.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// A write of an answer that makes no progress for this long (the client reads nothing) ends
+/// the connection, unless configured otherwise.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// At shutdown, connections still open this long after the listener closed are dropped: a
+/// client that never reads its answer must not keep the server from stopping.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How the server treats connections (`kluis serve --header-timeout`, `--max-connections`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +41,10 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// How many connections may be open at once; one accepted beyond it is closed at once.
     pub max_connections: usize,
+    /// How long a write of an answer may wait for the client to read before the connection
+    /// is closed. The clock runs only while a write waits: a client that reads slowly but
+    /// steadily keeps its connection.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -41,12 +52,14 @@ impl Default for ConnectionLimits {
         Self {
             header_timeout: HEADER_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, lets the
-/// requests in flight finish and closes idle connections.
+/// requests in flight finish and closes idle connections, dropping what is still open after
+/// [`SHUTDOWN_GRACE`].
 pub(crate) async fn run(
     listener: TcpListener,
     app: Router,
@@ -88,8 +101,13 @@ pub(crate) async fn run(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection = graceful
-            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        // Only writes get a deadline here: reads wait for a request's head, which hyper's own
+        // timer bounds, or for a body, which the request timeout bounds.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
+        let stream = TokioIo::new(Box::pin(stream));
+        let connection =
+            graceful.watch(http.serve_connection(stream, TowerToHyperService::new(service)));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, "connection ended: {err}");
@@ -98,7 +116,14 @@ pub(crate) async fn run(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "connections still open {SHUTDOWN_GRACE:?} after the shutdown began are dropped"
+        );
+    }
 }
 
 /// After a failed accept: errors of the one connection are skipped; others (out of file

@@ -35,7 +35,10 @@ pub struct Acked {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CycleCounts {
+    /// Document writes acknowledged, by `kluis set` and the dashboard together.
     pub document_sets: u64,
+    /// Of them, the dashboard's.
+    pub dashboard_saves: u64,
     pub grant_creates: u64,
     pub grant_revokes: u64,
     pub messages: u64,
@@ -222,6 +225,7 @@ impl Clients {
                     let mut acked = self.acked.lock().unwrap();
                     acked.nicknames.push(k);
                     acked.cycle.document_sets += 1;
+                    acked.cycle.dashboard_saves += 1;
                 } else if let Some(status) = status {
                     panic!("saving the profile answered {status}");
                 }
@@ -238,7 +242,8 @@ impl Clients {
         }
     }
 
-    /// The session cookie and CSRF token, or `None` if the server went away first.
+    /// The session cookie and CSRF token, or `None` if the server went away first. A server
+    /// that answers but gives no session or no token is a finding, not a reason to stop.
     fn sign_in(&self, http: &reqwest::blocking::Client) -> Option<(String, String)> {
         let passphrase = crate::common::PASS;
         let response = http
@@ -248,7 +253,12 @@ impl Clients {
             .send()
             .ok()?;
         assert_eq!(response.status().as_u16(), 303, "signing in");
-        let set = response.headers().get("set-cookie")?.to_str().unwrap();
+        let set = response
+            .headers()
+            .get("set-cookie")
+            .expect("a sign-in without a session cookie")
+            .to_str()
+            .unwrap();
         let cookie = set.split(';').next().unwrap().to_owned();
         let page = http
             .get(format!("{}/dashboard/", self.base))
@@ -257,7 +267,15 @@ impl Clients {
             .ok()?
             .text()
             .ok()?;
-        let at = page.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+        let marker = r#"name="csrf" value=""#;
+        // A page cut short by the kill has no token; a whole page without one is a finding.
+        let Some(at) = page.find(marker).map(|at| at + marker.len()) else {
+            assert!(
+                !page.contains("</html>"),
+                "a dashboard page without a CSRF token"
+            );
+            return None;
+        };
         let csrf = page[at..at + page[at..].find('"')?].to_owned();
         Some((cookie, csrf))
     }

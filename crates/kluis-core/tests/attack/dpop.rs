@@ -69,6 +69,17 @@ pub fn corpus() {
         "p-q",
         NOW
     )));
+    // The hand-built proofs below start from this header and these claims: built right, they
+    // are accepted, so each of those cases is refused for what it changed.
+    let template = |jti: &str| {
+        let header = json!({"alg": "EdDSA", "typ": DPOP_TYP, "jwk": proof_jwk(&business)});
+        let claims = proof_claims(jti, "GET", URL, Some(&ath), NOW);
+        ed25519_signed(&header, &serde_json::to_vec(&claims).unwrap(), &business)
+    };
+    for i in 0..4 {
+        let proof = template(&format!("t-{i}"));
+        assert!(accepts(&proof), "the hand-built proof is refused: {proof}");
+    }
     let attackers = attacker_keys(16);
     let mut corpus = Corpus::new(&genuine);
     let any = |g: &mut Gen| genuine[g.below(genuine.len())].clone();

@@ -416,6 +416,20 @@ pub fn corpus() {
         };
         Some(vault.sign(&c))
     });
+    // Built right, the hand-made header below is accepted: each case is refused for what it
+    // changes.
+    let mut control = claims(4, None);
+    control.jti = "g_control".into();
+    let header = json!({"alg": "EdDSA", "kid": vault.current_kid, "typ": GRANT_TYP});
+    let control = ed25519_signed(
+        &header,
+        &serde_json::to_vec(&control).unwrap(),
+        &vault.current,
+    );
+    assert!(
+        accepts(&control),
+        "the hand-built token is refused: {control}"
+    );
     corpus.fill("type_confusion", 600, &mut g, &accepts, |g| {
         // Other JWTs the vault signs, or headers a verifier must not understand.
         let mut c = claims(g.below(12), None);
