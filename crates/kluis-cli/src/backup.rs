@@ -37,7 +37,11 @@ pub fn restore(global: &Global, dir: &Path, force: bool, json: bool) -> Result<(
     // Asked first, so that a prompt does not come between checking the backup and using it.
     let passphrase = secret::current(global.passphrase_file.as_deref())?;
     let manifest = kluis_store::backup::restore(dir, &target, force)?;
-    let vault = Vault::open(&target, &passphrase)?;
+    let vault = Vault::open(&target, &passphrase).map_err(|err| match err {
+        // The files are in place already: saying "nothing was changed" would be untrue.
+        StoreError::WrongPassphrase => StoreError::RestoredWrongPassphrase(target.clone()),
+        err => err,
+    })?;
     if vault.unlocked().id_hex() != manifest.vault_id {
         return Err(StoreError::Tampered(
             "the restored vault is not the one the backup's manifest names".into(),

@@ -134,7 +134,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         return 5;
     }
     match err.downcast_ref::<StoreError>() {
-        Some(StoreError::WrongPassphrase) => 3,
+        Some(StoreError::WrongPassphrase | StoreError::RestoredWrongPassphrase(_)) => 3,
         Some(StoreError::NotFound(_) | StoreError::NoVault(_)) => 4,
         Some(
             StoreError::Invalid(_)

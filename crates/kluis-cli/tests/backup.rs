@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use common::{fresh, json_of, kluis, kluis_cmd, ok, start, succeeded};
+use common::{fresh, json_of, kluis, kluis_cmd, kluis_cmd_as, ok, start, succeeded};
 
 fn grant(d: &Path, n: usize) -> Value {
     json_of(&ok(
@@ -170,10 +170,33 @@ fn restore_refuses_an_altered_backup_and_an_existing_vault() {
     assert_eq!(bad_manifest.status.code(), Some(5));
     std::fs::write(&manifest, &text).unwrap();
 
+    // A symlink where a file of the backup belongs (to a FIFO or a device, it would be read
+    // for ever): refused, nothing restored.
+    std::fs::rename(&db, backup.join("vault.db.kept")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &db).unwrap();
+    let linked = kluis(&target, &["restore", b]);
+    assert_eq!(linked.status.code(), Some(6), "{linked:?}");
+    assert!(String::from_utf8_lossy(&linked.stderr).contains("not a regular file"));
+    assert!(!target.exists());
+    std::fs::remove_file(&db).unwrap();
+    std::fs::rename(backup.join("vault.db.kept"), &db).unwrap();
+
     // With --force over a vault, the backup's passphrase opens it.
     let other = fresh();
     succeeded(kluis_cmd(other.path()).args(["restore", b, "--force"]));
     assert_eq!(grant_ids(other.path()), grant_ids(d));
+
+    // Another passphrase: the files are in place, and the message does not say otherwise.
+    let third = fresh();
+    let wrong = kluis_cmd_as(third.path(), "not the backup's passphrase")
+        .args(["restore", b, "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(3), "{wrong:?}");
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("the backup was restored into"), "{said}");
+    assert!(!said.contains("nothing was changed"), "{said}");
+    assert_eq!(grant_ids(third.path()), grant_ids(d));
 }
 
 #[test]

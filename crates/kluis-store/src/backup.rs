@@ -187,6 +187,7 @@ pub fn restore(backup: &Path, vault_dir: &Path, force: bool) -> Result<Manifest>
     for name in [DB_FILE].into_iter().chain(SIDE_FILES) {
         leftovers.push(format!("{name}-wal"));
         leftovers.push(format!("{name}-shm"));
+        leftovers.push(format!("{name}-journal"));
         if !manifest.files.iter().any(|f| f.name == name) {
             leftovers.push(name.to_owned());
         }
@@ -251,13 +252,25 @@ fn check_file(file: &BackedUp, bytes: u64, sha256: &str) -> Result<()> {
     Ok(())
 }
 
+/// Opens a file of the backup, which must be a regular file: a link to a device or a FIFO
+/// put there would be read for ever.
 fn open_backed_up(backup: &Path, name: &str) -> Result<File> {
-    File::open(backup.join(name)).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => {
-            StoreError::Tampered(format!("the backup's {name} is missing"))
+    let path = backup.join(name);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_file() => {}
+        Ok(_) => {
+            return Err(StoreError::Tampered(format!(
+                "the backup's {name} is not a regular file"
+            )));
         }
-        _ => err.into(),
-    })
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Tampered(format!(
+                "the backup's {name} is missing"
+            )));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(File::open(path)?)
 }
 
 /// A read transaction held open on a connection: what it reads is one snapshot, also for an
@@ -285,7 +298,13 @@ impl Drop for Snapshot<'_> {
 fn copy_database(from: &Connection, to: &Path) -> Result<()> {
     create_private(to)?.sync_all()?;
     let mut dest = Connection::open(to)?;
-    rusqlite::backup::Backup::new(from, &mut dest)?.step(-1)?;
+    // One step of every page: anything but `Done` (a busy or locked source) is a partial copy.
+    let step = rusqlite::backup::Backup::new(from, &mut dest)?.step(-1)?;
+    if step != rusqlite::backup::StepResult::Done {
+        return Err(StoreError::Conflict(format!(
+            "the database could not be copied in one snapshot ({step:?}); try again"
+        )));
+    }
     dest.execute_batch("PRAGMA journal_mode = DELETE")?;
     drop(dest);
     File::open(to)?.sync_all()?;

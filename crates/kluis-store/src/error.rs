@@ -6,6 +6,12 @@ use std::path::PathBuf;
 pub enum StoreError {
     #[error("the passphrase is wrong (or the vault's key record was altered); nothing was changed")]
     WrongPassphrase,
+    /// `kluis restore` put the backup in place, and the passphrase given does not unlock it.
+    #[error(
+        "the backup was restored into {0}, but this passphrase does not unlock it: the vault now \
+         takes the passphrase it had when the backup was made"
+    )]
+    RestoredWrongPassphrase(PathBuf),
     #[error("the vault has been tampered with: {0}")]
     Tampered(String),
     #[error("{0}")]

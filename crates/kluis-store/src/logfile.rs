@@ -236,11 +236,22 @@ impl LogFile {
         frame.extend_from_slice(&mac);
         let end = self.head.end + frame.len() as u64;
         self.reserve(end)?;
-        self.file.write_all_at(&frame, self.head.end)?;
-        if fsync {
-            self.flush()?;
-        } else {
-            self.unflushed = true;
+        let mut written = self
+            .file
+            .write_all_at(&frame, self.head.end)
+            .map_err(Into::into);
+        if written.is_ok() {
+            if fsync {
+                written = self.flush();
+            } else {
+                self.unflushed = true;
+            }
+        }
+        if let Err(err) = written {
+            // Not appended, so not left readable: the next writer's catch-up would adopt a
+            // whole frame, a record of a call that was answered as failed. Best effort.
+            let _ = self.file.write_all_at(&[0; 4], self.head.end);
+            return Err(err);
         }
         self.head = Head {
             seq: first + i64::from(count) - 1,

@@ -364,7 +364,8 @@ impl Ledger {
     /// Why a call the ledger could not serve was not served.
     pub fn unavailable(&self) -> ApiError {
         let at = self.disk_full.load(Ordering::Relaxed);
-        if at > 0 && unix_now_ms() - at < DISK_FULL_TOLD {
+        // A clock set back must not make every later 503 read as a full disk.
+        if at > 0 && (0..DISK_FULL_TOLD).contains(&(unix_now_ms() - at)) {
             ApiError::DiskFull
         } else {
             ApiError::Unavailable

@@ -69,6 +69,16 @@ impl LogFile {
         if let Some((seq, why)) = walked.check(reader.checkpoint).first_broken {
             return Err(not_pruned(seq, &why));
         }
+        // The walk read the file at the path; the copy reads the one this handle holds locked.
+        // They must be the same chain to its end, or frames past where the walk stopped (a
+        // frame whose records could not be read, another file put at the path) would be lost.
+        if (end.seq, end.end, end.mac) != (self.head.seq, self.head.end, self.head.mac) {
+            return Err(StoreError::Conflict(format!(
+                "the access log changed under the prune (its walk ended at entry {}, the log \
+                 at {}); it was not pruned",
+                end.seq, self.head.seq
+            )));
+        }
         let Some(cut) = cut else { return Ok(None) };
         let base = reader.base();
         let checkpoint = Checkpoint {
@@ -110,7 +120,9 @@ impl LogFile {
             return Err(err);
         }
         std::fs::rename(&new_path, &self.path)?;
-        sync_dir(&self.path)?;
+        // Renamed, so pruned: a directory that could not be flushed only leaves the rename to
+        // the kernel's own time, and reporting a failure would hide the prune from the log.
+        let _ = sync_dir(&self.path);
         self.adopt(new, header)?;
         Ok(Some(Pruned {
             checkpoint,

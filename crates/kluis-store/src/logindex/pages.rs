@@ -73,6 +73,13 @@ impl LogIndex {
         let unlocked = vault.unlocked();
         let reader =
             Reader::open(&vault.log_path(), unlocked, id)?.map_err(|why| broken(1, &why))?;
+        if reader.checkpoint != self.checkpoint {
+            // Pruned since this index was built: its offsets belong to the old file. Not a
+            // sign of tampering; the next refresh indexes the new file.
+            return Err(StoreError::Conflict(
+                "the access log was pruned since this page was indexed; load it again".into(),
+            ));
+        }
         let mut entries = Vec::with_capacity(seqs.len());
         let mut rest = seqs;
         while let Some(&seq) = rest.first() {

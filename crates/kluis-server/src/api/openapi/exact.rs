@@ -7,6 +7,8 @@
 use kluis_core::contact::{MAX_TOPIC_CHARS as RIGHT_TOPIC_CHARS, MAX_TOPICS};
 use kluis_core::grant::{MAX_CATEGORY_CHARS, MAX_FIELDS, MAX_LIFETIME_SECS};
 use kluis_core::inbox::{MAX_BODY_BYTES, MAX_SUBJECT_CHARS, MAX_TOPIC_CHARS};
+use kluis_core::notify::MAX_URL_LEN;
+use kluis_core::relationship::entry::MAX_ATTACHMENT_BYTES;
 use kluis_core::relationship::entry::MAX_CHANNEL_CHARS;
 use kluis_core::request::{
     MAX_ADDRESS_CHARS, MAX_CALLBACK_URL_LEN, MAX_CONTACT_CHARS, MAX_NAME_CHARS, MAX_PHONE_CHARS,
@@ -207,7 +209,8 @@ fn member_rules() -> Vec<(&'static str, &'static str, Value)> {
         (
             "NewSubscription",
             "url",
-            json!({ "pattern": p::HTTPS_WEBHOOK_URL }),
+            // ASCII only, so characters are bytes, as the server counts them.
+            json!({ "pattern": p::HTTPS_WEBHOOK_URL, "maxLength": MAX_URL_LEN }),
         ),
         (
             "InboxPost",
@@ -222,7 +225,12 @@ fn member_rules() -> Vec<(&'static str, &'static str, Value)> {
         (
             "InboxPost",
             "body",
-            json!({ "pattern": p::message_text(), "maxLength": MAX_BODY_BYTES }),
+            // The server counts the body's UTF-8 bytes; `maxLength` counts characters, so it
+            // says the most characters that always fit (four bytes each at worst).
+            json!({ "pattern": p::message_text(), "maxLength": MAX_BODY_BYTES / 4,
+                "description": format!(
+                    "Plain text (never rendered as markup), at most {} KiB of UTF-8: {} \
+                     characters always fit.", MAX_BODY_BYTES / 1024, MAX_BODY_BYTES / 4) }),
         ),
         (
             "InboxPost",
@@ -239,7 +247,14 @@ fn member_rules() -> Vec<(&'static str, &'static str, Value)> {
             "media_type",
             json!({ "pattern": p::MEDIA_TYPE, "maxLength": 127 }),
         ),
-        ("AttachmentPost", "data", json!({ "pattern": p::BASE64 })),
+        (
+            "AttachmentPost",
+            "data",
+            json!({ "pattern": p::BASE64,
+                "maxLength": MAX_ATTACHMENT_BYTES.div_ceil(3) * 4,
+                "description": "The bytes, standard base64 with padding; at most 1 MiB once \
+                    decoded (the length bound is that of 1 MiB encoded)." }),
+        ),
     ]
 }
 
