@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto;
 use crate::error::{Result, StoreError};
-use crate::logfile::{LOG_FILE, PRUNE_FILE};
+use crate::logfile::{FRAMES_START, LOG_FILE, PRUNE_FILE};
 use crate::vault::{DB_FILE, Vault, restrict_file, unix_now_ms};
 use crate::{DELIVERIES_FILE, INBOX_FILE, RELATIONSHIPS_FILE};
 
@@ -90,9 +90,12 @@ impl Vault {
                 sides.push((name, conn));
             }
         }
-        // The snapshots and the log's end, all while no one can append.
+        // The snapshots, the log's end and its header block, all while no one can append.
+        // The frames before that end never change, so they are copied after the lock is let
+        // go, from the file open now (a prune meanwhile renames another file into place, and
+        // leaves this one's frames as they are).
         let mut snapshots = Vec::new();
-        let log = self.with_log_lock(|v| {
+        let (source, header, log) = self.with_log_lock(|v| {
             snapshots.push(Snapshot::begin(&self.conn)?);
             for (_, conn) in &sides {
                 snapshots.push(Snapshot::begin(conn)?);
@@ -101,9 +104,12 @@ impl Vault {
                 .log_mark()
                 .ok_or_else(|| StoreError::Conflict("the access log could not be opened".into()))?
                 .head;
-            copy_prefix(&v.log_path(), &dir.join(LOG_FILE), head.end)?;
-            Ok(head)
+            let source = File::open(v.log_path())?;
+            let mut header = vec![0u8; FRAMES_START as usize];
+            source.read_exact_at(&mut header, 0)?;
+            Ok((source, header, head))
         })?;
+        copy_log(&source, &header, &dir.join(LOG_FILE), log.end)?;
         copy_database(&self.conn, &dir.join(DB_FILE))?;
         for (name, conn) in &sides {
             copy_database(conn, &dir.join(name))?;
@@ -311,12 +317,13 @@ fn copy_database(from: &Connection, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the first `len` bytes of `from` to a new file at `to`, flushed.
-fn copy_prefix(from: &Path, to: &Path, len: u64) -> Result<()> {
-    let source = File::open(from)?;
+/// Copies the log into a new file at `to`, flushed: `header` (its header block, read under the
+/// lock), then the frames of `source` up to `len`.
+fn copy_log(source: &File, header: &[u8], to: &Path, len: u64) -> Result<()> {
     let dest = create_private(to)?;
+    dest.write_all_at(header, 0)?;
     let mut chunk = vec![0u8; 1 << 20];
-    let mut at = 0;
+    let mut at = header.len() as u64;
     while at < len {
         let n = (len - at).min(chunk.len() as u64) as usize;
         source.read_exact_at(&mut chunk[..n], at)?;

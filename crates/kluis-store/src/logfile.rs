@@ -37,7 +37,7 @@ pub(crate) use read::{Reader, Seen, Walked, open_frame, parse_records, scan};
 pub const LOG_FILE: &str = "access.log";
 
 /// Frames start after one header block.
-const FRAMES_START: u64 = 4096;
+pub(crate) const FRAMES_START: u64 = 4096;
 /// After the length: first entry 8, entry count 4, …sealed…, MAC 32.
 const FRAME_FIXED: usize = 8 + 4 + 32;
 const MAX_FRAME: usize = 64 << 20;

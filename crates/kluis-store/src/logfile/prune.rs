@@ -35,22 +35,36 @@ impl LogFile {
     /// first for which it says no (so at a frame boundary, never in the middle). `None` when
     /// nothing is removable. A log whose chain does not check out is not pruned (`Tampered`):
     /// pruning must never hide a break.
+    ///
+    /// The long work (walking and checking the whole chain, copying the kept frames) is done
+    /// without the log's lock, so writers (the server's ledger) go on appending meanwhile:
+    /// frames before the end never change. The lock is taken only to copy the frames appended
+    /// since, write the header, mark the old file and rename the new one into place.
     pub(crate) fn prune(
         &mut self,
         before_ms: i64,
         mut removable: impl FnMut(&[u8]) -> Result<bool, &'static str>,
     ) -> Result<Option<Pruned>> {
-        self.locked(|log| log.prune_locked(before_ms, &mut removable))
-    }
-
-    fn prune_locked(
-        &mut self,
-        before_ms: i64,
-        removable: &mut dyn FnMut(&[u8]) -> Result<bool, &'static str>,
-    ) -> Result<Option<Pruned>> {
         if self.unflushed {
             self.flush()?;
         }
+        let Some(staged) = self.stage_prune(&mut removable)? else {
+            return Ok(None);
+        };
+        let new_path = self.path.with_file_name(PRUNE_FILE);
+        let finished = self.locked(|log| log.finish_prune(&staged, before_ms, &new_path));
+        if finished.is_err() {
+            let _ = std::fs::remove_file(&new_path);
+        }
+        finished
+    }
+
+    /// Without the lock: walks the log, finds where to cut, and writes the kept frames as far
+    /// as the walk went into a new file (no header yet). `None` when nothing is removable.
+    fn stage_prune(
+        &self,
+        removable: &mut dyn FnMut(&[u8]) -> Result<bool, &'static str>,
+    ) -> Result<Option<Staged>> {
         let reader = Reader::open(&self.path, &self.unlocked, &self.file_id)?
             .map_err(|why| not_pruned(1, &why))?;
         let mut cut: Option<Head> = None;
@@ -65,36 +79,11 @@ impl LogFile {
             }
             Ok(())
         })?;
-        let end = walked.at;
+        let walked_to = walked.at;
         if let Some((seq, why)) = walked.check(reader.checkpoint).first_broken {
             return Err(not_pruned(seq, &why));
         }
-        // The walk read the file at the path; the copy reads the one this handle holds locked.
-        // They must be the same chain to its end, or frames past where the walk stopped (a
-        // frame whose records could not be read, another file put at the path) would be lost.
-        if (end.seq, end.end, end.mac) != (self.head.seq, self.head.end, self.head.mac) {
-            return Err(StoreError::Conflict(format!(
-                "the access log changed under the prune (its walk ended at entry {}, the log \
-                 at {}); it was not pruned",
-                end.seq, self.head.seq
-            )));
-        }
         let Some(cut) = cut else { return Ok(None) };
-        let base = reader.base();
-        let checkpoint = Checkpoint {
-            seq: cut.seq,
-            mac: cut.mac,
-            before_ms,
-        };
-        let header = Header {
-            file_id: self.file_id,
-            head: Head {
-                seq: end.seq,
-                end: end.end - cut.end + FRAMES_START,
-                mac: end.mac,
-            },
-            checkpoint: Some(checkpoint),
-        };
         let new_path = self.path.with_file_name(PRUNE_FILE);
         match std::fs::remove_file(&new_path) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
@@ -106,52 +95,214 @@ impl LogFile {
             .create_new(true)
             .mode(0o600)
             .open(&new_path)?;
-        let written = self.write_pruned(&new, &header, cut.end, end.end);
-        if let Err(err) = written {
+        let copied = write_zeros(
+            &new,
+            0,
+            FRAMES_START + (walked_to.end - cut.end) + INITIAL_SIZE,
+        )
+        .and_then(|()| {
+            copy_range(
+                |chunk, at| reader.read_at(chunk, at),
+                &new,
+                cut.end,
+                cut.end,
+                walked_to.end,
+            )
+        });
+        if let Err(err) = copied {
             let _ = std::fs::remove_file(&new_path);
             return Err(err);
         }
+        Ok(Some(Staged {
+            new,
+            base: reader.base(),
+            cut,
+            walked_to,
+        }))
+    }
+
+    /// Holding the lock: checks that the chain this handle now ends at continues the one the
+    /// walk checked (another prune meanwhile would have moved it: then nothing is done),
+    /// copies the frames appended since the walk, writes the header, flushes, marks the old
+    /// file and renames the new one into place.
+    fn finish_prune(
+        &mut self,
+        staged: &Staged,
+        before_ms: i64,
+        new_path: &std::path::Path,
+    ) -> Result<Option<Pruned>> {
+        let (cut, walked_to) = (staged.cut, staged.walked_to);
+        let changed = || {
+            StoreError::Conflict(
+                "the access log changed under the prune (another prune?); it was not pruned".into(),
+            )
+        };
+        // The frames after the walk's end, in the file this handle holds: each must continue
+        // the chain, up to this handle's head.
+        let mut at = walked_to;
+        while at.end < self.head.end {
+            let mut len = [0u8; 4];
+            self.file.read_exact_at(&mut len, at.end)?;
+            let len = u32::from_be_bytes(len) as usize;
+            if !(super::FRAME_FIXED..=super::MAX_FRAME).contains(&len) {
+                return Err(changed());
+            }
+            let mut body = vec![0u8; len];
+            self.file.read_exact_at(&mut body, at.end + 4)?;
+            at = super::next_head(&self.unlocked, &at, &body).map_err(|_| changed())?;
+        }
+        if at != self.head {
+            return Err(changed());
+        }
+        copy_range(
+            |chunk, at| self.file.read_exact_at(chunk, at),
+            &staged.new,
+            cut.end,
+            walked_to.end,
+            self.head.end,
+        )?;
+        let checkpoint = Checkpoint {
+            seq: cut.seq,
+            mac: cut.mac,
+            before_ms,
+        };
+        let header = Header {
+            file_id: self.file_id,
+            head: Head {
+                seq: self.head.seq,
+                end: self.head.end - cut.end + FRAMES_START,
+                mac: self.head.mac,
+            },
+            checkpoint: Some(checkpoint),
+        };
+        let new = staged.new.try_clone()?;
+        new.write_all_at(&header.bytes(&self.unlocked), 0)?;
+        new.sync_all()?;
         new.lock()?;
         // Writers with this file open see the mark when they next take the lock, and follow
         // to the new one. Written before the rename: if that fails, the next append here
         // overwrites the mark; after it, a crash could leave writers none.
-        if let Err(err) = self.mark_moved(end.end) {
-            let _ = std::fs::remove_file(&new_path);
-            return Err(err);
-        }
-        std::fs::rename(&new_path, &self.path)?;
+        self.mark_moved(self.head.end)?;
+        std::fs::rename(new_path, &self.path)?;
         // Renamed, so pruned: a directory that could not be flushed only leaves the rename to
         // the kernel's own time, and reporting a failure would hide the prune from the log.
         let _ = sync_dir(&self.path);
         self.adopt(new, header)?;
         Ok(Some(Pruned {
             checkpoint,
-            entries: cut.seq - base.seq,
+            entries: cut.seq - staged.base.seq,
             bytes: cut.end - FRAMES_START,
         }))
     }
+}
 
-    /// Writes the pruned log into `new`: zeros ahead, the header, the frames from `from` to
-    /// `to` of this file moved to the start, all flushed.
-    fn write_pruned(&self, new: &File, header: &Header, from: u64, to: u64) -> Result<()> {
-        let new_end = header.head.end;
-        write_zeros(new, 0, new_end + INITIAL_SIZE)?;
-        new.write_all_at(&header.bytes(&self.unlocked), 0)?;
-        let mut chunk = vec![0u8; 1 << 20];
-        let mut at = from;
-        while at < to {
-            let n = (to - at).min(chunk.len() as u64) as usize;
-            self.file.read_exact_at(&mut chunk[..n], at)?;
-            new.write_all_at(&chunk[..n], FRAMES_START + (at - from))?;
-            at += n as u64;
-        }
-        new.sync_all()?;
-        Ok(())
+/// A prune's new file with the kept frames up to where its walk ended.
+struct Staged {
+    new: File,
+    /// Where the chain started before the prune.
+    base: Head,
+    /// The chain after the last removed frame.
+    cut: Head,
+    /// Where the walk ended: the new file holds the frames from `cut` to here.
+    walked_to: Head,
+}
+
+/// Copies the bytes `from..to` of the old file (read by `read`) into `new`, each where it
+/// belongs once the frames before `cut_end` are gone: at [`FRAMES_START`] + (offset - `cut_end`).
+fn copy_range(
+    read: impl Fn(&mut [u8], u64) -> std::io::Result<()>,
+    new: &File,
+    cut_end: u64,
+    from: u64,
+    to: u64,
+) -> Result<()> {
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(chunk.len() as u64) as usize;
+        read(&mut chunk[..n], at)?;
+        new.write_all_at(&chunk[..n], FRAMES_START + (at - cut_end))?;
+        at += n as u64;
     }
+    Ok(())
 }
 
 fn not_pruned(seq: i64, why: &str) -> StoreError {
     StoreError::Tampered(format!(
         "the access log is broken at entry {seq} ({why}); it was not pruned"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
+
+    use super::*;
+    use crate::logfile::LOG_FILE;
+    use crate::{KdfParams, Passphrase, Vault};
+
+    fn record(n: i64) -> AccessRecord {
+        AccessRecord {
+            at_ms: 1_800_000_000_000 + n,
+            actor: Actor::OwnerCli,
+            action: Action::DocumentSet,
+            request: None,
+            grant: None,
+            business: None,
+            purpose: None,
+            fields: Vec::new(),
+            outcome: Outcome::Allowed,
+            reason: None,
+            contact: None,
+        }
+    }
+
+    #[test]
+    fn writers_append_while_the_prune_walks_and_what_they_append_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::create(
+            dir.path(),
+            &Passphrase::new("pass phrase"),
+            KdfParams::OWASP_MINIMUM,
+        )
+        .unwrap();
+        for n in 1..=3 {
+            v.append_log(&[record(n)]).unwrap();
+        }
+        let unlocked = v.unlocked().clone();
+        let mut log = LogFile::open(&dir.path().join(LOG_FILE), &unlocked).unwrap();
+        let mut frames = 0;
+        let pruned = log
+            .prune(1_800_000_000_002, |_body| {
+                frames += 1;
+                if frames == 2 {
+                    // Mid-walk, another connection appends: it must not have to wait for the
+                    // prune (were the lock held, it would block until the prune ended).
+                    let (done, appended) = mpsc::channel();
+                    let (dir, unlocked) = (dir.path().to_path_buf(), unlocked.clone());
+                    std::thread::spawn(move || {
+                        let other = Vault::connect(&dir, &unlocked).unwrap();
+                        other.append_log(&[record(4)]).unwrap();
+                        let _ = done.send(());
+                    });
+                    appended
+                        .recv_timeout(Duration::from_secs(10))
+                        .expect("a writer could not append while the prune walked the log");
+                }
+                Ok(frames == 1)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((pruned.checkpoint.seq, pruned.entries), (1, 1));
+        // The frame appended during the walk is in the pruned log, and the chain verifies.
+        log.append(&serde_json::to_vec(&[record(5)]).unwrap(), 1, true)
+            .unwrap();
+        drop(log);
+        let seqs: Vec<i64> = v.log_entries().unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![2, 3, 4, 5]);
+        assert_eq!(v.verify_log().unwrap().first_broken, None);
+    }
 }
