@@ -414,13 +414,15 @@ impl Vault {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use kluis_core::access::{Action, Actor};
 
     use super::*;
     use crate::{KdfParams, Passphrase};
 
-    fn owner_record(n: i64) -> AccessRecord {
+    /// An allowed `document_set` by the owner at a fixed time plus `n` ms (also for the log
+    /// file's own tests).
+    pub(crate) fn owner_record(n: i64) -> AccessRecord {
         AccessRecord {
             at_ms: 1_800_000_000_000 + n,
             actor: Actor::OwnerCli,

@@ -238,27 +238,10 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use kluis_core::access::{AccessRecord, Action, Actor, Outcome};
-
     use super::*;
+    use crate::log::tests::owner_record as record;
     use crate::logfile::LOG_FILE;
     use crate::{KdfParams, Passphrase, Vault};
-
-    fn record(n: i64) -> AccessRecord {
-        AccessRecord {
-            at_ms: 1_800_000_000_000 + n,
-            actor: Actor::OwnerCli,
-            action: Action::DocumentSet,
-            request: None,
-            grant: None,
-            business: None,
-            purpose: None,
-            fields: Vec::new(),
-            outcome: Outcome::Allowed,
-            reason: None,
-            contact: None,
-        }
-    }
 
     #[test]
     fn writers_append_while_the_prune_walks_and_what_they_append_is_kept() {
