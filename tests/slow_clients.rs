@@ -333,23 +333,8 @@ async fn a_client_that_never_reads_its_answers_is_closed_after_the_write_timeout
         .await
         .unwrap()
         .len();
-    // Far more answers than the two sockets' buffers hold, asked for at once on a connection
-    // with a small receive buffer, and none read for a while.
     let n = 1000;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket
-        .connect(server.addr().parse().unwrap())
-        .await
-        .unwrap();
-    let request = format!(
-        "GET /openapi.json HTTP/1.1\r\nHost: {}\r\n\r\n",
-        server.addr()
-    );
-    stream
-        .write_all(request.repeat(n).as_bytes())
-        .await
-        .unwrap();
+    let mut stream = never_reading(&server.addr(), n).await;
     tokio::time::sleep(write_timeout * 3).await;
 
     // Then read: what the buffers held arrives, then the end, long before all the answers.
@@ -375,4 +360,50 @@ async fn a_client_that_never_reads_its_answers_is_closed_after_the_write_timeout
     // The server goes on serving others.
     let (status, _) = server.read_email(&server.email_token()).await.unwrap();
     assert_eq!(status, StatusCode::OK);
+}
+
+/// A connection that asks for `n` copies of `/openapi.json` at once, far more than the two
+/// sockets' buffers hold, with a small receive buffer, and reads none of them (yet).
+async fn never_reading(addr: &str, n: usize) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let request = format!("GET /openapi.json HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream
+        .write_all(request.repeat(n).as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn a_shutdown_ends_within_its_grace_though_a_client_never_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = kluis::store::Vault::create(
+        dir.path(),
+        &kluis::store::Passphrase::new("pw"),
+        kluis::store::KdfParams::OWASP_MINIMUM,
+    )
+    .unwrap();
+    // A write timeout far past the shutdown's 10 s grace: only the grace can end this.
+    let running = common::start_limited(
+        dir.path(),
+        &vault,
+        ConnectionLimits {
+            write_timeout: Duration::from_secs(3600),
+            ..ConnectionLimits::default()
+        },
+    )
+    .await;
+    let stalled = never_reading(running.base.trim_start_matches("http://"), 1000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let began = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), running.stop())
+        .await
+        .expect("the server did not stop within 30 s");
+    let took = began.elapsed();
+    // It waited for the stalled answer (so the connection was in flight), then gave up on it.
+    assert!(took >= Duration::from_secs(9), "stopped after {took:?}");
+    assert!(took < Duration::from_secs(15), "stopped after {took:?}");
+    drop(stalled);
 }

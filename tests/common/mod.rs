@@ -96,11 +96,12 @@ pub struct Running {
 
 /// Serves the vault in `dir` and waits until `/healthz` answers.
 pub async fn start(dir: &Path, vault: &Vault) -> Running {
-    serving(
-        AppState::open(dir, vault.unlocked()).unwrap(),
-        ConnectionLimits::default(),
-    )
-    .await
+    start_limited(dir, vault, ConnectionLimits::default()).await
+}
+
+/// [`start`], holding connections to `connections`.
+pub async fn start_limited(dir: &Path, vault: &Vault, connections: ConnectionLimits) -> Running {
+    serving(AppState::open(dir, vault.unlocked()).unwrap(), connections).await
 }
 
 /// Serves `state` on 127.0.0.1:0 and waits until `/healthz` answers.

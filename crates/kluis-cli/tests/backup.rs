@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use common::{fresh, json_of, kluis, kluis_cmd, kluis_cmd_as, ok, start, succeeded};
+use common::{Running, fresh, json_of, kluis, kluis_cmd, kluis_cmd_as, ok, start, succeeded};
 
 fn grant(d: &Path, n: usize) -> Value {
     json_of(&ok(
@@ -55,15 +55,23 @@ fn grant_ids(d: &Path) -> HashSet<String> {
         .collect()
 }
 
-#[test]
-fn a_backup_of_a_served_vault_restores_consistent_and_verified() {
+/// A vault with an e-mail address and a grant of it, served by `kluis serve`: the vault, the
+/// grant's token, the server and its URL.
+fn served() -> (tempfile::TempDir, String, Running, String) {
     let vault = fresh();
     let d = vault.path();
     ok(d, &["set", "/profile/email", "anna@example.nl"]);
     let token = grant(d, 0)["token"].as_str().unwrap().to_owned();
     let mut serve = kluis_cmd(d);
     serve.args(["serve", "--listen", "127.0.0.1:0"]);
-    let (_server, url, _) = start(serve);
+    let (server, url, _) = start(serve);
+    (vault, token, server, url)
+}
+
+#[test]
+fn a_backup_of_a_served_vault_restores_consistent_and_verified() {
+    let (vault, token, _server, url) = served();
+    let d = vault.path();
 
     let tmp = tempfile::tempdir().unwrap();
     let stop = AtomicBool::new(false);
@@ -201,13 +209,8 @@ fn restore_refuses_an_altered_backup_and_an_existing_vault() {
 
 #[test]
 fn a_prune_while_served_keeps_the_log_verifiable() {
-    let vault = fresh();
+    let (vault, token, _server, url) = served();
     let d = vault.path();
-    ok(d, &["set", "/profile/email", "anna@example.nl"]);
-    let token = grant(d, 0)["token"].as_str().unwrap().to_owned();
-    let mut serve = kluis_cmd(d);
-    serve.args(["serve", "--listen", "127.0.0.1:0"]);
-    let (_server, url, _) = start(serve);
     for _ in 0..5 {
         assert_eq!(read(&url, &token), 200);
     }

@@ -31,7 +31,7 @@ use kluis_store::{InboxFilter, Vault};
 use serde_json::{Value, json};
 
 use clients::{Acked, Clients, CycleCounts, email, nickname};
-use common::{Running, json_of, kluis_cmd, ok, start, vault};
+use common::{Running, inbox_grant, json_of, kluis_cmd, ok, start, vault};
 use receiver::{Delivery, Receiver};
 
 const READERS: u64 = 2;
@@ -94,22 +94,7 @@ fn set_up(d: &Path, hook: &str) -> Setup {
             "10000000",
         ],
     );
-    let inbox = json_of(&ok(
-        d,
-        &[
-            "grant",
-            "create",
-            "--to",
-            "mail.example",
-            "--contact-channel",
-            "inbox",
-            "--contact-topic",
-            "orders",
-            "--purpose",
-            "order updates",
-            "--json",
-        ],
-    ));
+    let inbox = inbox_grant(d);
     let setup = Setup {
         reader_token: reader["token"].as_str().unwrap().to_owned(),
         reader_grant,

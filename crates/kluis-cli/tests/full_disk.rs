@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{json_of, kluis, kluis_cmd, ok, start};
+use common::{inbox_grant, json_of, kluis, kluis_cmd, ok, start};
 
 /// A tmpfs of `size` mounted on a new directory; unmounted (and the directory removed) on drop.
 struct Tmpfs {
@@ -301,22 +301,7 @@ fn a_full_disk_refuses_what_it_cannot_store_and_recovers_without_a_restart() {
         d,
         &["grant", "budget", &grant, "--reads-per-day", "10000000"],
     );
-    let mailer = json_of(&ok(
-        d,
-        &[
-            "grant",
-            "create",
-            "--to",
-            "mail.example",
-            "--contact-channel",
-            "inbox",
-            "--contact-topic",
-            "orders",
-            "--purpose",
-            "order updates",
-            "--json",
-        ],
-    ));
+    let mailer = inbox_grant(d);
     let mut cmd = kluis_cmd(d);
     cmd.args(["serve", "--listen", "127.0.0.1:0"]);
     let (_server, base, _) = start(cmd);

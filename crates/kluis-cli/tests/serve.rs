@@ -43,14 +43,9 @@ fn the_demo_serves_a_vault_with_a_ready_token() {
     );
 }
 
-#[test]
-fn a_revocation_from_another_process_applies_to_the_next_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    succeeded(kluis_cmd(d).arg("init"));
-    succeeded(kluis_cmd(d).args(["set", "/profile/email", "anna@example.nl"]));
-    succeeded(kluis_cmd(d).args(["set", "/profile/name", "Anna"]));
-    let created: Value = serde_json::from_str(&succeeded(kluis_cmd(d).args([
+/// `kluis grant create` of `/profile/email` to shop.example: its JSON (token, id).
+fn email_grant(d: &std::path::Path) -> Value {
+    serde_json::from_str(&succeeded(kluis_cmd(d).args([
         "grant",
         "create",
         "--to",
@@ -61,7 +56,17 @@ fn a_revocation_from_another_process_applies_to_the_next_request() {
         "receipts",
         "--json",
     ])))
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_revocation_from_another_process_applies_to_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    succeeded(kluis_cmd(d).arg("init"));
+    succeeded(kluis_cmd(d).args(["set", "/profile/email", "anna@example.nl"]));
+    succeeded(kluis_cmd(d).args(["set", "/profile/name", "Anna"]));
+    let created = email_grant(d);
     let token = created["token"].as_str().unwrap();
     let id = created["id"].as_str().unwrap();
 
@@ -220,20 +225,13 @@ fn kluis_serve_closes_stalled_connections_and_caps_them_as_told() {
     let d = dir.path();
     succeeded(kluis_cmd(d).arg("init"));
     succeeded(kluis_cmd(d).args(["set", "/profile/email", "anna@example.nl"]));
-    let created: Value = serde_json::from_str(&succeeded(kluis_cmd(d).args([
-        "grant",
-        "create",
-        "--to",
-        "shop.example",
-        "--fields",
-        "/profile/email",
-        "--purpose",
-        "receipts",
-        "--json",
-    ])))
-    .unwrap();
+    let created = email_grant(d);
     let token = created["token"].as_str().unwrap();
-    for bad in [["--header-timeout", "0"], ["--max-connections", "0"]] {
+    for bad in [
+        ["--header-timeout", "0"],
+        ["--max-connections", "0"],
+        ["--write-timeout", "0"],
+    ] {
         let refused = kluis_cmd(d)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(bad)

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto;
 use crate::error::{Result, StoreError};
-use crate::logfile::{FRAMES_START, LOG_FILE, PRUNE_FILE};
+use crate::logfile::{FRAMES_START, LOG_FILE, PRUNE_FILE, copy_range};
 use crate::vault::{DB_FILE, Vault, restrict_file, unix_now_ms};
 use crate::{DELIVERIES_FILE, INBOX_FILE, RELATIONSHIPS_FILE};
 
@@ -322,14 +322,13 @@ fn copy_database(from: &Connection, to: &Path) -> Result<()> {
 fn copy_log(source: &File, header: &[u8], to: &Path, len: u64) -> Result<()> {
     let dest = create_private(to)?;
     dest.write_all_at(header, 0)?;
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut at = header.len() as u64;
-    while at < len {
-        let n = (len - at).min(chunk.len() as u64) as usize;
-        source.read_exact_at(&mut chunk[..n], at)?;
-        dest.write_all_at(&chunk[..n], at)?;
-        at += n as u64;
-    }
+    let frames = header.len() as u64..len;
+    copy_range(
+        |chunk, at| source.read_exact_at(chunk, at),
+        &dest,
+        frames,
+        0,
+    )?;
     dest.sync_all()?;
     Ok(())
 }

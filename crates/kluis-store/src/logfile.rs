@@ -352,37 +352,46 @@ impl LogFile {
 
     /// Adopts the frames other writers appended (or a crashed writer flushed without moving
     /// the head) since this handle last looked; says how the file ends after them.
+    fn catch_up(&mut self) -> Result<End> {
+        loop {
+            let at = self.head;
+            match self.next_frame(&at)? {
+                Next::Frame(head) => self.head = head,
+                Next::End(end) => return Ok(end),
+            }
+        }
+    }
+
+    /// What follows the chain at `at` in this handle's file: a valid next frame (the chain
+    /// after it), or the end.
     ///
     /// Only what is not a valid next frame ends the log; a failing read is an error, or the
     /// writer would overwrite frames it could not read.
-    fn catch_up(&mut self) -> Result<End> {
+    fn next_frame(&mut self, at: &Head) -> Result<Next> {
         let end_or_error = |err: std::io::Error| match err.kind() {
-            std::io::ErrorKind::UnexpectedEof => Ok(End::Open),
+            std::io::ErrorKind::UnexpectedEof => Ok(Next::End(End::Open)),
             _ => Err(StoreError::from(err)),
         };
-        loop {
-            let mut len = [0u8; 4];
-            if let Err(err) = self.file.read_exact_at(&mut len, self.head.end) {
-                return end_or_error(err);
-            }
-            let len = u32::from_be_bytes(len);
-            if len == MOVED {
-                return Ok(End::Moved);
-            }
-            let len = len as usize;
-            let end = self.head.end;
-            if !frame_fits(end, len, || self.file_len()) {
-                return Ok(End::Open);
-            }
-            let mut body = vec![0u8; len];
-            if let Err(err) = self.file.read_exact_at(&mut body, self.head.end + 4) {
-                return end_or_error(err);
-            }
-            match next_head(&self.unlocked, &self.head, &body) {
-                Ok(head) => self.head = head,
-                Err(_) => return Ok(End::Open),
-            }
+        let mut len = [0u8; 4];
+        if let Err(err) = self.file.read_exact_at(&mut len, at.end) {
+            return end_or_error(err);
         }
+        let len = u32::from_be_bytes(len);
+        if len == MOVED {
+            return Ok(Next::End(End::Moved));
+        }
+        let len = len as usize;
+        if !frame_fits(at.end, len, || self.file_len()) {
+            return Ok(Next::End(End::Open));
+        }
+        let mut body = vec![0u8; len];
+        if let Err(err) = self.file.read_exact_at(&mut body, at.end + 4) {
+            return end_or_error(err);
+        }
+        Ok(match next_head(&self.unlocked, at, &body) {
+            Ok(head) => Next::Frame(head),
+            Err(_) => Next::End(End::Open),
+        })
     }
 
     /// Marks the end of this file's chain, at offset `end` after its last frame, as moved: the
@@ -415,13 +424,39 @@ impl LogFile {
     }
 }
 
-/// How the file ends after the last frame [`LogFile::catch_up`] adopted.
+/// What [`LogFile::next_frame`] found.
+enum Next {
+    /// A valid next frame: the chain after it.
+    Frame(Head),
+    End(End),
+}
+
+/// How the file ends after the last valid frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
     /// In zeros, a write a crash cut short, or the file's end: the next frame goes there.
     Open,
     /// In the mark a prune left in the file it replaced.
     Moved,
+}
+
+/// Copies the bytes in `range` of a log file (read by `read`) into `dest`, each `dropped`
+/// bytes earlier than it was (the frames a prune removed; 0 for a plain copy).
+pub(crate) fn copy_range(
+    read: impl Fn(&mut [u8], u64) -> std::io::Result<()>,
+    dest: &File,
+    range: std::ops::Range<u64>,
+    dropped: u64,
+) -> Result<()> {
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut at = range.start;
+    while at < range.end {
+        let n = (range.end - at).min(chunk.len() as u64) as usize;
+        read(&mut chunk[..n], at)?;
+        dest.write_all_at(&chunk[..n], at - dropped)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 fn write_zeros(file: &File, from: u64, to: u64) -> Result<()> {

@@ -53,6 +53,27 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     succeeded(kluis_cmd(dir).args(args))
 }
 
+/// `kluis grant create` of an inbox contact right about orders to mail.example (a business
+/// that may leave messages): its JSON (token, id).
+pub fn inbox_grant(d: &Path) -> Value {
+    json_of(&ok(
+        d,
+        &[
+            "grant",
+            "create",
+            "--to",
+            "mail.example",
+            "--contact-channel",
+            "inbox",
+            "--contact-topic",
+            "orders",
+            "--purpose",
+            "order updates",
+            "--json",
+        ],
+    ))
+}
+
 pub fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }

@@ -12,7 +12,8 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use super::{
-    Checkpoint, FRAMES_START, Head, Header, INITIAL_SIZE, LogFile, Reader, sync_dir, write_zeros,
+    Checkpoint, FRAMES_START, Head, Header, INITIAL_SIZE, LogFile, Next, Reader, copy_range,
+    sync_dir, write_zeros,
 };
 use crate::error::{Result, StoreError};
 
@@ -104,9 +105,8 @@ impl LogFile {
             copy_range(
                 |chunk, at| reader.read_at(chunk, at),
                 &new,
-                cut.end,
-                cut.end,
-                walked_to.end,
+                cut.end..walked_to.end,
+                cut.end - FRAMES_START,
             )
         });
         if let Err(err) = copied {
@@ -141,15 +141,10 @@ impl LogFile {
         // the chain, up to this handle's head.
         let mut at = walked_to;
         while at.end < self.head.end {
-            let mut len = [0u8; 4];
-            self.file.read_exact_at(&mut len, at.end)?;
-            let len = u32::from_be_bytes(len) as usize;
-            if !(super::FRAME_FIXED..=super::MAX_FRAME).contains(&len) {
-                return Err(changed());
+            match self.next_frame(&at)? {
+                Next::Frame(after) => at = after,
+                Next::End(_) => return Err(changed()),
             }
-            let mut body = vec![0u8; len];
-            self.file.read_exact_at(&mut body, at.end + 4)?;
-            at = super::next_head(&self.unlocked, &at, &body).map_err(|_| changed())?;
         }
         if at != self.head {
             return Err(changed());
@@ -157,9 +152,8 @@ impl LogFile {
         copy_range(
             |chunk, at| self.file.read_exact_at(chunk, at),
             &staged.new,
-            cut.end,
-            walked_to.end,
-            self.head.end,
+            walked_to.end..self.head.end,
+            cut.end - FRAMES_START,
         )?;
         let checkpoint = Checkpoint {
             seq: cut.seq,
@@ -205,26 +199,6 @@ struct Staged {
     cut: Head,
     /// Where the walk ended: the new file holds the frames from `cut` to here.
     walked_to: Head,
-}
-
-/// Copies the bytes `from..to` of the old file (read by `read`) into `new`, each where it
-/// belongs once the frames before `cut_end` are gone: at [`FRAMES_START`] + (offset - `cut_end`).
-fn copy_range(
-    read: impl Fn(&mut [u8], u64) -> std::io::Result<()>,
-    new: &File,
-    cut_end: u64,
-    from: u64,
-    to: u64,
-) -> Result<()> {
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(chunk.len() as u64) as usize;
-        read(&mut chunk[..n], at)?;
-        new.write_all_at(&chunk[..n], FRAMES_START + (at - cut_end))?;
-        at += n as u64;
-    }
-    Ok(())
 }
 
 fn not_pruned(seq: i64, why: &str) -> StoreError {
